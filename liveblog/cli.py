@@ -1,0 +1,160 @@
+"""The `liveblog` command: serve the blog, and manage tokens.
+
+Settings come from the environment (see liveblog.config); flags override them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import re
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from liveblog.config import Config
+from liveblog.embedded import redis_url_for
+from liveblog.errors import LiveblogError
+from liveblog.service import utcnow
+from liveblog.store import Store
+
+T = TypeVar("T")
+TOKEN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+FIRST_EDITOR = "admin"
+
+
+def new_token() -> str:
+    return "lb_" + secrets.token_urlsafe(32)
+
+
+def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run `work` against the configured Redis (or the embedded one, started if need be)."""
+    with redis_url_for(config.redis_url, config.data_dir) as url:
+
+        async def run() -> T:
+            store = Store.from_url(url)
+            try:
+                return await work(store)
+            finally:
+                await store.close()
+
+        return asyncio.run(run())
+
+
+@click.group()
+@click.version_option(package_name="liveblog")
+def cli() -> None:
+    """liveblog: an event-sourced live blog for breaking news."""
+
+
+@cli.command()
+@click.option("--host", help="Interface to listen on [LIVEBLOG_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port to listen on [LIVEBLOG_PORT, default 8000].")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes; all share one Redis.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the API (and start an embedded Redis when LIVEBLOG_REDIS_URL is unset)."""
+    import uvicorn
+
+    config = Config.from_env(host=host, port=port)
+    with redis_url_for(config.redis_url, config.data_dir) as url:
+        config = dataclasses.replace(config, redis_url=url)
+        created = _with_store(config, _first_editor)
+        where = "embedded Redis in " + str(config.data_dir.resolve()) \
+            if os.environ.get("LIVEBLOG_REDIS_URL") in (None, "") else url
+        lines = [
+            f"liveblog {_version()} on {config.public_url}  (store: {where})",
+            f"  blogs:    {config.public_url}/api/blogs",
+            f"  API docs: {config.public_url}/openapi.json",
+            f"  health:   {config.public_url}/healthz",
+        ]
+        if created:
+            lines += [
+                "",
+                f"First start: created the editor token {FIRST_EDITOR!r}. Keep it; it is not "
+                "shown again:",
+                f"  export LIVEBLOG_TOKEN={created}",
+            ]
+        click.echo("\n".join(lines), err=False)
+        sys.stdout.flush()
+        # Workers are separate processes: they read the Redis URL from the environment.
+        os.environ["LIVEBLOG_REDIS_URL"] = url
+        uvicorn.run(
+            "liveblog.web.app:app_from_env",
+            factory=True,
+            host=config.host,
+            port=config.port,
+            workers=workers,
+            log_level="info",
+            proxy_headers=True,
+        )
+
+
+async def _first_editor(store: Store) -> str | None:
+    if await store.list_tokens():
+        return None
+    secret = new_token()
+    created = await store.create_token(FIRST_EDITOR, "editor", secret, utcnow())
+    return secret if created else None
+
+
+@cli.group()
+def token() -> None:
+    """Create, list and revoke API tokens."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who uses it; becomes the author of their posts.")
+@click.option("--role", type=click.Choice(["reporter", "editor"]), required=True)
+def token_create(name: str, role: str) -> None:
+    """Create a token; it is printed once, as the last line."""
+    if not TOKEN_NAME.match(name):
+        raise click.BadParameter(
+            "use 1 to 64 letters, digits, '.', '_' or '-'", param_hint="--name"
+        )
+    secret = new_token()
+
+    async def create(store: Store) -> bool:
+        return await store.create_token(name, role, secret, utcnow())
+
+    if not _with_store(Config.from_env(), create):
+        raise click.ClickException(f"a token named {name!r} exists already")
+    click.echo(f"created {role} token {name!r}; it is shown only now:", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+def token_list() -> None:
+    """List tokens by name and role (the secrets are stored hashed and cannot be shown)."""
+    records = _with_store(Config.from_env(), lambda store: store.list_tokens())
+    if not records:
+        click.echo("no tokens")
+    for record in records:
+        click.echo(f"{record.name}\t{record.role}\tcreated {record.created_at.isoformat()}")
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke a token by name; requests with it get 401 from now on."""
+    if not _with_store(Config.from_env(), lambda store: store.revoke_token(name)):
+        raise click.ClickException(f"no token named {name!r}")
+    click.echo(f"revoked {name!r}")
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("liveblog")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except LiveblogError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,116 @@
+"""Settings, read once from the environment (and overridden by command-line flags).
+
+Each setting is data: its environment name, its default and a line of help. The README's
+settings table is checked against this list by a test, so none goes undocumented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from liveblog.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str | None
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "LIVEBLOG_REDIS_URL",
+        None,
+        "Redis to use (redis://, rediss:// or unix://). Unset: start an embedded redis-server.",
+    ),
+    Setting(
+        "LIVEBLOG_DATA_DIR",
+        "./var",
+        "Where the embedded redis-server keeps its append-only file and socket.",
+    ),
+    Setting("LIVEBLOG_HOST", "127.0.0.1", "Interface the HTTP server listens on."),
+    Setting("LIVEBLOG_PORT", "8000", "Port the HTTP server listens on."),
+    Setting(
+        "LIVEBLOG_MAX_BODY_BYTES",
+        "262144",
+        "Largest request body accepted; larger ones get 413.",
+    ),
+    Setting(
+        "LIVEBLOG_PUBLIC_URL",
+        None,
+        "Base URL readers use (for printed links). Unset: http://HOST:PORT.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    redis_url: str | None
+    data_dir: Path
+    host: str
+    port: int
+    max_body_bytes: int
+    public_url: str
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: object
+    ) -> Config:
+        """Read every setting; `overrides` (from flags) win over the environment."""
+        env = os.environ if environ is None else environ
+
+        def raw(name: str) -> str | None:
+            setting = next(s for s in SETTINGS if s.env == name)
+            value = env.get(name)
+            if value is None or value == "":
+                return setting.default
+            return value
+
+        redis_url = _override(overrides, "redis_url", raw("LIVEBLOG_REDIS_URL"))
+        if redis_url is not None and not str(redis_url).startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ConfigError(
+                f"LIVEBLOG_REDIS_URL must start with redis://, rediss:// or unix://, "
+                f"got {redis_url!r}"
+            )
+        host = str(_override(overrides, "host", raw("LIVEBLOG_HOST")))
+        port = _integer(
+            "LIVEBLOG_PORT", _override(overrides, "port", raw("LIVEBLOG_PORT")), 1, 65535
+        )
+        max_body = _integer(
+            "LIVEBLOG_MAX_BODY_BYTES", raw("LIVEBLOG_MAX_BODY_BYTES"), 1024, 64 * 1024 * 1024
+        )
+        data_dir = Path(str(_override(overrides, "data_dir", raw("LIVEBLOG_DATA_DIR"))))
+        public = raw("LIVEBLOG_PUBLIC_URL")
+        if public is not None and not public.startswith(("http://", "https://")):
+            raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        public_url = (public or f"http://{shown_host}:{port}").rstrip("/")
+        return cls(
+            redis_url=None if redis_url is None else str(redis_url),
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            max_body_bytes=max_body,
+            public_url=public_url,
+        )
+
+
+def _override(overrides: Mapping[str, object], key: str, value: str | None) -> object:
+    given = overrides.get(key)
+    return value if given is None else given
+
+
+def _integer(name: str, value: object, low: int, high: int) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
+    return number

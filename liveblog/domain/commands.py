@@ -1,0 +1,273 @@
+"""Commands: what a newsroom asks for, checked against the current state.
+
+Each command takes the state, the actor and a validated request, and returns the event to
+append (or None when the request would change nothing). They raise the errors of
+`liveblog.errors`; they never touch the store. Field shapes and limits live in the request
+Structs below, so the API, its OpenAPI schema and the CLI share one definition.
+
+Rules a newsroom would expect and that the issue leaves open:
+- An ended blog takes no new entries or figures. Editors may still correct, retract and
+  pin there (a legally required retraction cannot wait for the blog to reopen); reporters
+  cannot change anything on an ended blog.
+- A request that would leave everything as it is appends nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from liveblog.domain.events import (
+    Actor,
+    BlogOpened,
+    BlogUpdated,
+    Embed,
+    EntryEdited,
+    EntryPosted,
+    EntryRetracted,
+    FactUpdated,
+    Image,
+    PinChanged,
+)
+from liveblog.domain.state import Blog, Entry
+from liveblog.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+)
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+Slug = Annotated[
+    str,
+    Meta(
+        pattern=SLUG_PATTERN,
+        description="Lowercase letters, digits and inner hyphens; 1 to 64 characters.",
+    ),
+]
+Headline = Annotated[str, Meta(min_length=1, max_length=200)]
+Description = Annotated[str, Meta(max_length=2000)]
+Body = Annotated[str, Meta(min_length=1, max_length=20000, description="Markdown.")]
+ShortTitle = Annotated[
+    str, Meta(min_length=1, max_length=120, description="Shown in the key events list.")
+]
+Url = Annotated[str, Meta(pattern=r"^https?://\S+$", max_length=2000)]
+Text = Annotated[str, Meta(max_length=500)]
+FactKey = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+EntryId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class ImageInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: Url
+    alt: Annotated[str, Meta(min_length=1, max_length=500, description="Required: alt text.")]
+    caption: Text = ""
+    credit: Text = ""
+
+    def to_event(self) -> Image:
+        return Image(url=self.url, alt=self.alt, caption=self.caption, credit=self.credit)
+
+
+class EmbedInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: Url
+
+    def to_event(self) -> Embed:
+        return Embed(url=self.url)
+
+
+class NewBlog(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    slug: Slug
+    title: Headline
+    description: Description = ""
+
+
+class BlogChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    title: Headline | UnsetType = UNSET
+    description: Description | UnsetType = UNSET
+    status: Literal["live", "ended"] | UnsetType = UNSET
+
+
+class NewEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    body: Body
+    title: ShortTitle | None = None
+    key_event: bool = False
+    image: ImageInput | None = None
+    embed: EmbedInput | None = None
+
+
+class EntryChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    body: Body | UnsetType = UNSET
+    title: ShortTitle | UnsetType | None = UNSET
+    key_event: bool | UnsetType = UNSET
+    image: ImageInput | UnsetType | None = UNSET
+    embed: EmbedInput | UnsetType | None = UNSET
+    note: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class Retraction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, Meta(max_length=500)] = ""
+
+
+class Pin(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    entry_id: EntryId | None
+
+
+class FactInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    label: Annotated[str, Meta(min_length=1, max_length=80)]
+    value: Annotated[str, Meta(min_length=1, max_length=200)]
+    numeric: float | None = None
+    source: Annotated[str, Meta(max_length=200)] | None = None
+
+
+def open_blog(existing: Blog | None, actor: Actor, cmd: NewBlog) -> BlogOpened:
+    require_editor(actor, "open a blog")
+    if existing is not None:
+        raise Conflict(f"a blog with slug {cmd.slug!r} exists already")
+    _require_text(("title", cmd.title))
+    return BlogOpened(slug=cmd.slug, title=cmd.title.strip(), description=cmd.description)
+
+
+def update_blog(blog: Blog, actor: Actor, cmd: BlogChanges) -> BlogUpdated | None:
+    require_editor(actor, "change a blog")
+    if cmd.title is not UNSET:
+        _require_text(("title", cmd.title))
+    title = None if cmd.title is UNSET or cmd.title.strip() == blog.title else cmd.title.strip()
+    description = (
+        None if cmd.description is UNSET or cmd.description == blog.description
+        else cmd.description
+    )
+    status = None if cmd.status is UNSET or cmd.status == blog.status else cmd.status
+    if title is None and description is None and status is None:
+        return None
+    return BlogUpdated(title=title, description=description, status=status)
+
+
+def post_entry(blog: Blog, actor: Actor, cmd: NewEntry, entry_id: str) -> EntryPosted:
+    _require_live(blog, "post to")
+    _require_text(("body", cmd.body), ("title", cmd.title))
+    return EntryPosted(
+        entry_id=entry_id,
+        body=cmd.body,
+        title=cmd.title.strip() if cmd.title else None,
+        key_event=cmd.key_event,
+        image=cmd.image.to_event() if cmd.image else None,
+        embed=cmd.embed.to_event() if cmd.embed else None,
+    )
+
+
+def edit_entry(
+    blog: Blog,
+    actor: Actor,
+    entry_id: str,
+    cmd: EntryChanges,
+    *,
+    if_revision: int | None = None,
+) -> EntryEdited | None:
+    entry = _entry_for_change(blog, actor, entry_id, "edit")
+    if if_revision is not None and if_revision != entry.revision:
+        raise PreconditionFailed(
+            f"entry {entry_id} is at revision {entry.revision}, not {if_revision}: "
+            "someone changed it meanwhile"
+        )
+    if all(
+        value is UNSET for value in (cmd.body, cmd.title, cmd.key_event, cmd.image, cmd.embed)
+    ):
+        raise InvalidInput(
+            [FieldError("body", "give at least one of body, title, key_event, image, embed")]
+        )
+    if cmd.body is not UNSET:
+        _require_text(("body", cmd.body))
+    if cmd.title is not UNSET:
+        _require_text(("title", cmd.title))
+    image = entry.image if cmd.image is UNSET else cmd.image.to_event() if cmd.image else None
+    embed = entry.embed if cmd.embed is UNSET else cmd.embed.to_event() if cmd.embed else None
+    edited = EntryEdited(
+        entry_id=entry_id,
+        body=entry.body if cmd.body is UNSET else cmd.body,
+        title=entry.title if cmd.title is UNSET else (cmd.title and cmd.title.strip()),
+        key_event=entry.key_event if cmd.key_event is UNSET else cmd.key_event,
+        image=image,
+        embed=embed,
+        note=cmd.note or None,
+    )
+    unchanged = (
+        edited.body == entry.body
+        and edited.title == entry.title
+        and edited.key_event == entry.key_event
+        and edited.image == entry.image
+        and edited.embed == entry.embed
+    )
+    return None if unchanged else edited
+
+
+def retract_entry(blog: Blog, actor: Actor, entry_id: str, cmd: Retraction) -> EntryRetracted:
+    _entry_for_change(blog, actor, entry_id, "retract")
+    return EntryRetracted(entry_id=entry_id, reason=cmd.reason.strip())
+
+
+def change_pin(blog: Blog, actor: Actor, cmd: Pin) -> PinChanged | None:
+    require_editor(actor, "pin entries")
+    if cmd.entry_id is not None:
+        _find_entry(blog, cmd.entry_id)
+    if cmd.entry_id == blog.pinned:
+        return None
+    return PinChanged(entry_id=cmd.entry_id)
+
+
+def update_fact(blog: Blog, actor: Actor, key: str, cmd: FactInput) -> FactUpdated | None:
+    _require_live(blog, "update figures on")
+    _require_text(("label", cmd.label), ("value", cmd.value))
+    event = FactUpdated(
+        key=key,
+        label=cmd.label.strip(),
+        value=cmd.value.strip(),
+        numeric=cmd.numeric,
+        source=cmd.source.strip() if cmd.source else None,
+    )
+    current = blog.facts.get(key)
+    if current is not None and (current.label, current.value, current.numeric, current.source) \
+            == (event.label, event.value, event.numeric, event.source):
+        return None
+    return event
+
+
+def require_editor(actor: Actor, what: str) -> None:
+    if not actor.is_editor:
+        raise Forbidden(f"only editors may {what}; {actor.name!r} is a {actor.role}")
+
+
+def _require_live(blog: Blog, what: str) -> None:
+    if blog.status == "ended":
+        raise Conflict(f"blog {blog.slug!r} has ended; an editor must reopen it to {what} it")
+
+
+def _require_text(*fields: tuple[str, str | None]) -> None:
+    blank = [FieldError(name, "must not be blank") for name, value in fields
+             if value is not None and not value.strip()]
+    if blank:
+        raise InvalidInput(blank)
+
+
+def _find_entry(blog: Blog, entry_id: str) -> Entry:
+    entry = blog.entries.get(entry_id)
+    if entry is not None:
+        return entry
+    if entry_id in blog.retracted:
+        raise Gone(f"entry {entry_id} was retracted")
+    raise NotFound(f"blog {blog.slug!r} has no entry {entry_id!r}")
+
+
+def _entry_for_change(blog: Blog, actor: Actor, entry_id: str, what: str) -> Entry:
+    entry = _find_entry(blog, entry_id)
+    if not actor.is_editor:
+        if entry.author != actor.name:
+            raise Forbidden(
+                f"only its author ({entry.author!r}) or an editor may {what} entry {entry_id}"
+            )
+        if blog.status == "ended":
+            raise Conflict(f"blog {blog.slug!r} has ended; only editors may {what} entries now")
+    return entry

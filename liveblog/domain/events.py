@@ -1,0 +1,139 @@
+"""The events a live blog is made of.
+
+Each event is a frozen msgspec Struct tagged with its kind ("entry-posted", ...). The log
+stores the tagged JSON; schema evolution follows msgspec's rule: a new field gets a default,
+an existing field never changes type, so every event ever written still decodes.
+
+`Recorded` wraps an event with what the log adds: its stream id, the blog version it
+produced (1, 2, 3, ...), the server time, and who did it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+Role = Literal["reporter", "editor"]
+Status = Literal["live", "ended"]
+
+
+class Image(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    alt: str
+    caption: str = ""
+    credit: str = ""
+
+
+class Embed(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+
+
+class EventBase(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What every event shares: immutable, and encoded without fields left at default."""
+
+
+class BlogOpened(EventBase, frozen=True, tag="blog-opened"):
+    """A blog was opened: slug, title, description. Always version 1."""
+
+    slug: str
+    title: str
+    description: str = ""
+
+
+class BlogUpdated(EventBase, frozen=True, tag="blog-updated"):
+    """The headline, description or status changed; None means unchanged."""
+
+    title: str | None = None
+    description: str | None = None
+    status: Status | None = None
+
+
+class EntryPosted(EventBase, frozen=True, tag="entry-posted"):
+    """A new entry; its author is the event's actor."""
+
+    entry_id: str
+    body: str
+    title: str | None = None
+    key_event: bool = False
+    image: Image | None = None
+    embed: Embed | None = None
+
+
+class EntryEdited(EventBase, frozen=True, tag="entry-edited"):
+    """An entry's whole new content (so each revision stands alone), and why it changed."""
+
+    entry_id: str
+    body: str
+    title: str | None = None
+    key_event: bool = False
+    image: Image | None = None
+    embed: Embed | None = None
+    note: str | None = None
+
+
+class EntryRetracted(EventBase, frozen=True, tag="entry-retracted"):
+    """An entry is withdrawn from the public blog; the log keeps what it said."""
+
+    entry_id: str
+    reason: str = ""
+
+
+class PinChanged(EventBase, frozen=True, tag="pin-changed"):
+    """The pinned entry is now `entry_id` (None: nothing is pinned)."""
+
+    entry_id: str | None
+
+
+class FactUpdated(EventBase, frozen=True, tag="fact-updated"):
+    """A key figure has a new value ("Deaths", "at least 80", 80, "AP")."""
+
+    key: str
+    label: str
+    value: str
+    numeric: float | None = None
+    source: str | None = None
+
+
+Event = (
+    BlogOpened | BlogUpdated | EntryPosted | EntryEdited | EntryRetracted | PinChanged
+    | FactUpdated
+)
+
+EVENT_KINDS: tuple[str, ...] = tuple(
+    str(cls.__struct_config__.tag)
+    for cls in (BlogOpened, BlogUpdated, EntryPosted, EntryEdited, EntryRetracted, PinChanged,
+                FactUpdated)
+)
+
+
+def kind(event: Event) -> str:
+    """The event's tag, e.g. "entry-posted"."""
+    return str(event.__struct_config__.tag)
+
+
+class Actor(msgspec.Struct, frozen=True):
+    """Who acts: a token's name and role."""
+
+    name: str
+    role: Role
+
+    @property
+    def is_editor(self) -> bool:
+        return self.role == "editor"
+
+
+class Recorded(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as the log holds it."""
+
+    id: str
+    version: int
+    at: datetime
+    actor: str
+    role: Role
+    event: Event
+
+
+event_encoder = msgspec.json.Encoder()
+event_decoder = msgspec.json.Decoder(Event)

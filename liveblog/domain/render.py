@@ -1,0 +1,44 @@
+"""Reporter Markdown to HTML that is safe to put in a reader's page.
+
+markdown-it-py renders CommonMark with raw HTML switched off and unsafe link schemes
+refused; nh3 (ammonia) then keeps only an allow-list of tags, attributes and URL schemes,
+so whatever the first step lets through, no script, event handler or javascript: URL
+reaches the page. The stored body is never changed: this runs on the way out.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import nh3
+from markdown_it import MarkdownIt
+
+_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote",
+    "ul", "ol", "li", "a", "img", "h1", "h2", "h3", "h4", "h5", "h6",
+    "table", "thead", "tbody", "tr", "th", "td",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "ol": {"start"},
+    "th": {"style"},
+    "td": {"style"},
+}
+ALLOWED_SCHEMES = {"http", "https", "mailto"}
+
+
+@lru_cache(maxsize=8192)
+def render_markdown(body: str) -> str:
+    """Sanitized HTML for a Markdown body (cached: bodies repeat across readers and replays)."""
+    html = _markdown.render(body)
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_SCHEMES,
+        link_rel="noopener noreferrer nofollow ugc",
+        filter_style_properties={"text-align"},
+    ).strip()

@@ -1,0 +1,116 @@
+"""The public shapes of a blog: what readers (and the API) see.
+
+Retracted entries are absent; each entry carries its sanitized HTML. The same shapes serve
+`GET /api/blogs/{slug}`, the state at an event for editors, and (later) the reader stream.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from liveblog.domain.events import Embed, Image, Status
+from liveblog.domain.render import render_markdown
+from liveblog.domain.state import Blog, Entry, Fact
+from liveblog.errors import NotFound
+
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+
+class PublicEntry(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    author: str
+    title: str | None
+    body: str
+    html: str
+    key_event: bool
+    image: Image | None
+    embed: Embed | None
+    posted_at: datetime
+    updated_at: datetime
+    revision: int
+
+
+class KeyEvent(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    title: str
+    posted_at: datetime
+
+
+class PublicBlog(msgspec.Struct, frozen=True, kw_only=True):
+    slug: str
+    title: str
+    description: str
+    status: Status
+    version: int
+    last_event_id: str
+    opened_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    pinned_entry_id: str | None
+    pinned: PublicEntry | None
+    facts: list[Fact]
+    key_events: list[KeyEvent]
+    entries: list[PublicEntry]
+    total_entries: int
+    # Pass as ?before= to get the next (older) page; null on the last page.
+    next_before: str | None
+
+
+def public_entry(entry: Entry) -> PublicEntry:
+    return PublicEntry(
+        id=entry.id,
+        author=entry.author,
+        title=entry.title,
+        body=entry.body,
+        html=render_markdown(entry.body),
+        key_event=entry.key_event,
+        image=entry.image,
+        embed=entry.embed,
+        posted_at=entry.posted_at,
+        updated_at=entry.updated_at,
+        revision=entry.revision,
+    )
+
+
+def public_blog(blog: Blog, *, limit: int = DEFAULT_PAGE, before: str | None = None) -> PublicBlog:
+    """The blog as readers see it, with one page of entries, newest first."""
+    newest_first = list(reversed(blog.entries.values()))
+    if before is not None:
+        cutoff = _posted_version(blog, before)
+        newest_first = [e for e in newest_first if e.posted_version < cutoff]
+    page = newest_first[:limit]
+    pinned = blog.entries.get(blog.pinned) if blog.pinned else None
+    return PublicBlog(
+        slug=blog.slug,
+        title=blog.title,
+        description=blog.description,
+        status=blog.status,
+        version=blog.version,
+        last_event_id=blog.last_event_id,
+        opened_at=blog.opened_at,
+        updated_at=blog.updated_at,
+        ended_at=blog.ended_at,
+        pinned_entry_id=blog.pinned,
+        pinned=public_entry(pinned) if pinned else None,
+        facts=list(blog.facts.values()),
+        key_events=[
+            KeyEvent(id=e.id, title=e.title, posted_at=e.posted_at)
+            for e in reversed(blog.entries.values())
+            if e.key_event and e.title
+        ],
+        entries=[public_entry(e) for e in page],
+        total_entries=len(blog.entries),
+        next_before=page[-1].id if len(newest_first) > len(page) and page else None,
+    )
+
+
+def _posted_version(blog: Blog, entry_id: str) -> int:
+    entry = blog.entries.get(entry_id)
+    if entry is not None:
+        return entry.posted_version
+    if entry_id in blog.retracted:
+        return blog.retracted[entry_id]
+    raise NotFound(f"blog {blog.slug!r} has no entry {entry_id!r} to page before")

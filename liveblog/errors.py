@@ -1,0 +1,134 @@
+"""Every error liveblog raises on purpose, in one tree.
+
+    LiveblogError
+    ├── ConfigError                a setting is missing or wrong (names the setting)
+    ├── EmbeddedRedisError         the embedded redis-server could not be started
+    └── Problem                    what a client did wrong or cannot have now; carries an
+        │                          HTTP status and is rendered as RFC 9457 problem+json
+        ├── MalformedRequest       400  the body is not JSON, or a header is malformed
+        ├── Unauthorized           401  no token, or a token we do not know
+        ├── Forbidden              403  the wrong role, or not the entry's author
+        ├── NotFound               404  no such blog, entry or event
+        ├── Conflict               409  the slug is taken, or the blog has ended
+        │   └── VersionConflict    409  the log moved on since the state was read (the
+        │                               service layer retries these; clients rarely see one)
+        ├── Gone                   410  the entry was retracted
+        ├── PreconditionFailed     412  If-Match names a revision that is no longer current
+        ├── PayloadTooLarge        413  the body is over LIVEBLOG_MAX_BODY_BYTES
+        ├── UnsupportedMediaType   415  a body that is not application/json
+        ├── InvalidInput           422  fields that are missing, unknown or wrong (each named)
+        ├── IdempotencyKeyReused   422  an Idempotency-Key sent again with another request
+        └── StoreUnavailable       503  Redis cannot be reached; retry later
+
+The domain raises these too: they say what went wrong in the newsroom's terms, and the
+status is how HTTP happens to spell it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LiveblogError(Exception):
+    """The root: catch this to catch anything liveblog raises on purpose."""
+
+
+class ConfigError(LiveblogError):
+    """A setting is missing or has a value we cannot use; the message names it."""
+
+
+class EmbeddedRedisError(LiveblogError):
+    """The embedded redis-server could not be found, started or reached."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field: `field` is a dotted path into the request ("image.url")."""
+
+    field: str
+    message: str
+
+
+class Problem(LiveblogError):
+    status: int = 400
+    code: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class MalformedRequest(Problem):
+    status, code, title = 400, "malformed-request", "Malformed request"
+
+
+class Unauthorized(Problem):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="liveblog"'})
+
+
+class Forbidden(Problem):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(Problem):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class VersionConflict(Conflict):
+    code, title = "version-conflict", "The blog changed meanwhile"
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"expected blog version {expected}, but it is at {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+class Gone(Problem):
+    status, code, title = 410, "gone", "Retracted"
+
+
+class PreconditionFailed(Problem):
+    status, code, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PayloadTooLarge(Problem):
+    status, code, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(Problem):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class InvalidInput(Problem):
+    status, code, title = 422, "invalid-input", "Invalid input"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        names = ", ".join(e.field for e in errors)
+        super().__init__(f"invalid fields: {names}")
+        self.errors = errors
+
+
+class IdempotencyKeyReused(Problem):
+    status, code, title = 422, "idempotency-key-reused", "Idempotency key reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for a different request; "
+            "use a new key for a new request"
+        )
+
+
+class StoreUnavailable(Problem):
+    status, code, title = 503, "store-unavailable", "Storage unavailable"
+
+    def __init__(self, detail: str = "the event store cannot be reached") -> None:
+        super().__init__(detail, headers={"Retry-After": "2"})

@@ -1,0 +1,234 @@
+"""The application layer: load a blog's state, run a command on it, append its event.
+
+A write reads the current state, lets a domain command decide the event, and appends it
+with the version it decided on. If another write landed in between, the store refuses
+(VersionConflict), and the write runs again on the newer state: every event in the log
+was decided on exactly the state it follows.
+
+Each process keeps the latest state of the blogs it served and catches up from the log
+(one round trip for the new events) before every read, so a read right after a write
+shows it, whichever process made the write.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+
+from liveblog.domain.events import (
+    Actor,
+    BlogOpened,
+    BlogUpdated,
+    EntryEdited,
+    EntryPosted,
+    EntryRetracted,
+    Event,
+    Recorded,
+)
+from liveblog.domain.state import Blog, CorruptLog, apply, fold
+from liveblog.errors import Conflict, IdempotencyKeyReused, NotFound, VersionConflict
+from liveblog.store import BlogSummary, Store
+
+Decide = Callable[[Blog | None], Event | None]
+
+MAX_ATTEMPTS = 20
+
+
+def utcnow() -> datetime:
+    now = datetime.now(UTC)
+    # Milliseconds are what a stream id resolves and what JSON readers expect.
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_entry_id() -> str:
+    """8 characters of [a-z2-7]: short enough for a URL fragment, 40 random bits."""
+    return base64.b32encode(secrets.token_bytes(5)).decode().lower()
+
+
+def fingerprint(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """The state after a write, the event it appended (None: nothing to change), and
+    whether that event was an earlier request's, found by its idempotency key."""
+
+    blog: Blog
+    recorded: Recorded | None
+    replayed: bool = False
+
+
+class Service:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        new_id: Callable[[], str] = new_entry_id,
+        cache_size: int = 256,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.new_id = new_id
+        self._cache: OrderedDict[str, Blog] = OrderedDict()
+        self._cache_size = cache_size
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def blog(self, slug: str) -> Blog:
+        """The latest state of a blog (NotFound if it was never opened)."""
+        blog = await self._load(slug)
+        if blog is None:
+            raise NotFound(f"no blog {slug!r}")
+        return blog
+
+    async def list_blogs(self) -> list[BlogSummary]:
+        return await self.store.list_blogs()
+
+    async def events(
+        self, slug: str, *, after: str | None, limit: int
+    ) -> tuple[list[Recorded], str | None]:
+        """A page of the raw log, and the id to pass as `after` for the next (None: end)."""
+        await self.blog(slug)
+        events = await self.store.read(slug, after=after, count=limit + 1)
+        if len(events) > limit:
+            return events[:limit], events[limit - 1].id
+        return events, None
+
+    async def blog_at(self, slug: str, at: str) -> Blog:
+        """The state right after the event `at` (a stream id, or a version number)."""
+        await self.blog(slug)
+        if at.isdigit():
+            version = int(at)
+            events = await self.store.read(slug, count=version) if version > 0 else []
+            if version == 0 or len(events) < version:
+                raise NotFound(f"blog {slug!r} has no version {version}")
+        else:
+            events = await self.store.read(slug, upto=at)
+            if not events or events[-1].id != at:
+                raise NotFound(f"blog {slug!r} has no event {at!r}")
+        blog = fold(events)
+        assert blog is not None
+        return blog
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        slug: str,
+        actor: Actor,
+        decide: Decide,
+        *,
+        idempotency: tuple[str, str] | None = None,
+    ) -> Outcome:
+        """Decide an event on the current state and append it, retrying on conflicts.
+
+        idempotency: (key, request fingerprint). A key this actor already used on this
+        blog returns the original event and appends nothing.
+        """
+        if idempotency is not None:
+            replay = await self._replay(slug, actor, idempotency)
+            if replay is not None:
+                return replay
+        for _ in range(MAX_ATTEMPTS):
+            blog = await self._load(slug)
+            event = decide(blog)
+            if event is None:
+                if blog is None:  # pragma: no cover - commands raise NotFound first
+                    raise NotFound(f"no blog {slug!r}")
+                return Outcome(blog, None)
+            at = self.clock()
+            if isinstance(event, BlogOpened):
+                await self.store.register_blog(slug, at)
+            try:
+                appended = await self.store.append(
+                    slug,
+                    event,
+                    actor,
+                    at,
+                    expected_version=0 if blog is None else blog.version,
+                    entry_revision=_revision_guard(blog, event),
+                    summary=_summary(event, at),
+                    idempotency=idempotency,
+                )
+            except VersionConflict:
+                continue
+            if appended.replayed:
+                return Outcome(await self.blog(slug), appended.recorded, replayed=True)
+            after = apply(blog, appended.recorded)
+            self._remember(after)
+            return Outcome(after, appended.recorded)
+        raise Conflict(f"blog {slug!r} is changing too fast to apply this; try again")
+
+    async def _replay(
+        self, slug: str, actor: Actor, idempotency: tuple[str, str]
+    ) -> Outcome | None:
+        seen = await self.store.find_idempotent(slug, actor, idempotency[0])
+        if seen is None:
+            return None
+        event_id, seen_fingerprint = seen
+        if seen_fingerprint != idempotency[1]:
+            raise IdempotencyKeyReused(idempotency[0])
+        recorded = await self.store.event(slug, event_id)
+        return Outcome(await self.blog(slug), recorded, replayed=True)
+
+    # -- the per-process cache -----------------------------------------------------------
+
+    async def _load(self, slug: str) -> Blog | None:
+        cached = self._cache.get(slug)
+        after = None if cached is None else cached.last_event_id
+        events, length = await self.store.read_all(slug, after=after)
+        try:
+            if cached is not None and length < cached.version:
+                raise CorruptLog("the log is shorter than the cached state")
+            blog = fold(events, cached)
+        except CorruptLog:
+            if cached is None:
+                raise
+            # The store no longer holds what we cached (restored from a backup, or wiped):
+            # forget it and fold the log as it is now.
+            self._cache.pop(slug, None)
+            events, _ = await self.store.read_all(slug)
+            blog = fold(events)
+        if blog is not None:
+            self._remember(blog)
+        return blog
+
+    def _remember(self, blog: Blog) -> None:
+        cached = self._cache.get(blog.slug)
+        if cached is None or cached.version <= blog.version:
+            self._cache[blog.slug] = blog
+        self._cache.move_to_end(blog.slug)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+
+def _revision_guard(blog: Blog | None, event: Event) -> tuple[str, str, str] | None:
+    """The store's entry-revision check for an event: (entry id, expected, new)."""
+    if isinstance(event, EntryPosted):
+        return event.entry_id, "0", "1"
+    if blog is None:
+        return None
+    if isinstance(event, EntryEdited):
+        revision = blog.entries[event.entry_id].revision
+        return event.entry_id, str(revision), str(revision + 1)
+    if isinstance(event, EntryRetracted):
+        revision = blog.entries[event.entry_id].revision
+        return event.entry_id, str(revision), "x"
+    return None
+
+
+def _summary(event: Event, at: datetime) -> dict[str, str]:
+    """The listing fields (besides version and time) that an event changes."""
+    if isinstance(event, BlogOpened):
+        return {"title": event.title, "status": "live", "opened_at": at.isoformat()}
+    if isinstance(event, BlogUpdated):
+        changed = {"title": event.title, "status": event.status}
+        return {name: value for name, value in changed.items() if value is not None}
+    return {}

@@ -1,0 +1,1 @@
+"""The HTTP side: thin handlers over the service, problem+json errors, the OpenAPI document."""

@@ -1,0 +1,418 @@
+"""The JSON API: one thin handler per operation, and the table of operations that both the
+router and the OpenAPI document are built from (so neither can forget a route)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from liveblog.domain import commands
+from liveblog.domain.commands import (
+    SLUG_PATTERN,
+    BlogChanges,
+    EntryChanges,
+    FactInput,
+    NewBlog,
+    NewEntry,
+    Pin,
+    Retraction,
+)
+from liveblog.domain.events import Event, Recorded, Role, kind
+from liveblog.domain.state import Fact, posted_entry
+from liveblog.domain.views import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    PublicBlog,
+    PublicEntry,
+    public_blog,
+    public_entry,
+)
+from liveblog.errors import FieldError, InvalidInput, NotFound
+from liveblog.service import Service, fingerprint
+from liveblog.store import BlogSummary
+from liveblog.web.requests import (
+    authenticate,
+    idempotency_key,
+    if_match_revision,
+    parse_json,
+    query_event_id,
+    query_int,
+    read_body,
+    read_json,
+)
+
+# -- response shapes -----------------------------------------------------------------------
+
+
+class BlogList(msgspec.Struct, frozen=True):
+    blogs: list[BlogSummary]
+
+
+class EntryResult(msgspec.Struct, frozen=True, kw_only=True):
+    entry: PublicEntry
+    # The event this request appended; null when the request changed nothing.
+    event_id: str | None
+    version: int
+
+
+class RetractionResult(msgspec.Struct, frozen=True, kw_only=True):
+    entry_id: str
+    event_id: str | None
+    version: int
+
+
+class PinResult(msgspec.Struct, frozen=True, kw_only=True):
+    pinned_entry_id: str | None
+    event_id: str | None
+    version: int
+
+
+class FactResult(msgspec.Struct, frozen=True, kw_only=True):
+    fact: Fact
+    event_id: str | None
+    version: int
+
+
+class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    version: int
+    type: str
+    at: datetime
+    actor: str
+    role: Role
+    data: Event
+
+
+class EventPage(msgspec.Struct, frozen=True, kw_only=True):
+    events: list[LoggedEvent]
+    # Pass as ?after= for the next page; null once the log is read to its end.
+    next: str | None
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: Literal["ok"]
+    redis: Literal["ok"]
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+_ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SLUG = re.compile(SLUG_PATTERN)
+_FACT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def json_response(
+    body: msgspec.Struct, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        msgspec.json.encode(body), status_code=status, headers=headers,
+        media_type="application/json",
+    )
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.state.service
+    return service
+
+
+def _slug(request: Request) -> str:
+    slug: str = request.path_params["slug"]
+    if not _SLUG.match(slug):
+        raise NotFound(f"no blog {slug!r}")
+    return slug
+
+
+def _entry_id(request: Request) -> str:
+    entry_id: str = request.path_params["entry_id"]
+    if not _ENTRY_ID.match(entry_id):
+        raise NotFound(f"no entry {entry_id!r}")
+    return entry_id
+
+
+def _event_id(recorded: Recorded | None) -> str | None:
+    return None if recorded is None else recorded.id
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+async def list_blogs(request: Request) -> Response:
+    return json_response(BlogList(await _service(request).list_blogs()))
+
+
+async def create_blog(request: Request) -> Response:
+    actor = await authenticate(request)
+    cmd = await read_json(request, NewBlog)
+    outcome = await _service(request).execute(
+        cmd.slug, actor, lambda blog: commands.open_blog(blog, actor, cmd)
+    )
+    return json_response(
+        public_blog(outcome.blog), 201, headers={"Location": f"/api/blogs/{cmd.slug}"}
+    )
+
+
+async def get_blog(request: Request) -> Response:
+    slug = _slug(request)
+    limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    before = request.query_params.get("before")
+    blog = await _service(request).blog(slug)
+    return json_response(public_blog(blog, limit=limit, before=before))
+
+
+async def update_blog(request: Request) -> Response:
+    slug = _slug(request)
+    actor = await authenticate(request)
+    cmd = await read_json(request, BlogChanges)
+    outcome = await _service(request).execute(
+        slug, actor, lambda blog: commands.update_blog(_existing(blog, slug), actor, cmd)
+    )
+    return json_response(public_blog(outcome.blog))
+
+
+async def post_entry(request: Request) -> Response:
+    slug = _slug(request)
+    actor = await authenticate(request)
+    key = idempotency_key(request)
+    body = await read_body(request)
+    cmd = parse_json(request, body, NewEntry)
+    service = _service(request)
+    entry_id = service.new_id()
+    outcome = await service.execute(
+        slug,
+        actor,
+        lambda blog: commands.post_entry(_existing(blog, slug), actor, cmd, entry_id),
+        idempotency=None if key is None else (key, fingerprint(body)),
+    )
+    assert outcome.recorded is not None
+    entry = public_entry(posted_entry(outcome.recorded))
+    headers = {"Location": f"/api/blogs/{slug}#entry-{entry.id}", "ETag": f'"{entry.revision}"'}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    result = EntryResult(
+        entry=entry, event_id=outcome.recorded.id, version=outcome.recorded.version
+    )
+    return json_response(result, 201, headers=headers)
+
+
+async def edit_entry(request: Request) -> Response:
+    slug = _slug(request)
+    entry_id = _entry_id(request)
+    actor = await authenticate(request)
+    revision = if_match_revision(request)
+    cmd = await read_json(request, EntryChanges)
+    outcome = await _service(request).execute(
+        slug,
+        actor,
+        lambda blog: commands.edit_entry(
+            _existing(blog, slug), actor, entry_id, cmd, if_revision=revision
+        ),
+    )
+    entry = public_entry(outcome.blog.entries[entry_id])
+    result = EntryResult(
+        entry=entry, event_id=_event_id(outcome.recorded), version=outcome.blog.version
+    )
+    return json_response(result, headers={"ETag": f'"{entry.revision}"'})
+
+
+async def retract_entry(request: Request) -> Response:
+    slug = _slug(request)
+    entry_id = _entry_id(request)
+    actor = await authenticate(request)
+    cmd = await read_json(request, Retraction, optional=True)
+    outcome = await _service(request).execute(
+        slug,
+        actor,
+        lambda blog: commands.retract_entry(_existing(blog, slug), actor, entry_id, cmd),
+    )
+    result = RetractionResult(
+        entry_id=entry_id, event_id=_event_id(outcome.recorded), version=outcome.blog.version
+    )
+    return json_response(result)
+
+
+async def set_pin(request: Request) -> Response:
+    slug = _slug(request)
+    actor = await authenticate(request)
+    cmd = await read_json(request, Pin)
+    outcome = await _service(request).execute(
+        slug, actor, lambda blog: commands.change_pin(_existing(blog, slug), actor, cmd)
+    )
+    result = PinResult(
+        pinned_entry_id=outcome.blog.pinned,
+        event_id=_event_id(outcome.recorded),
+        version=outcome.blog.version,
+    )
+    return json_response(result)
+
+
+async def update_fact(request: Request) -> Response:
+    slug = _slug(request)
+    key: str = request.path_params["key"]
+    actor = await authenticate(request)
+    if not _FACT_KEY.match(key):
+        raise InvalidInput([FieldError(
+            "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
+        )])
+    cmd = await read_json(request, FactInput)
+    outcome = await _service(request).execute(
+        slug, actor, lambda blog: commands.update_fact(_existing(blog, slug), actor, key, cmd)
+    )
+    result = FactResult(
+        fact=outcome.blog.facts[key],
+        event_id=_event_id(outcome.recorded),
+        version=outcome.blog.version,
+    )
+    return json_response(result)
+
+
+async def read_events(request: Request) -> Response:
+    slug = _slug(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "read the event log")
+    after = query_event_id(request, "after")
+    limit = query_int(request, "limit", 100, 1, 1000)
+    events, next_after = await _service(request).events(slug, after=after, limit=limit)
+    page = EventPage(
+        events=[
+            LoggedEvent(
+                id=e.id, version=e.version, type=kind(e.event), at=e.at, actor=e.actor,
+                role=e.role, data=e.event,
+            )
+            for e in events
+        ],
+        next=next_after,
+    )
+    return json_response(page)
+
+
+async def state_at(request: Request) -> Response:
+    slug = _slug(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "read past states")
+    at = query_event_id(request, "at", versions=True)
+    if at is None:
+        raise InvalidInput([FieldError("at", "required: an event id or a version number")])
+    limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    before = request.query_params.get("before")
+    blog = await _service(request).blog_at(slug, at)
+    return json_response(public_blog(blog, limit=limit, before=before))
+
+
+async def healthz(request: Request) -> Response:
+    await _service(request).store.ping()
+    return json_response(Health("ok", "ok"))
+
+
+def _existing(blog: Any, slug: str) -> Any:
+    if blog is None:
+        raise NotFound(f"no blog {slug!r}")
+    return blog
+
+
+# -- the table -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: Literal["path", "query", "header"]
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    endpoint: Callable[[Request], Awaitable[Response]]
+    summary: str
+    who: Literal["anyone", "reporter", "editor", "author"]
+    response: type[Any]
+    status: int = 200
+    body: type[Any] | None = None
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+
+
+SLUG = Param("slug", "path", "The blog's slug.", required=True)
+ENTRY = Param("entry_id", "path", "The entry's id.", required=True)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/api/blogs", list_blogs, "List the blogs", "anyone", BlogList,
+              errors=(503,)),
+    Operation("POST", "/api/blogs", create_blog, "Open a blog", "editor", PublicBlog,
+              status=201, body=NewBlog, errors=(400, 401, 403, 409, 413, 415, 422, 503)),
+    Operation(
+        "GET", "/api/blogs/{slug}", get_blog, "A blog as readers see it", "anyone", PublicBlog,
+        params=(
+            SLUG,
+            Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+            Param("before", "query", "An entry id: only entries posted before it."),
+        ),
+        errors=(404, 422, 503),
+    ),
+    Operation("PATCH", "/api/blogs/{slug}", update_blog, "Change headline, description or status",
+              "editor", PublicBlog, body=BlogChanges, params=(SLUG,), errors=WRITE_ERRORS),
+    Operation(
+        "POST", "/api/blogs/{slug}/entries", post_entry, "Post an entry", "reporter",
+        EntryResult, status=201, body=NewEntry,
+        params=(SLUG, Param("Idempotency-Key", "header",
+                            "Retries with the same key return the first result.")),
+        errors=WRITE_ERRORS,
+    ),
+    Operation(
+        "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
+        "Edit an entry (its author, or an editor)", "author", EntryResult, body=EntryChanges,
+        params=(SLUG, ENTRY, Param("If-Match", "header",
+                                   'The revision the edit is based on, e.g. "2".')),
+        errors=(*WRITE_ERRORS, 410, 412),
+    ),
+    Operation(
+        "DELETE", "/api/blogs/{slug}/entries/{entry_id}", retract_entry,
+        "Retract an entry (its author, or an editor); the log keeps it", "author",
+        RetractionResult, body=Retraction, params=(SLUG, ENTRY),
+        errors=(*WRITE_ERRORS, 410),
+    ),
+    Operation("PUT", "/api/blogs/{slug}/pinned", set_pin, "Pin an entry, or unpin (null)",
+              "editor", PinResult, body=Pin, params=(SLUG,), errors=(*WRITE_ERRORS, 410)),
+    Operation(
+        "PUT", "/api/blogs/{slug}/facts/{key}", update_fact, "Update a key figure", "reporter",
+        FactResult, body=FactInput,
+        params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.", required=True)),
+        errors=WRITE_ERRORS,
+    ),
+    Operation(
+        "GET", "/api/blogs/{slug}/events", read_events, "The raw event log, in order", "editor",
+        EventPage,
+        params=(
+            SLUG,
+            Param("after", "query", "An event id: only events after it."),
+            Param("limit", "query", "Events per page (1-1000, default 100).",
+                  {"type": "integer", "minimum": 1, "maximum": 1000}),
+        ),
+        errors=(401, 403, 404, 422, 503),
+    ),
+    Operation(
+        "GET", "/api/blogs/{slug}/state", state_at, "The public state right after an event",
+        "editor", PublicBlog,
+        params=(
+            SLUG,
+            Param("at", "query", "An event id, or a blog version number.", required=True),
+            Param("limit", "query", "Entries per page.", {"type": "integer"}),
+            Param("before", "query", "An entry id: only entries posted before it."),
+        ),
+        errors=(401, 403, 404, 422, 503),
+    ),
+    Operation("GET", "/healthz", healthz, "Health, including Redis", "anyone", Health,
+              errors=(503,)),
+)

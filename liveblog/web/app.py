@@ -1,0 +1,74 @@
+"""The ASGI application: routes, error handlers, and the resources its lifespan holds."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import TypedDict
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from liveblog.config import Config
+from liveblog.errors import ConfigError, Problem
+from liveblog.service import Service
+from liveblog.store import Store
+from liveblog.web.api import OPERATIONS
+from liveblog.web.openapi import openapi_document
+from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
+
+
+class State(TypedDict):
+    config: Config
+    service: Service
+
+
+def _version() -> str:
+    try:
+        return package_version("liveblog")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+def create_app(config: Config | None = None) -> Starlette:
+    config = config or Config.from_env()
+    if config.redis_url is None:
+        raise ConfigError(
+            "LIVEBLOG_REDIS_URL is not set: `liveblog serve` starts an embedded Redis and "
+            "sets it; to run the app another way, point it at a Redis"
+        )
+    redis_url = config.redis_url
+    document = openapi_document(_version())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        store = Store.from_url(redis_url)
+        try:
+            yield {"config": config, "service": Service(store)}
+        finally:
+            await store.close()
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    routes = [Route(op.path, op.endpoint, methods=[op.method]) for op in OPERATIONS]
+    routes.append(Route("/openapi.json", openapi, methods=["GET"]))
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            Problem: on_problem,
+            HTTPException: on_http_exception,
+            Exception: on_unexpected,
+        },
+    )
+
+
+def app_from_env() -> Starlette:
+    """The factory uvicorn's workers call (`liveblog.web.app:app_from_env`)."""
+    return create_app(Config.from_env())

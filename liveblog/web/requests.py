@@ -1,0 +1,159 @@
+"""Reading a request: its token, its JSON body, its query parameters. Each failure is a
+Problem with the status a client needs to fix it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec import UnsetType
+from starlette.requests import Request
+
+from liveblog.domain.events import Actor
+from liveblog.errors import (
+    FieldError,
+    InvalidInput,
+    MalformedRequest,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+async def authenticate(request: Request) -> Actor:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("this needs a token: send 'Authorization: Bearer <token>'")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    record = await request.state.service.store.find_token(secret.strip())
+    if record is None:
+        raise Unauthorized("this token is unknown or has been revoked")
+    return Actor(record.name, record.role)
+
+
+async def read_body(request: Request) -> bytes:
+    limit: int = request.state.config.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, type_: type[S], *, optional: bool = False) -> S:
+    """Decode the body into `type_`, naming every bad field at once (422)."""
+    return parse_json(request, await read_body(request), type_, optional=optional)
+
+
+def parse_json(request: Request, body: bytes, type_: type[S], *, optional: bool = False) -> S:
+    if not body.strip() and optional:
+        return msgspec.convert({}, type_)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {media or 'no Content-Type'})"
+        )
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise MalformedRequest(f"the body is not valid JSON: {exc}") from None
+    return convert(data, type_)
+
+
+def convert(data: Any, type_: type[S]) -> S:
+    """msgspec stops at the first bad field; a reporter fixing a form wants all of them."""
+    if not isinstance(data, dict):
+        raise InvalidInput([FieldError("$", "the body must be a JSON object")])
+    fields = msgspec.structs.fields(type_)
+    known = {f.encode_name for f in fields}
+    errors = [FieldError(name, "unknown field") for name in data if name not in known]
+    for f in fields:
+        if f.encode_name not in data:
+            if f.required:
+                errors.append(FieldError(f.encode_name, "required"))
+            continue
+        try:
+            msgspec.convert(data[f.encode_name], _without_unset(f.type))
+        except msgspec.ValidationError as exc:
+            errors.append(_field_error(f.encode_name, str(exc)))
+    if errors:
+        raise InvalidInput(errors)
+    return msgspec.convert(data, type_)
+
+
+def _without_unset(tp: Any) -> Any:
+    args = getattr(tp, "__args__", None)
+    if args and UnsetType in args:
+        rest = tuple(a for a in args if a is not UnsetType)
+        union = rest[0]
+        for a in rest[1:]:
+            union = union | a
+        return union
+    return tp
+
+
+_AT = re.compile(r" - at `\$((?:\.\w+|\[\d+\])*)`$")
+
+
+def _field_error(name: str, message: str) -> FieldError:
+    # "Expected `str`, got `int` - at `$.url`" inside field "image" -> "image.url".
+    match = _AT.search(message)
+    if match:
+        return FieldError(name + match.group(1), message[: match.start()])
+    return FieldError(name, message)
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput([FieldError(name, f"must be a whole number from {low} to {high}")])
+    return int(raw)
+
+
+STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+def query_event_id(request: Request, name: str, *, versions: bool = False) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if STREAM_ID.match(raw) or (versions and raw.isdigit() and len(raw) < 19):
+        return raw
+    expected = "an event id like 1732900000000-0" + (" or a version number" if versions else "")
+    raise InvalidInput([FieldError(name, f"must be {expected}")])
+
+
+def if_match_revision(request: Request) -> int | None:
+    """If-Match: "<revision>" (the ETag of an entry). None when absent or '*'."""
+    raw = request.headers.get("if-match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip()
+    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        value = value[1:-1]
+    if not value.isdigit():
+        raise MalformedRequest(f'If-Match must be an entry revision like "3", got {raw!r}')
+    return int(value)
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    key = key.strip().strip('"')
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise MalformedRequest("Idempotency-Key must be 1 to 255 printable characters")
+    return key
