@@ -1,0 +1,194 @@
+"""Shared fixtures: a real redis-server the tests start themselves (private Unix socket in a
+temp dir), and a real uvicorn server in a thread serving the app against it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import uvicorn
+
+from liveblog.config import Config
+from liveblog.embedded import find_redis_server
+from liveblog.store import Store
+from liveblog.web.app import create_app
+
+
+@dataclass
+class RedisServer:
+    process: subprocess.Popen[bytes]
+    socket_path: Path
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket_path))
+
+
+def start_redis(directory: Path) -> RedisServer:
+    directory.mkdir(parents=True, exist_ok=True)
+    sock = directory / "redis.sock"
+    process = subprocess.Popen(
+        [find_redis_server(), "--port", "0", "--unixsocket", str(sock), "--dir", str(directory),
+         "--save", "", "--appendonly", "no", "--logfile", str(directory / "redis.log")],
+        stdout=subprocess.DEVNULL,
+    )
+    server = RedisServer(process, sock, directory)
+    wait_until(lambda: _pings(server), what="redis-server to answer")
+    return server
+
+
+def stop_redis(server: RedisServer) -> None:
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+def _pings(server: RedisServer) -> bool:
+    try:
+        with server.client() as client:
+            return bool(client.ping())
+    except (redis.exceptions.ConnectionError, OSError):
+        return False
+
+
+def wait_until(condition, timeout: float = 10.0, what: str = "a condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    stop_redis(server)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A real, empty Redis for each test."""
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[Store]:
+    yield Store.from_url(redis_url)
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class UvicornThread:
+    """The app served by a real uvicorn, in a thread of the test process."""
+
+    def __init__(self, config: Config) -> None:
+        self.sock = free_socket()
+        self.port = self.sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(config), log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def __enter__(self) -> UvicornThread:
+        self.thread.start()
+        wait_until(lambda: self.server.started, what="uvicorn to start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+def app_config(redis_url: str, **overrides: object) -> Config:
+    return Config.from_env({}, redis_url=redis_url, **overrides)
+
+
+@pytest.fixture(scope="session")
+def server(redis_server: RedisServer) -> Iterator[UvicornThread]:
+    with UvicornThread(app_config(redis_server.url)) as running:
+        yield running
+
+
+@dataclass(frozen=True)
+class Tokens:
+    editor: str
+    reporter: str
+    other_reporter: str
+    second_editor: str
+
+
+def create_tokens(url: str) -> Tokens:
+    async def create() -> Tokens:
+        store = Store.from_url(url)
+        from liveblog.service import utcnow
+
+        made = {}
+        for name, role in (("ed", "editor"), ("rania", "reporter"), ("omar", "reporter"),
+                           ("eve", "editor")):
+            secret = f"test-token-{name}"
+            assert await store.create_token(name, role, secret, utcnow())
+            made[name] = secret
+        await store.close()
+        return Tokens(made["ed"], made["rania"], made["omar"], made["eve"])
+
+    return asyncio.run(create())
+
+
+@pytest.fixture
+def tokens(redis_url: str) -> Tokens:
+    return create_tokens(redis_url)
+
+
+class Api:
+    """An httpx client for the running server, with a bearer token per call."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+
+    def __call__(self, method: str, path: str, token: str | None = None,
+                 **kwargs: object) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, path, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def api(server: UvicornThread, redis_url: str) -> Iterator[Api]:
+    client = Api(server.base_url)
+    yield client
+    client.http.close()
+
+
+@pytest.fixture
+def blog(api: Api, tokens: Tokens) -> str:
+    """A freshly opened blog's slug."""
+    response = api("POST", "/api/blogs", tokens.editor,
+                   json={"slug": "tartus", "title": "Blasts in Tartus and Jableh"})
+    assert response.status_code == 201, response.text
+    return "tartus"

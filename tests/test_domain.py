@@ -1,0 +1,281 @@
+"""The pure core: commands decide events, `apply` folds them. No Redis here."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from liveblog.domain import commands
+from liveblog.domain.commands import (
+    BlogChanges,
+    EntryChanges,
+    FactInput,
+    NewBlog,
+    NewEntry,
+    Pin,
+    Retraction,
+)
+from liveblog.domain.events import Actor, Event, Recorded, event_decoder, event_encoder
+from liveblog.domain.state import Blog, CorruptLog, apply, fold
+from liveblog.domain.views import public_blog
+from liveblog.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, Problem
+
+EDITOR = Actor("ed", "editor")
+RANIA = Actor("rania", "reporter")
+OMAR = Actor("omar", "reporter")
+T0 = datetime(2026, 5, 23, 9, 0, tzinfo=UTC)
+
+
+class Log:
+    """A tiny in-memory stand-in for the store's append, for pure tests of the fold."""
+
+    def __init__(self) -> None:
+        self.events: list[Recorded] = []
+        self.states: list[Blog] = []
+        self.ids = (f"e{n}" for n in itertools.count(1))
+
+    @property
+    def blog(self) -> Blog | None:
+        return self.states[-1] if self.states else None
+
+    def append(self, actor: Actor, event: Event | None) -> Blog | None:
+        if event is not None:
+            version = len(self.events) + 1
+            rec = Recorded(
+                id=f"{1000 + version}-0", version=version, at=T0 + timedelta(minutes=version),
+                actor=actor.name, role=actor.role, event=event,
+            )
+            self.events.append(rec)
+            self.states.append(apply(self.blog, rec))
+        return self.blog
+
+
+def opened() -> Log:
+    log = Log()
+    log.append(EDITOR, commands.open_blog(None, EDITOR, NewBlog(slug="tartus", title="Blasts")))
+    return log
+
+
+def post(log: Log, actor: Actor, body: str = "Blast at the bus station", **kw: object) -> str:
+    entry_id = next(log.ids)
+    assert log.blog is not None
+    log.append(actor, commands.post_entry(log.blog, actor, NewEntry(body=body, **kw), entry_id))
+    return entry_id
+
+
+def test_a_blog_starts_live_at_version_1() -> None:
+    log = opened()
+    assert log.blog is not None
+    assert (log.blog.version, log.blog.status, log.blog.title) == (1, "live", "Blasts")
+
+
+def test_only_editors_open_blogs_and_slugs_are_unique() -> None:
+    with pytest.raises(Forbidden):
+        commands.open_blog(None, RANIA, NewBlog(slug="x", title="X"))
+    log = opened()
+    with pytest.raises(Conflict):
+        commands.open_blog(log.blog, EDITOR, NewBlog(slug="tartus", title="Again"))
+
+
+def test_edit_keeps_author_bumps_revision_and_changes_only_what_is_given() -> None:
+    log = opened()
+    entry_id = post(log, RANIA, title="First blasts", key_event=True)
+    assert log.blog is not None
+    edit = commands.edit_entry(log.blog, EDITOR, entry_id,
+                               EntryChanges(body="Blasts at the bus station", note="plural"))
+    blog = log.append(EDITOR, edit)
+    assert blog is not None
+    entry = blog.entries[entry_id]
+    assert (entry.author, entry.revision, entry.body) == ("rania", 2, "Blasts at the bus station")
+    assert (entry.title, entry.key_event) == ("First blasts", True)
+    assert entry.updated_at > entry.posted_at
+
+
+def test_a_reporter_cannot_change_anothers_entry_but_an_editor_can() -> None:
+    log = opened()
+    entry_id = post(log, RANIA)
+    assert log.blog is not None
+    with pytest.raises(Forbidden):
+        commands.edit_entry(log.blog, OMAR, entry_id, EntryChanges(body="mine now"))
+    with pytest.raises(Forbidden):
+        commands.retract_entry(log.blog, OMAR, entry_id, Retraction())
+    assert commands.retract_entry(log.blog, EDITOR, entry_id, Retraction(reason="wrong city"))
+
+
+def test_if_revision_must_match_the_current_revision() -> None:
+    log = opened()
+    entry_id = post(log, RANIA)
+    assert log.blog is not None
+    log.append(RANIA, commands.edit_entry(log.blog, RANIA, entry_id, EntryChanges(body="v2")))
+    with pytest.raises(PreconditionFailed):
+        commands.edit_entry(log.blog, RANIA, entry_id, EntryChanges(body="v3"), if_revision=1)
+    assert commands.edit_entry(log.blog, RANIA, entry_id, EntryChanges(body="v3"), if_revision=2)
+
+
+def test_retraction_removes_the_entry_and_its_pin_and_later_changes_are_gone() -> None:
+    log = opened()
+    entry_id = post(log, RANIA)
+    assert log.blog is not None
+    log.append(EDITOR, commands.change_pin(log.blog, EDITOR, Pin(entry_id=entry_id)))
+    assert log.blog.pinned == entry_id
+    blog = log.append(EDITOR, commands.retract_entry(log.blog, EDITOR, entry_id, Retraction()))
+    assert blog is not None
+    assert entry_id not in blog.entries and blog.pinned is None
+    with pytest.raises(Gone):
+        commands.edit_entry(blog, EDITOR, entry_id, EntryChanges(body="back"))
+    with pytest.raises(Gone):
+        commands.change_pin(blog, EDITOR, Pin(entry_id=entry_id))
+    with pytest.raises(NotFound):
+        commands.change_pin(blog, EDITOR, Pin(entry_id="nope"))
+
+
+def test_an_ended_blog_takes_no_posts_or_figures_but_editors_may_still_correct() -> None:
+    log = opened()
+    entry_id = post(log, RANIA)
+    assert log.blog is not None
+    log.append(EDITOR, commands.update_blog(log.blog, EDITOR, BlogChanges(status="ended")))
+    blog = log.blog
+    assert blog.status == "ended" and blog.ended_at is not None
+    with pytest.raises(Conflict):
+        commands.post_entry(blog, EDITOR, NewEntry(body="late"), "x")
+    with pytest.raises(Conflict):
+        commands.update_fact(blog, EDITOR, "deaths", FactInput(label="Deaths", value="80"))
+    with pytest.raises(Conflict):
+        commands.edit_entry(blog, RANIA, entry_id, EntryChanges(body="typo"))
+    assert commands.edit_entry(blog, EDITOR, entry_id, EntryChanges(body="corrected"))
+    reopened = log.append(EDITOR, commands.update_blog(blog, EDITOR, BlogChanges(status="live")))
+    assert reopened is not None and reopened.status == "live" and reopened.ended_at is None
+
+
+def test_facts_keep_their_history() -> None:
+    log = opened()
+    for value, numeric, source in (("at least 80", 80, "AP"), ("121", 121, "SOHR")):
+        assert log.blog is not None
+        log.append(RANIA, commands.update_fact(
+            log.blog, RANIA, "deaths",
+            FactInput(label="Deaths", value=value, numeric=numeric, source=source),
+        ))
+    assert log.blog is not None
+    fact = log.blog.facts["deaths"]
+    assert (fact.value, fact.numeric, fact.source) == ("121", 121, "SOHR")
+    assert [(p.numeric, p.source) for p in fact.history] == [(80, "AP"), (121, "SOHR")]
+
+
+def test_requests_that_change_nothing_make_no_event() -> None:
+    log = opened()
+    entry_id = post(log, RANIA, body="same")
+    assert log.blog is not None
+    assert commands.edit_entry(log.blog, RANIA, entry_id, EntryChanges(body="same")) is None
+    assert commands.update_blog(log.blog, EDITOR, BlogChanges(title="Blasts")) is None
+    assert commands.change_pin(log.blog, EDITOR, Pin(entry_id=None)) is None
+
+
+def test_apply_refuses_a_log_out_of_order() -> None:
+    log = opened()
+    post(log, RANIA)
+    with pytest.raises(CorruptLog):
+        fold([log.events[1]])
+    with pytest.raises(CorruptLog):
+        fold([log.events[0], log.events[0]])
+
+
+def test_public_view_pages_newest_first_and_across_retractions() -> None:
+    log = opened()
+    ids = [post(log, RANIA, body=f"update {n}") for n in range(5)]
+    assert log.blog is not None
+    log.append(EDITOR, commands.retract_entry(log.blog, EDITOR, ids[3], Retraction()))
+    view = public_blog(log.blog, limit=2)
+    assert [e.id for e in view.entries] == [ids[4], ids[2]]
+    assert view.next_before == ids[2]
+    older = public_blog(log.blog, limit=2, before=ids[3])  # a retracted id still pages
+    assert [e.id for e in older.entries] == [ids[2], ids[1]]
+    last = public_blog(log.blog, limit=2, before=ids[1])
+    assert [e.id for e in last.entries] == [ids[0]] and last.next_before is None
+
+
+# -- property: the state at version N is the fold of the first N events ----------------------
+
+actors = st.sampled_from([EDITOR, RANIA, OMAR])
+text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
+               min_size=1, max_size=30)
+action = st.one_of(
+    st.tuples(st.just("post"), actors, text, st.none() | text, st.booleans()),
+    st.tuples(st.just("edit"), actors, st.integers(0, 20), text, st.none() | text),
+    st.tuples(st.just("retract"), actors, st.integers(0, 20), text),
+    st.tuples(st.just("pin"), actors, st.none() | st.integers(0, 20)),
+    st.tuples(st.just("fact"), actors, st.sampled_from(["deaths", "injured"]), text,
+              st.none() | st.integers(0, 500)),
+    st.tuples(st.just("status"), actors, st.sampled_from(["live", "ended"])),
+    st.tuples(st.just("title"), actors, text),
+)
+
+
+def run(log: Log, step: tuple[object, ...]) -> None:
+    actor = step[1]
+    assert isinstance(actor, Actor)
+    blog = log.blog
+    assert blog is not None
+    posted = [e.event.entry_id for e in log.events if e.event.__class__.__name__ == "EntryPosted"]
+
+    def pick(n: object) -> str:
+        return posted[int(n) % len(posted)] if posted else "none"
+
+    match step:
+        case ("post", _, body, title, key_event):
+            log.append(actor, commands.post_entry(
+                blog, actor, NewEntry(body=body, title=title, key_event=key_event),
+                next(log.ids)))
+        case ("edit", _, n, body, note):
+            log.append(actor, commands.edit_entry(blog, actor, pick(n),
+                                                  EntryChanges(body=body, note=note)))
+        case ("retract", _, n, reason):
+            log.append(actor, commands.retract_entry(blog, actor, pick(n),
+                                                     Retraction(reason=reason)))
+        case ("pin", _, n):
+            log.append(actor, commands.change_pin(
+                blog, actor, Pin(entry_id=None if n is None else pick(n))))
+        case ("fact", _, key, value, numeric):
+            log.append(actor, commands.update_fact(
+                blog, actor, key, FactInput(label=key.title(), value=value, numeric=numeric)))
+        case ("status", _, status):
+            log.append(actor, commands.update_blog(blog, actor, BlogChanges(status=status)))
+        case ("title", _, title):
+            log.append(actor, commands.update_blog(blog, actor, BlogChanges(title=title)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(action, max_size=40))
+def test_replaying_any_prefix_gives_the_state_at_that_version(
+    steps: list[tuple[object, ...]],
+) -> None:
+    log = opened()
+    for step in steps:
+        before = log.blog
+        try:
+            run(log, step)
+        except Problem:
+            assert log.blog is before  # a refused command appends nothing
+    # The log survives the store's encoding, and every prefix folds to the state it made.
+    stored = [
+        msgspec.structs.replace(rec, event=event_decoder.decode(event_encoder.encode(rec.event)))
+        for rec in log.events
+    ]
+    for n in range(1, len(stored) + 1):
+        state = fold(stored[:n])
+        assert state == log.states[n - 1]
+        assert state is not None and state.version == n
+    final = log.blog
+    assert final is not None
+    edits = {e.entry_id: 0 for e in (r.event for r in log.events) if hasattr(e, "entry_id")}
+    for rec in log.events:
+        if rec.event.__class__.__name__ == "EntryEdited":
+            edits[rec.event.entry_id] += 1
+    for entry in final.entries.values():
+        assert entry.revision == 1 + edits[entry.id]
+        assert entry.id not in final.retracted
+    assert final.pinned is None or final.pinned in final.entries

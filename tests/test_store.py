@@ -1,0 +1,201 @@
+"""The event store against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from redis.crc import key_slot
+
+from liveblog.domain.events import Actor, BlogOpened, EntryEdited, EntryPosted, FactUpdated
+from liveblog.errors import (
+    IdempotencyKeyReused,
+    PreconditionFailed,
+    StoreUnavailable,
+    VersionConflict,
+)
+from liveblog.service import Service
+from liveblog.store import Store
+
+ED = Actor("ed", "editor")
+RANIA = Actor("rania", "reporter")
+AT = datetime(2026, 5, 23, 9, 0, tzinfo=UTC)
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+async def opened(url: str) -> Store:
+    store = Store.from_url(url)
+    await store.append("tartus", BlogOpened(slug="tartus", title="Blasts"), ED, AT,
+                       expected_version=0)
+    return store
+
+
+def test_appends_number_versions_and_read_back_in_order(redis_url: str) -> None:
+    async def scenario() -> None:
+        store = await opened(redis_url)
+        for n in range(5):
+            appended = await store.append(
+                "tartus", EntryPosted(entry_id=f"e{n}", body=f"update {n}"), RANIA, AT
+            )
+            assert appended.recorded.version == n + 2
+        events = await store.read("tartus")
+        assert [e.version for e in events] == [1, 2, 3, 4, 5, 6]
+        assert events[1].event == EntryPosted(entry_id="e0", body="update 0")
+        assert (events[1].actor, events[1].role, events[1].at) == ("rania", "reporter", AT)
+        assert [e.id for e in await store.read("tartus", after=events[2].id, count=2)] == \
+            [events[3].id, events[4].id]
+        assert [e.id for e in await store.read("tartus", upto=events[1].id)] == \
+            [events[0].id, events[1].id]
+        everything, length = await store.read_all("tartus", page=2)
+        assert [e.id for e in everything] == [e.id for e in events] and length == 6
+        await store.close()
+
+    run(scenario())
+
+
+def test_an_expected_version_lets_exactly_one_of_concurrent_writers_win(redis_url: str) -> None:
+    async def scenario() -> None:
+        store = await opened(redis_url)
+
+        async def attempt(n: int) -> str:
+            try:
+                await store.append("tartus", EntryPosted(entry_id=f"e{n}", body="x"), RANIA, AT,
+                                   expected_version=1)
+                return "won"
+            except VersionConflict as conflict:
+                assert conflict.actual == 2
+                return "lost"
+
+        outcomes = await asyncio.gather(*(attempt(n) for n in range(20)))
+        assert outcomes.count("won") == 1
+        assert await store.length("tartus") == 2
+        await store.close()
+
+    run(scenario())
+
+
+def test_the_entry_revision_check_refuses_a_stale_edit(redis_url: str) -> None:
+    async def scenario() -> None:
+        store = await opened(redis_url)
+        await store.append("tartus", EntryPosted(entry_id="e1", body="v1"), RANIA, AT,
+                           entry_revision=("e1", "0", "1"))
+        edit = EntryEdited(entry_id="e1", body="v2")
+        await store.append("tartus", edit, RANIA, AT, entry_revision=("e1", "1", "2"))
+        with pytest.raises(PreconditionFailed):
+            await store.append("tartus", edit, RANIA, AT, entry_revision=("e1", "1", "2"))
+        with pytest.raises(PreconditionFailed):  # "0": the entry must not exist yet
+            await store.append("tartus", EntryPosted(entry_id="e1", body="dup"), RANIA, AT,
+                               entry_revision=("e1", "0", "1"))
+        assert await store.length("tartus") == 3
+        await store.close()
+
+    run(scenario())
+
+
+def test_concurrent_retries_with_one_idempotency_key_append_once(redis_url: str) -> None:
+    async def scenario() -> None:
+        await (await opened(redis_url)).close()
+        # Several processes' worth of services, each with its own connection pool.
+        services = [Service(Store.from_url(redis_url)) for _ in range(4)]
+
+        async def post(service: Service) -> str:
+            from liveblog.domain import commands
+            from liveblog.domain.commands import NewEntry
+
+            entry_id = service.new_id()
+            outcome = await service.execute(
+                "tartus", RANIA,
+                lambda blog: commands.post_entry(blog, RANIA, NewEntry(body="Blast"), entry_id),
+                idempotency=("retry-1", "fingerprint-a"),
+            )
+            assert outcome.recorded is not None
+            return outcome.recorded.id
+
+        ids = await asyncio.gather(*(post(services[n % 4]) for n in range(24)))
+        assert len(set(ids)) == 1
+        events = await services[0].store.read("tartus")
+        assert [e.event.__class__.__name__ for e in events] == ["BlogOpened", "EntryPosted"]
+        # The same key from another token is another request.
+        other = Actor("omar", "reporter")
+        appended = await services[0].store.append(
+            "tartus", EntryPosted(entry_id="o1", body="x"), other, AT,
+            idempotency=("retry-1", "fingerprint-a"),
+        )
+        assert not appended.replayed
+        # The same key with another body is refused, not silently merged.
+        with pytest.raises(IdempotencyKeyReused):
+            await services[0].store.append(
+                "tartus", EntryPosted(entry_id="r2", body="other"), RANIA, AT,
+                idempotency=("retry-1", "fingerprint-b"),
+            )
+        ttl = await services[0].store.redis.ttl(
+            [k async for k in services[0].store.redis.scan_iter("*idem*")][0]
+        )
+        assert 24 * 3600 < ttl <= 25 * 3600
+        for service in services:
+            await service.store.close()
+
+    run(scenario())
+
+
+def test_the_log_is_never_trimmed(redis_url: str) -> None:
+    async def scenario() -> None:
+        store = await opened(redis_url)
+        for n in range(3000):
+            await store.append("tartus", FactUpdated(key="deaths", label="Deaths", value=str(n)),
+                               RANIA, AT)
+        events, length = await store.read_all("tartus")
+        assert length == 3001 and len(events) == 3001
+        assert events[0].event == BlogOpened(slug="tartus", title="Blasts")
+        await store.close()
+
+    run(scenario())
+
+
+def test_tokens_are_stored_hashed_and_can_be_revoked(redis_url: str) -> None:
+    async def scenario() -> None:
+        store = Store.from_url(redis_url)
+        assert await store.create_token("rania", "reporter", "lb_secret-value", AT)
+        assert not await store.create_token("rania", "editor", "lb_other", AT)
+        found = await store.find_token("lb_secret-value")
+        assert found is not None and (found.name, found.role) == ("rania", "reporter")
+        assert await store.find_token("lb_wrong") is None
+        dump = b"".join(
+            [k + b"".join((await store.redis.hgetall(k)).values())
+             async for k in store.redis.scan_iter()]
+        )
+        assert b"lb_secret-value" not in dump
+        assert [t.name for t in await store.list_tokens()] == ["rania"]
+        assert await store.revoke_token("rania")
+        assert await store.find_token("lb_secret-value") is None
+        assert not await store.revoke_token("rania")
+        await store.close()
+
+    run(scenario())
+
+
+def test_a_missing_redis_is_store_unavailable() -> None:
+    async def scenario() -> None:
+        store = Store.from_url("unix:///nonexistent/redis.sock")
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        await store.close()
+
+    run(scenario())
+
+
+def test_keys_of_a_blog_share_one_cluster_slot(redis_url: str) -> None:
+    async def scenario() -> None:
+        store = await opened(redis_url)
+        await store.append("tartus", EntryPosted(entry_id="e1", body="x"), RANIA, AT,
+                           idempotency=("k", "f"))
+        keys = [k.decode() async for k in store.redis.scan_iter("liveblog:*")]
+        assert len(keys) == 3 and all("{tartus}" in k for k in keys)
+        assert len({key_slot(k.encode()) for k in keys}) == 1
+        await store.close()
+
+    run(scenario())
