@@ -132,9 +132,8 @@ def test_concurrent_retries_with_one_idempotency_key_append_once(redis_url: str)
                 "tartus", EntryPosted(entry_id="r2", body="other"), RANIA, AT,
                 idempotency=("retry-1", "fingerprint-b"),
             )
-        ttl = await services[0].store.redis.ttl(
-            [k async for k in services[0].store.redis.scan_iter("*idem*")][0]
-        )
+        keys = [k async for k in services[0].store.redis.scan_iter("*idem*")]
+        ttl = await services[0].store.redis.ttl(keys[0])
         assert 24 * 3600 < ttl <= 25 * 3600
         for service in services:
             await service.store.close()

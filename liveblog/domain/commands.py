@@ -47,7 +47,7 @@ Slug = Annotated[
     str,
     Meta(
         pattern=SLUG_PATTERN,
-        description="Lowercase letters, digits and inner hyphens; 1 to 64 characters.",
+        description="1 to 64 lowercase letters, digits and inner hyphens",
     ),
 ]
 Headline = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -56,10 +56,11 @@ Body = Annotated[str, Meta(min_length=1, max_length=20000, description="Markdown
 ShortTitle = Annotated[
     str, Meta(min_length=1, max_length=120, description="Shown in the key events list.")
 ]
-Url = Annotated[str, Meta(pattern=r"^https?://\S+$", max_length=2000)]
+Url = Annotated[
+    str, Meta(pattern=r"^https?://\S+$", max_length=2000, description="an http(s):// URL")
+]
 Text = Annotated[str, Meta(max_length=500)]
-FactKey = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
-EntryId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+EntryId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an entry id")]
 
 
 class ImageInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -75,42 +75,76 @@ def convert(data: Any, type_: type[S]) -> S:
     """msgspec stops at the first bad field; a reporter fixing a form wants all of them."""
     if not isinstance(data, dict):
         raise InvalidInput([FieldError("$", "the body must be a JSON object")])
-    fields = msgspec.structs.fields(type_)
-    known = {f.encode_name for f in fields}
-    errors = [FieldError(name, "unknown field") for name in data if name not in known]
-    for f in fields:
-        if f.encode_name not in data:
-            if f.required:
-                errors.append(FieldError(f.encode_name, "required"))
-            continue
-        try:
-            msgspec.convert(data[f.encode_name], _without_unset(f.type))
-        except msgspec.ValidationError as exc:
-            errors.append(_field_error(f.encode_name, str(exc)))
+    errors = _field_errors(data, type_, "")
     if errors:
         raise InvalidInput(errors)
     return msgspec.convert(data, type_)
 
 
+def _field_errors(data: dict[str, Any], type_: type[Any], prefix: str) -> list[FieldError]:
+    fields = msgspec.structs.fields(type_)
+    known = {f.encode_name for f in fields}
+    errors = [FieldError(prefix + name, "unknown field") for name in data if name not in known]
+    for f in fields:
+        name = prefix + f.encode_name
+        if f.encode_name not in data:
+            if f.required:
+                errors.append(FieldError(name, "required"))
+            continue
+        value = data[f.encode_name]
+        nested = _struct_in(f.type)
+        if nested is not None and isinstance(value, dict):
+            errors.extend(_field_errors(value, nested, name + "."))
+            continue
+        try:
+            msgspec.convert(value, _without_unset(f.type))
+        except msgspec.ValidationError as exc:
+            errors.append(_field_error(name, str(exc), f.type))
+    return errors
+
+
+def _members(tp: Any) -> tuple[Any, ...]:
+    return getattr(tp, "__args__", None) or (tp,)
+
+
+def _struct_in(tp: Any) -> type[msgspec.Struct] | None:
+    for member in _members(tp):
+        if isinstance(member, type) and issubclass(member, msgspec.Struct):
+            return member
+    return None
+
+
 def _without_unset(tp: Any) -> Any:
-    args = getattr(tp, "__args__", None)
-    if args and UnsetType in args:
-        rest = tuple(a for a in args if a is not UnsetType)
-        union = rest[0]
-        for a in rest[1:]:
-            union = union | a
-        return union
-    return tp
+    members = _members(tp)
+    if UnsetType not in members:
+        return tp
+    rest = [m for m in members if m is not UnsetType]
+    union = rest[0]
+    for member in rest[1:]:
+        union = union | member
+    return union
+
+
+def _description(tp: Any) -> str | None:
+    for member in (tp, *_members(tp)):
+        for meta in getattr(member, "__metadata__", ()):
+            if isinstance(meta, msgspec.Meta) and meta.description:
+                return meta.description
+    return None
 
 
 _AT = re.compile(r" - at `\$((?:\.\w+|\[\d+\])*)`$")
 
 
-def _field_error(name: str, message: str) -> FieldError:
-    # "Expected `str`, got `int` - at `$.url`" inside field "image" -> "image.url".
+def _field_error(name: str, message: str, tp: Any) -> FieldError:
+    # "Expected `str`, got `int` - at `$[0]`" inside field "tags" -> "tags[0]".
     match = _AT.search(message)
     if match:
-        return FieldError(name + match.group(1), message[: match.start()])
+        name, message = name + match.group(1), message[: match.start()]
+    description = _description(tp)
+    if "matching regex" in message and description:
+        # A regex is no help to a reporter; the field's description says what is wanted.
+        message = f"must be: {description}"
     return FieldError(name, message)
 
 

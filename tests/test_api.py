@@ -1,0 +1,395 @@
+"""Every API route, its success and its errors, over HTTP to a real uvicorn on a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import redis
+from openapi_spec_validator import validate
+
+from liveblog.web.api import OPERATIONS
+from tests.conftest import Api, RedisServer, Tokens
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def log_length(redis_server: RedisServer) -> Callable[[str], int]:
+    def length(slug: str) -> int:
+        with redis_server.client() as client:
+            return int(client.xlen(f"liveblog:{{{slug}}}:log"))
+
+    return length
+
+
+def post(api: Api, token: str, body: str = "Blasts at the Tartus bus station", **fields: object):  # type: ignore[no-untyped-def]
+    response = api("POST", "/api/blogs/tartus/entries", token, json={"body": body, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assert_problem(response, status: int, *, fields: set[str] | None = None) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["type"].startswith("https://") and problem["title"] and problem["detail"]
+    if fields is not None:
+        assert {e["field"] for e in problem["errors"]} == fields
+    return problem  # type: ignore[no-any-return]
+
+
+# -- blogs -----------------------------------------------------------------------------------
+
+
+def test_open_list_get_and_update_a_blog(api: Api, tokens: Tokens) -> None:
+    created = api("POST", "/api/blogs", tokens.editor,
+                  json={"slug": "tartus", "title": "Blasts in Tartus and Jableh",
+                        "description": "Live coverage"})
+    assert created.status_code == 201
+    assert created.headers["location"] == "/api/blogs/tartus"
+    blog = created.json()
+    assert (blog["slug"], blog["status"], blog["version"]) == ("tartus", "live", 1)
+    assert blog["last_event_id"] and blog["entries"] == [] and blog["facts"] == []
+
+    listed = api("GET", "/api/blogs").json()["blogs"]
+    assert [(b["slug"], b["title"], b["status"], b["version"]) for b in listed] == \
+        [("tartus", "Blasts in Tartus and Jableh", "live", 1)]
+    assert listed[0]["updated_at"]
+
+    updated = api("PATCH", "/api/blogs/tartus", tokens.editor,
+                  json={"title": "Bombings in Tartus and Jableh", "status": "ended"})
+    assert updated.status_code == 200
+    assert (updated.json()["title"], updated.json()["status"]) == \
+        ("Bombings in Tartus and Jableh", "ended")
+    assert updated.json()["ended_at"] is not None
+    listed = api("GET", "/api/blogs").json()["blogs"]
+    assert (listed[0]["title"], listed[0]["status"], listed[0]["version"]) == \
+        ("Bombings in Tartus and Jableh", "ended", 2)
+
+
+def test_blog_creation_errors(api: Api, tokens: Tokens, blog: str,
+                              log_length: Callable[[str], int]) -> None:
+    good = {"slug": "jableh", "title": "Jableh"}
+    assert_problem(api("POST", "/api/blogs", json=good), 401)
+    assert "Bearer" in api("POST", "/api/blogs", json=good).headers["www-authenticate"]
+    assert_problem(api("POST", "/api/blogs", "no-such-token", json=good), 401)
+    assert_problem(api("POST", "/api/blogs", tokens.reporter, json=good), 403)
+    assert_problem(api("POST", "/api/blogs", tokens.editor,
+                       json={"slug": "tartus", "title": "Again"}), 409)
+    assert_problem(api("POST", "/api/blogs", tokens.editor,
+                       json={"slug": "Not A Slug!", "title": "", "colour": "red"}), 422,
+                   fields={"slug", "title", "colour"})
+    assert_problem(api("POST", "/api/blogs", tokens.editor, json={"title": "x"}), 422,
+                   fields={"slug"})
+    assert_problem(api("POST", "/api/blogs", tokens.editor, json=["a", "list"]), 422)
+    assert_problem(api("POST", "/api/blogs", tokens.editor, content=b"{not json",
+                       headers={"content-type": "application/json"}), 400)
+    assert_problem(api("POST", "/api/blogs", tokens.editor, content=b"slug=x",
+                       headers={"content-type": "application/x-www-form-urlencoded"}), 415)
+    assert_problem(api("POST", "/api/blogs", tokens.editor,
+                       json={"slug": "big", "title": "x" * 300_000}), 413)
+    assert log_length("jableh") == 0 and log_length("tartus") == 1
+    assert [b["slug"] for b in api("GET", "/api/blogs").json()["blogs"]] == ["tartus"]
+
+
+def test_update_blog_errors(api: Api, tokens: Tokens, blog: str) -> None:
+    assert_problem(api("PATCH", "/api/blogs/tartus", tokens.reporter, json={"title": "x"}), 403)
+    assert_problem(api("PATCH", "/api/blogs/nowhere", tokens.editor, json={"title": "x"}), 404)
+    assert_problem(api("PATCH", "/api/blogs/tartus", tokens.editor,
+                       json={"status": "paused", "title": 3}), 422, fields={"status", "title"})
+
+
+def test_unknown_blog_and_unknown_route_are_problem_404s(api: Api) -> None:
+    assert_problem(api("GET", "/api/blogs/nowhere"), 404)
+    assert_problem(api("GET", "/api/blogs/NOT_A_SLUG"), 404)
+    assert_problem(api("GET", "/no/such/route"), 404)
+    assert_problem(api("DELETE", "/api/blogs"), 405)
+
+
+# -- entries ---------------------------------------------------------------------------------
+
+
+def test_post_an_entry_with_image_and_embed(api: Api, tokens: Tokens, blog: str) -> None:
+    result = post(api, tokens.reporter, "**Seven** blasts: four in Jableh, three in Tartus",
+                  title="Seven blasts", key_event=True,
+                  image={"url": "https://img.example/jableh.jpg", "alt": "Smoke over Jableh",
+                         "caption": "Jableh, Monday", "credit": "Stringer / AFP"},
+                  embed={"url": "https://twitter.com/x/status/1"})
+    entry = result["entry"]
+    assert result["version"] == 2 and result["event_id"]
+    assert entry["author"] == "rania" and entry["revision"] == 1
+    assert entry["html"] == "<p><strong>Seven</strong> blasts: four in Jableh, three in Tartus</p>"
+    assert entry["image"]["credit"] == "Stringer / AFP"
+    state = api("GET", "/api/blogs/tartus").json()
+    assert state["entries"][0] == entry  # read-your-writes
+    assert state["key_events"] == [{"id": entry["id"], "title": "Seven blasts",
+                                    "posted_at": entry["posted_at"]}]
+
+
+def test_post_errors_append_nothing(api: Api, tokens: Tokens, blog: str,
+                                    log_length: Callable[[str], int]) -> None:
+    path = "/api/blogs/tartus/entries"
+    assert_problem(api("POST", path, json={"body": "x"}), 401)
+    assert_problem(api("POST", "/api/blogs/nowhere/entries", tokens.reporter,
+                       json={"body": "x"}), 404)
+    problem = assert_problem(
+        api("POST", path, tokens.reporter,
+            json={"body": "   ", "key_event": "yes", "image": {"url": "ftp://x", "alt": "a"},
+                  "embed": {"url": "javascript:alert(1)"}}),
+        422, fields={"key_event", "image.url", "embed.url"})
+    messages = {e["field"]: e["message"] for e in problem["errors"]}
+    assert messages["image.url"] == messages["embed.url"] == "must be: an http(s):// URL"
+    assert_problem(api("POST", path, tokens.reporter, json={"body": "  \n "}), 422,
+                   fields={"body"})
+    assert_problem(api("POST", path, tokens.reporter,
+                       json={"body": "x", "image": {"url": "https://i.example/a.jpg"}}), 422,
+                   fields={"image.alt"})
+    api("PATCH", "/api/blogs/tartus", tokens.editor, json={"status": "ended"})
+    assert_problem(api("POST", path, tokens.editor, json={"body": "after the end"}), 409)
+    assert log_length("tartus") == 2
+
+
+def test_idempotency_key_returns_the_original_result(api: Api, tokens: Tokens, blog: str,
+                                                     log_length: Callable[[str], int]) -> None:
+    headers = {"Idempotency-Key": "c0ffee-1"}
+    path = "/api/blogs/tartus/entries"
+    first = api("POST", path, tokens.reporter, json={"body": "Death toll 80"}, headers=headers)
+    again = api("POST", path, tokens.reporter, json={"body": "Death toll 80"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert log_length("tartus") == 2
+    # A retry after the entry was edited still gets the original result, and appends nothing.
+    entry_id = first.json()["entry"]["id"]
+    api("PATCH", f"{path}/{entry_id}", tokens.reporter, json={"body": "Death toll 81"})
+    later = api("POST", path, tokens.reporter, json={"body": "Death toll 80"}, headers=headers)
+    assert later.json() == first.json() and log_length("tartus") == 3
+    assert_problem(api("POST", path, tokens.reporter, json={"body": "different"},
+                       headers=headers), 422)
+    other = api("POST", path, tokens.other_reporter, json={"body": "Death toll 80"},
+                headers=headers)
+    assert other.status_code == 201 and other.json()["event_id"] != first.json()["event_id"]
+
+
+def test_edit_by_author_and_editor_with_if_match(api: Api, tokens: Tokens, blog: str) -> None:
+    entry = post(api, tokens.reporter, "At least 80 dead")["entry"]
+    path = f"/api/blogs/tartus/entries/{entry['id']}"
+    edited = api("PATCH", path, tokens.reporter, json={"body": "At least 100 dead",
+                                                       "note": "new toll"},
+                 headers={"If-Match": '"1"'})
+    assert edited.status_code == 200 and edited.headers["etag"] == '"2"'
+    assert edited.json()["entry"]["revision"] == 2
+    assert edited.json()["entry"]["html"] == "<p>At least 100 dead</p>"
+    assert_problem(api("PATCH", path, tokens.editor, json={"body": "stale"},
+                       headers={"If-Match": '"1"'}), 412)
+    by_editor = api("PATCH", path, tokens.editor, json={"title": "Toll rises"},
+                    headers={"If-Match": '"2"'})
+    assert by_editor.status_code == 200
+    assert by_editor.json()["entry"]["author"] == "rania"  # the author stays the author
+    unchanged = api("PATCH", path, tokens.editor, json={"title": "Toll rises"})
+    assert unchanged.status_code == 200 and unchanged.json()["event_id"] is None
+
+
+def test_edit_errors(api: Api, tokens: Tokens, blog: str,
+                     log_length: Callable[[str], int]) -> None:
+    entry = post(api, tokens.reporter)["entry"]
+    path = f"/api/blogs/tartus/entries/{entry['id']}"
+    before = log_length("tartus")
+    assert_problem(api("PATCH", path, tokens.other_reporter, json={"body": "mine"}), 403)
+    assert_problem(api("PATCH", "/api/blogs/tartus/entries/nope", tokens.editor,
+                       json={"body": "x"}), 404)
+    assert_problem(api("PATCH", path, tokens.editor, json={"body": "x"},
+                       headers={"If-Match": "yesterday"}), 400)
+    assert_problem(api("PATCH", path, tokens.editor, json={"note": "only a note"}), 422)
+    assert_problem(api("PATCH", path, tokens.editor, json={"body": 5}), 422, fields={"body"})
+    assert log_length("tartus") == before
+    api("DELETE", path, tokens.editor)
+    assert_problem(api("PATCH", path, tokens.editor, json={"body": "x"}), 410)
+
+
+def test_retraction_leaves_the_public_state_and_stays_in_the_log(
+        api: Api, tokens: Tokens, blog: str) -> None:
+    entry = post(api, tokens.reporter, "Claim of responsibility (unverified)")["entry"]
+    path = f"/api/blogs/tartus/entries/{entry['id']}"
+    assert_problem(api("DELETE", path, tokens.other_reporter), 403)
+    retracted = api("DELETE", path, tokens.reporter, json={"reason": "not confirmed"})
+    assert retracted.status_code == 200
+    assert retracted.json()["entry_id"] == entry["id"] and retracted.json()["version"] == 3
+    state = api("GET", "/api/blogs/tartus").json()
+    assert state["entries"] == [] and state["total_entries"] == 0
+    assert_problem(api("DELETE", path, tokens.editor), 410)
+    log = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
+    assert [e["type"] for e in log] == ["blog-opened", "entry-posted", "entry-retracted"]
+    assert log[1]["data"]["body"] == "Claim of responsibility (unverified)"
+    assert log[2]["data"]["reason"] == "not confirmed" and log[2]["actor"] == "rania"
+
+
+def test_retraction_without_a_body(api: Api, tokens: Tokens, blog: str) -> None:
+    entry = post(api, tokens.reporter)["entry"]
+    response = api("DELETE", f"/api/blogs/tartus/entries/{entry['id']}", tokens.editor)
+    assert response.status_code == 200
+
+
+# -- pin and facts ---------------------------------------------------------------------------
+
+
+def test_pin_and_unpin(api: Api, tokens: Tokens, blog: str) -> None:
+    entry = post(api, tokens.reporter, "What we know so far")["entry"]
+    pinned = api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": entry["id"]})
+    assert pinned.status_code == 200 and pinned.json()["pinned_entry_id"] == entry["id"]
+    state = api("GET", "/api/blogs/tartus").json()
+    assert state["pinned_entry_id"] == entry["id"] and state["pinned"]["id"] == entry["id"]
+    assert_problem(api("PUT", "/api/blogs/tartus/pinned", tokens.reporter,
+                       json={"entry_id": None}), 403)
+    assert_problem(api("PUT", "/api/blogs/tartus/pinned", tokens.editor,
+                       json={"entry_id": "nope"}), 404)
+    assert_problem(api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={}), 422,
+                   fields={"entry_id"})
+    unpinned = api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": None})
+    assert unpinned.json()["pinned_entry_id"] is None
+    assert api("GET", "/api/blogs/tartus").json()["pinned"] is None
+
+
+def test_a_figure_keeps_its_history(api: Api, tokens: Tokens, blog: str) -> None:
+    path = "/api/blogs/tartus/facts/deaths"
+    first = api("PUT", path, tokens.reporter,
+                json={"label": "Deaths", "value": "at least 80", "numeric": 80, "source": "AP"})
+    assert first.status_code == 200
+    second = api("PUT", path, tokens.editor,
+                 json={"label": "Deaths", "value": "121", "numeric": 121, "source": "SOHR"})
+    fact = second.json()["fact"]
+    assert (fact["value"], fact["numeric"], fact["source"]) == ("121", 121, "SOHR")
+    assert [(p["value"], p["source"]) for p in fact["history"]] == \
+        [("at least 80", "AP"), ("121", "SOHR")]
+    assert api("GET", "/api/blogs/tartus").json()["facts"] == [fact]
+    assert_problem(api("PUT", "/api/blogs/tartus/facts/Death%20Toll", tokens.reporter,
+                       json={"label": "x", "value": "1"}), 422, fields={"key"})
+    assert_problem(api("PUT", path, tokens.reporter, json={"value": "1", "numeric": "many"}),
+                   422, fields={"label", "numeric"})
+    assert_problem(api("PUT", path, json={"label": "x", "value": "1"}), 401)
+
+
+# -- paging ------------------------------------------------------------------------------------
+
+
+def test_entries_page_newest_first(api: Api, tokens: Tokens, blog: str) -> None:
+    ids = [post(api, tokens.reporter, f"update {n}")["entry"]["id"] for n in range(7)]
+    first = api("GET", "/api/blogs/tartus", params={"limit": 3}).json()
+    assert [e["id"] for e in first["entries"]] == ids[::-1][:3]
+    assert first["total_entries"] == 7
+    second = api("GET", "/api/blogs/tartus",
+                 params={"limit": 3, "before": first["next_before"]}).json()
+    assert [e["id"] for e in second["entries"]] == ids[::-1][3:6]
+    third = api("GET", "/api/blogs/tartus",
+                params={"limit": 3, "before": second["next_before"]}).json()
+    assert [e["id"] for e in third["entries"]] == [ids[0]] and third["next_before"] is None
+    assert_problem(api("GET", "/api/blogs/tartus", params={"limit": 0}), 422, fields={"limit"})
+    assert_problem(api("GET", "/api/blogs/tartus", params={"limit": "ten"}), 422)
+    assert_problem(api("GET", "/api/blogs/tartus", params={"before": "nope"}), 404)
+
+
+# -- the log and the past ----------------------------------------------------------------------
+
+
+def test_the_event_log_pages_for_editors_only(api: Api, tokens: Tokens, blog: str) -> None:
+    for n in range(4):
+        post(api, tokens.reporter, f"update {n}")
+    assert_problem(api("GET", "/api/blogs/tartus/events"), 401)
+    assert_problem(api("GET", "/api/blogs/tartus/events", tokens.reporter), 403)
+    page = api("GET", "/api/blogs/tartus/events", tokens.editor, params={"limit": 2}).json()
+    assert [e["version"] for e in page["events"]] == [1, 2]
+    event = page["events"][0]
+    assert set(event) == {"id", "version", "type", "at", "actor", "role", "data"}
+    assert (event["type"], event["actor"], event["role"]) == ("blog-opened", "ed", "editor")
+    rest = api("GET", "/api/blogs/tartus/events", tokens.editor,
+               params={"after": page["next"]}).json()
+    assert [e["version"] for e in rest["events"]] == [3, 4, 5] and rest["next"] is None
+    assert_problem(api("GET", "/api/blogs/tartus/events", tokens.editor,
+                       params={"after": "not-an-id"}), 422, fields={"after"})
+    assert_problem(api("GET", "/api/blogs/nowhere/events", tokens.editor), 404)
+
+
+def test_state_at_an_event_or_version_is_the_past_exactly(
+        api: Api, tokens: Tokens, blog: str) -> None:
+    snapshots = {}
+    entry = post(api, tokens.reporter, "At least 80 dead")["entry"]
+    path = f"/api/blogs/tartus/entries/{entry['id']}"
+    snapshots[2] = api("GET", "/api/blogs/tartus").json()
+    api("PATCH", path, tokens.reporter, json={"body": "At least 121 dead"})
+    api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": entry["id"]})
+    snapshots[4] = api("GET", "/api/blogs/tartus").json()
+    api("DELETE", path, tokens.editor, json={"reason": "duplicate"})
+    snapshots[5] = api("GET", "/api/blogs/tartus").json()
+    for version, expected in snapshots.items():
+        by_version = api("GET", "/api/blogs/tartus/state", tokens.editor,
+                         params={"at": version}).json()
+        by_id = api("GET", "/api/blogs/tartus/state", tokens.editor,
+                    params={"at": expected["last_event_id"]}).json()
+        assert by_version == by_id == expected
+    assert snapshots[2]["entries"][0]["body"] == "At least 80 dead"
+    assert_problem(api("GET", "/api/blogs/tartus/state", tokens.reporter,
+                       params={"at": 1}), 403)
+    assert_problem(api("GET", "/api/blogs/tartus/state", tokens.editor, params={"at": 99}), 404)
+    assert_problem(api("GET", "/api/blogs/tartus/state", tokens.editor,
+                       params={"at": "1-0"}), 404)
+    assert_problem(api("GET", "/api/blogs/tartus/state", tokens.editor,
+                       params={"at": "yesterday"}), 422, fields={"at"})
+    assert_problem(api("GET", "/api/blogs/tartus/state", tokens.editor), 422, fields={"at"})
+
+
+# -- the rest ----------------------------------------------------------------------------------
+
+
+def test_openapi_describes_every_route(api: Api) -> None:
+    document = api("GET", "/openapi.json").json()
+    validate(document)
+    served = {(op.method.lower(), op.path) for op in OPERATIONS} | {("get", "/openapi.json")}
+    described = {(method, path) for path, item in document["paths"].items() for method in item}
+    assert described == served
+
+
+def test_health(api: Api) -> None:
+    assert api("GET", "/healthz").json() == {"status": "ok", "redis": "ok"}
+
+
+def test_a_second_process_reads_writes_made_through_the_first(
+        api: Api, tokens: Tokens, blog: str, redis_url: str) -> None:
+    from tests.conftest import UvicornThread, app_config
+
+    with UvicornThread(app_config(redis_url)) as other:
+        second = Api(other.base_url)
+        assert second("GET", "/api/blogs/tartus").json()["version"] == 1
+        entry = post(api, tokens.reporter, "First")["entry"]
+        assert second("GET", "/api/blogs/tartus").json()["entries"][0]["id"] == entry["id"]
+        edited = second("PATCH", f"/api/blogs/tartus/entries/{entry['id']}", tokens.editor,
+                        json={"body": "First, corrected"}, headers={"If-Match": '"1"'})
+        assert edited.status_code == 200
+        assert api("GET", "/api/blogs/tartus").json()["entries"][0]["revision"] == 2
+        second.http.close()
+
+
+def test_redis_down_is_503_with_retry_after(tmp_path, tokens: Tokens) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import UvicornThread, app_config, create_tokens, start_redis, stop_redis
+
+    own = start_redis(tmp_path / "redis")
+    create_tokens(own.url)
+    try:
+        with UvicornThread(app_config(own.url)) as server:
+            client = Api(server.base_url)
+            assert client("GET", "/healthz").status_code == 200
+            stop_redis(own)
+            for method, path, body in (("GET", "/healthz", None), ("GET", "/api/blogs", None),
+                                       ("POST", "/api/blogs", {"slug": "x", "title": "X"})):
+                response = client(method, path, "test-token-ed", json=body)
+                assert_problem(response, 503)
+                assert response.headers["retry-after"].isdigit()
+            own = start_redis(tmp_path / "redis")
+            assert client("GET", "/healthz").status_code == 200
+            client.http.close()
+    finally:
+        if own.process.poll() is None:
+            stop_redis(own)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        own.client().ping()
