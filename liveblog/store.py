@@ -26,6 +26,8 @@ from typing import Any, ParamSpec, TypeVar
 import msgspec
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from liveblog.domain.events import Actor, Event, Recorded, event_decoder, event_encoder, kind
 from liveblog.errors import (
@@ -150,6 +152,9 @@ class Store:
             socket_connect_timeout=2,
             socket_timeout=10,
             health_check_interval=15,
+            # Ride over a blip (a restart, a failover) for about half a second, then answer
+            # 503 quickly rather than hold the request for seconds.
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=4),
         )
         return cls(client)
 

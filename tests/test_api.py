@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-import redis
 from openapi_spec_validator import validate
 
 from liveblog.web.api import OPERATIONS
@@ -391,5 +390,4 @@ def test_redis_down_is_503_with_retry_after(tmp_path, tokens: Tokens) -> None:  
     finally:
         if own.process.poll() is None:
             stop_redis(own)
-    with pytest.raises(redis.exceptions.ConnectionError):
-        own.client().ping()
+    assert own.process.poll() is not None
