@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import secrets
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -83,6 +84,10 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         sys.stdout.flush()
         # Workers are separate processes: they read the Redis URL from the environment.
         os.environ["LIVEBLOG_REDIS_URL"] = url
+        # uvicorn shuts down gracefully on these, then raises the signal again to exit;
+        # turning that into SystemExit lets the `with` above stop the embedded Redis.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _exit_cleanly)
         uvicorn.run(
             "liveblog.web.app:app_from_env",
             factory=True,
@@ -92,6 +97,10 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             log_level="info",
             proxy_headers=True,
         )
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 async def _first_editor(store: Store) -> str | None:

@@ -1,0 +1,175 @@
+"""The `liveblog` command as a user runs it: serve on the embedded Redis, manage tokens,
+stop, start again with the data intact."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_socket, wait_until
+
+
+def liveblog_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBLOG_")}
+    env.update({"LIVEBLOG_DATA_DIR": str(data_dir), "LIVEBLOG_PORT": str(port), **extra})
+    return env
+
+
+def liveblog(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "liveblog", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def redis_processes_for(data_dir: Path) -> list[int]:
+    """Pids of redis-server processes serving this data directory (from /proc)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        zombie = stat.rsplit(")", 1)[-1].split()[0] == "Z"
+        if "redis-server" in cmdline and str(data_dir) in cmdline and not zombie:
+            pids.append(int(proc.name))
+    return pids
+
+
+class Served:
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        sock = free_socket()
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.env = liveblog_env(data_dir, self.port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "liveblog", "serve", *args], env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        wait_until(self._healthy, timeout=30, what="liveblog serve to answer /healthz")
+
+    def _healthy(self) -> bool:
+        assert self.process.poll() is None, self.process.communicate()[0]
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=30)
+        assert self.process.returncode == 0, output
+        return output
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "var"
+    yield directory
+    for pid in redis_processes_for(directory):  # never leave a server behind
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_serve_runs_on_an_embedded_redis_that_keeps_its_data(data_dir: Path) -> None:
+    served = Served(data_dir)
+    assert len(redis_processes_for(data_dir)) == 1
+
+    # A second command, while the server runs, shares its data.
+    created = liveblog(served.env, "token", "create", "--name", "rania", "--role", "reporter")
+    assert created.returncode == 0, created.stderr
+    reporter = created.stdout.strip().splitlines()[-1]
+    assert reporter.startswith("lb_")
+    listed = liveblog(served.env, "token", "list")
+    assert re.findall(r"^(\S+)\t(\S+)\t", listed.stdout, re.M) == \
+        [("admin", "editor"), ("rania", "reporter")]
+    assert "lb_" not in listed.stdout
+
+    output = served.stop()
+    editor = re.search(r"export LIVEBLOG_TOKEN=(\S+)", output)
+    assert editor is not None, output
+    assert f"{served.url}/api/blogs" in output
+    assert redis_processes_for(data_dir) == []
+    assert (data_dir / "appendonly.aof").exists() or (data_dir / "appendonlydir").exists()
+
+    # Start again: the tokens are still there, and no new editor token is printed.
+    served = Served(data_dir)
+    auth = {"Authorization": f"Bearer {editor.group(1)}"}
+    assert httpx.post(f"{served.url}/api/blogs", headers=auth,
+                      json={"slug": "tartus", "title": "Tartus"}).status_code == 201
+    posted = httpx.post(f"{served.url}/api/blogs/tartus/entries",
+                        headers={"Authorization": f"Bearer {reporter}"}, json={"body": "Blast"})
+    assert posted.status_code == 201
+    assert "LIVEBLOG_TOKEN" not in served.stop()
+
+    # And once more, to read what the previous run wrote (it was fsynced to the AOF).
+    served = Served(data_dir)
+    blog = httpx.get(f"{served.url}/api/blogs/tartus").json()
+    assert [e["body"] for e in blog["entries"]] == ["Blast"]
+    revoked = liveblog(served.env, "token", "revoke", "rania")
+    assert revoked.returncode == 0
+    again = httpx.post(f"{served.url}/api/blogs/tartus/entries",
+                       headers={"Authorization": f"Bearer {reporter}"}, json={"body": "x"})
+    assert again.status_code == 401
+    served.stop()
+
+
+def test_token_commands_start_and_stop_their_own_redis_when_none_runs(data_dir: Path) -> None:
+    env = liveblog_env(data_dir, 8000)
+    created = liveblog(env, "token", "create", "--name", "ed", "--role", "editor")
+    assert created.returncode == 0, created.stderr
+    assert redis_processes_for(data_dir) == []
+    duplicate = liveblog(env, "token", "create", "--name", "ed", "--role", "editor")
+    assert duplicate.returncode != 0 and "exists already" in duplicate.stderr
+    assert liveblog(env, "token", "revoke", "nobody").returncode != 0
+    assert "ed\teditor" in liveblog(env, "token", "list").stdout
+    assert redis_processes_for(data_dir) == []
+
+
+def test_serve_with_several_workers(data_dir: Path) -> None:
+    served = Served(data_dir, "--workers", "2")
+    token = liveblog(served.env, "token", "create", "--name", "ed2", "--role", "editor")
+    auth = {"Authorization": f"Bearer {token.stdout.strip().splitlines()[-1]}"}
+    with httpx.Client(base_url=served.url) as client:
+        assert client.post("/api/blogs", headers=auth,
+                           json={"slug": "b", "title": "B"}).status_code == 201
+        for n in range(20):  # new connections land on either worker; each reads its writes
+            with httpx.Client(base_url=served.url) as fresh:
+                posted = fresh.post("/api/blogs/b/entries", headers=auth,
+                                    json={"body": f"update {n}"})
+                assert posted.status_code == 201
+                assert fresh.get("/api/blogs/b").json()["version"] == n + 2
+    served.stop()
+    assert redis_processes_for(data_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("LIVEBLOG_PORT", "eighty", "LIVEBLOG_PORT must be a whole number"),
+        ("LIVEBLOG_PORT", "70000", "LIVEBLOG_PORT must be between 1 and 65535"),
+        ("LIVEBLOG_REDIS_URL", "http://localhost", "LIVEBLOG_REDIS_URL must start with"),
+        ("LIVEBLOG_MAX_BODY_BYTES", "-1", "LIVEBLOG_MAX_BODY_BYTES"),
+        ("LIVEBLOG_PUBLIC_URL", "example.org", "LIVEBLOG_PUBLIC_URL must be an http(s) URL"),
+    ],
+)
+def test_a_wrong_setting_fails_with_its_name(tmp_path: Path, setting: str, value: str,
+                                             message: str) -> None:
+    env = liveblog_env(tmp_path / "var", 8000, **{setting: value})
+    result = liveblog(env, "serve")
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_an_unreachable_redis_url_fails_token_commands_clearly(tmp_path: Path) -> None:
+    env = liveblog_env(tmp_path / "var", 8000, LIVEBLOG_REDIS_URL="unix:///nonexistent.sock")
+    result = liveblog(env, "token", "list")
+    assert result.returncode == 2
+    assert "cannot be reached" in result.stderr
