@@ -19,7 +19,7 @@ import click
 
 from liveblog.config import Config
 from liveblog.embedded import redis_url_for
-from liveblog.errors import LiveblogError
+from liveblog.errors import LiveblogError, StoreUnavailable
 from liveblog.service import utcnow
 from liveblog.store import Store
 
@@ -40,6 +40,9 @@ def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
             store = Store.from_url(url)
             try:
                 return await work(store)
+            except StoreUnavailable as exc:
+                where = "LIVEBLOG_REDIS_URL" if config.redis_url else "the embedded Redis"
+                raise StoreUnavailable(f"cannot reach {where} ({url}): {exc.detail}") from exc
             finally:
                 await store.close()
 

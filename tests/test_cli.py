@@ -44,20 +44,28 @@ def redis_processes_for(data_dir: Path) -> list[int]:
 
 
 class Served:
+    """`liveblog serve` in a child process, as a user starts it."""
+
     def __init__(self, data_dir: Path, *args: str) -> None:
         sock = free_socket()
         self.port = sock.getsockname()[1]
         sock.close()
         self.env = liveblog_env(data_dir, self.port)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "liveblog", "serve", *args], env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "liveblog", "serve", *args], env=self.env,
+                stdout=out, stderr=subprocess.STDOUT,
+            )
         wait_until(self._healthy, timeout=30, what="liveblog serve to answer /healthz")
 
+    def output(self) -> str:
+        return self.log.read_text()
+
     def _healthy(self) -> bool:
-        assert self.process.poll() is None, self.process.communicate()[0]
+        assert self.process.poll() is None, self.output()
         try:
             return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
@@ -65,9 +73,9 @@ class Served:
 
     def stop(self) -> str:
         self.process.send_signal(signal.SIGTERM)
-        output, _ = self.process.communicate(timeout=30)
-        assert self.process.returncode == 0, output
-        return output
+        self.process.wait(timeout=30)
+        assert self.process.returncode == 0, self.output()
+        return self.output()
 
 
 @pytest.fixture
@@ -172,4 +180,4 @@ def test_an_unreachable_redis_url_fails_token_commands_clearly(tmp_path: Path) -
     env = liveblog_env(tmp_path / "var", 8000, LIVEBLOG_REDIS_URL="unix:///nonexistent.sock")
     result = liveblog(env, "token", "list")
     assert result.returncode == 2
-    assert "cannot be reached" in result.stderr
+    assert "cannot reach LIVEBLOG_REDIS_URL (unix:///nonexistent.sock)" in result.stderr

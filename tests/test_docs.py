@@ -1,0 +1,74 @@
+"""The README is part of the product: its settings and its walkthrough are checked."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+import yaml
+
+from liveblog.config import SETTINGS
+from tests.test_cli import Served
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start:end if end != -1 else None]
+
+
+def test_every_setting_is_documented() -> None:
+    table = section("Settings")
+    for setting in SETTINGS:
+        assert f"| `{setting.env}` |" in table, setting.env
+
+
+def test_the_readme_commands_are_the_scripts_and_ci_runs_the_test_one() -> None:
+    assert "```sh\n./scripts/serve\n```" in section("Run it")
+    assert "```sh\n./scripts/test\n```" in section("Test it")
+    assert "exec scripts/test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_walkthrough_works_as_written(tmp_path: Path) -> None:
+    blocks = re.findall(r"```bash\n(.*?)```", section("Walkthrough"), re.S)
+    assert blocks[0].startswith("export LIVEBLOG_TOKEN=")  # the token the user pastes
+    served = Served(tmp_path / "var")
+    token = re.search(r"export LIVEBLOG_TOKEN=(\S+)", served.output())
+    assert token is not None
+    env = {**served.env, "LIVEBLOG_TOKEN": token.group(1), "LB": served.url}
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(blocks[1:])],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "posted entry " in result.stdout
+
+    auth = {"Authorization": f"Bearer {token.group(1)}"}
+    blog = httpx.get(f"{served.url}/api/blogs/tartus-jableh").json()
+    assert blog["entries"] == [] and blog["facts"][0]["value"] == "at least 80"
+    events = httpx.get(f"{served.url}/api/blogs/tartus-jableh/events", headers=auth).json()
+    assert [(e["type"], e["actor"]) for e in events["events"]] == [
+        ("blog-opened", "admin"), ("entry-posted", "rania"), ("entry-edited", "rania"),
+        ("fact-updated", "rania"), ("entry-retracted", "admin"),
+    ]
+    at_3 = httpx.get(f"{served.url}/api/blogs/tartus-jableh/state?at=3", headers=auth).json()
+    assert "car bomb" in at_3["entries"][0]["body"] and at_3["entries"][0]["revision"] == 2
+    served.stop()
+
+
+def test_compose_runs_redis_with_an_aof_volume_and_the_app_against_it() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    redis_service = compose["services"]["redis"]
+    command = " ".join(redis_service["command"])
+    assert "--appendonly yes" in command and "--appendfsync always" in command
+    volume = redis_service["volumes"][0].split(":")
+    assert volume[1] == "/data" and volume[0] in compose["volumes"]
+    app = compose["services"]["app"]
+    assert app["build"] == "."
+    assert app["environment"]["LIVEBLOG_REDIS_URL"].startswith("redis://redis:6379")
+    assert app["depends_on"]["redis"]["condition"] == "service_healthy"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r'^CMD \["liveblog", "serve"', dockerfile, re.M)
