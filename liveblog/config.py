@@ -40,6 +40,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body accepted; larger ones get 413.",
     ),
     Setting(
+        "LIVEBLOG_HEARTBEAT_SECONDS",
+        "15",
+        "Seconds between comment heartbeats on idle reader streams.",
+    ),
+    Setting(
+        "LIVEBLOG_READER_QUEUE",
+        "256",
+        "Messages a reader may fall behind before it is cut off (it resumes from its last id).",
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL",
         None,
         "Base URL readers use (for printed links). Unset: http://HOST:PORT.",
@@ -55,6 +65,8 @@ class Config:
     port: int
     max_body_bytes: int
     public_url: str
+    heartbeat_seconds: float = 15.0
+    reader_queue: int = 256
 
     @classmethod
     def from_env(
@@ -86,6 +98,15 @@ class Config:
             "LIVEBLOG_MAX_BODY_BYTES", raw("LIVEBLOG_MAX_BODY_BYTES"), 1024, 64 * 1024 * 1024
         )
         data_dir = Path(str(_override(overrides, "data_dir", raw("LIVEBLOG_DATA_DIR"))))
+        heartbeat = _number(
+            "LIVEBLOG_HEARTBEAT_SECONDS",
+            _override(overrides, "heartbeat_seconds", raw("LIVEBLOG_HEARTBEAT_SECONDS")),
+            0.05, 15,
+        )
+        reader_queue = _integer(
+            "LIVEBLOG_READER_QUEUE",
+            _override(overrides, "reader_queue", raw("LIVEBLOG_READER_QUEUE")), 1, 100_000,
+        )
         public = raw("LIVEBLOG_PUBLIC_URL")
         if public is not None and not public.startswith(("http://", "https://")):
             raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")
@@ -98,6 +119,8 @@ class Config:
             port=port,
             max_body_bytes=max_body,
             public_url=public_url,
+            heartbeat_seconds=heartbeat,
+            reader_queue=reader_queue,
         )
 
 
@@ -111,6 +134,16 @@ def _integer(name: str, value: object, low: int, high: int) -> int:
         number = int(str(value))
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _number(name: str, value: object, low: float, high: float) -> float:
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
     if not low <= number <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
     return number

@@ -162,7 +162,7 @@ class Service:
             if appended.replayed:
                 return Outcome(await self.blog(slug), appended.recorded, replayed=True)
             after = apply(blog, appended.recorded)
-            self._remember(after)
+            self.remember(after)
             return Outcome(after, appended.recorded)
         raise Conflict(f"blog {slug!r} is changing too fast to apply this; try again")
 
@@ -197,10 +197,10 @@ class Service:
             events, _ = await self.store.read_all(slug)
             blog = fold(events)
         if blog is not None:
-            self._remember(blog)
+            self.remember(blog)
         return blog
 
-    def _remember(self, blog: Blog) -> None:
+    def remember(self, blog: Blog) -> None:
         cached = self._cache.get(blog.slug)
         if cached is None or cached.version <= blog.version:
             self._cache[blog.slug] = blog

@@ -136,11 +136,14 @@ class Appended(msgspec.Struct, frozen=True):
 
 
 class Store:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, blocking: aioredis.Redis | None = None) -> None:
         # redis-py's return types are unions of every reply shape; this module knows which
         # shape each command returns (bytes, as decode_responses is off), so it reads them
         # as Any and decodes explicitly.
         self.redis: Any = client
+        # Tailers block in XREAD on connections of their own: a socket timeout shorter than
+        # the block would break them, and they must not starve the request pool.
+        self.blocking: Any = blocking or client
         self._append = client.register_script(_APPEND)
         self._create_token = client.register_script(_CREATE_TOKEN)
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
@@ -156,10 +159,15 @@ class Store:
             # 503 quickly rather than hold the request for seconds.
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=4),
         )
-        return cls(client)
+        blocking = aioredis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0
+        )
+        return cls(client, blocking)
 
     async def close(self) -> None:
         await self.redis.aclose()
+        if self.blocking is not self.redis:
+            await self.blocking.aclose()
 
     @_unavailable_on_redis_errors
     async def ping(self) -> None:
@@ -306,6 +314,16 @@ class Store:
             if len(rows) < page:
                 return events, int(length)
             rows = await self.redis.xrange(_log(slug), min="(" + events[-1].id, count=page)
+
+    @_unavailable_on_redis_errors
+    async def wait_for_events(
+        self, slug: str, after: str, *, block_ms: int, count: int = 1000
+    ) -> list[Recorded]:
+        """Events after `after`, waiting up to `block_ms` for the first (XREAD BLOCK)."""
+        reply = await self.blocking.xread({_log(slug): after}, block=block_ms, count=count)
+        if not reply:
+            return []
+        return [_decode(row) for row in reply[0][1]]
 
     @_unavailable_on_redis_errors
     async def length(self, slug: str) -> int:

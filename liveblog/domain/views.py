@@ -10,7 +10,18 @@ from datetime import datetime
 
 import msgspec
 
-from liveblog.domain.events import Embed, Image, Status
+from liveblog.domain.events import (
+    BlogUpdated,
+    Embed,
+    EntryEdited,
+    EntryPosted,
+    EntryRetracted,
+    FactUpdated,
+    Image,
+    PinChanged,
+    Recorded,
+    Status,
+)
 from liveblog.domain.render import render_markdown
 from liveblog.domain.state import Blog, Entry, Fact
 from liveblog.errors import NotFound
@@ -114,3 +125,66 @@ def _posted_version(blog: Blog, entry_id: str) -> int:
     if entry_id in blog.retracted:
         return blog.retracted[entry_id]
     raise NotFound(f"blog {blog.slug!r} has no entry {entry_id!r} to page before")
+
+
+# -- changes, as the reader stream sends them ------------------------------------------------
+
+
+class EntryChange(msgspec.Struct, frozen=True, kw_only=True):
+    """entry-posted and entry-edited: the entry as it now is."""
+
+    version: int
+    entry: PublicEntry
+
+
+class EntryGone(msgspec.Struct, frozen=True, kw_only=True):
+    """entry-retracted: which entry left, and the pin after it left."""
+
+    version: int
+    entry_id: str
+    pinned_entry_id: str | None
+
+
+class PinView(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    pinned_entry_id: str | None
+    entry: PublicEntry | None
+
+
+class FactChange(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    fact: Fact
+
+
+class BlogChange(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    title: str
+    description: str
+    status: Status
+    ended_at: datetime | None
+
+
+Change = EntryChange | EntryGone | PinView | FactChange | BlogChange
+
+
+def change_view(rec: Recorded, after: Blog) -> Change | None:
+    """What readers need to apply `rec`, given the state right after it (None: nothing,
+    as for blog-opened, which no open page can precede)."""
+    event = rec.event
+    if isinstance(event, EntryPosted | EntryEdited):
+        return EntryChange(version=after.version,
+                           entry=public_entry(after.entries[event.entry_id]))
+    if isinstance(event, EntryRetracted):
+        return EntryGone(version=after.version, entry_id=event.entry_id,
+                         pinned_entry_id=after.pinned)
+    if isinstance(event, PinChanged):
+        pinned = after.entries.get(after.pinned) if after.pinned else None
+        return PinView(version=after.version, pinned_entry_id=after.pinned,
+                       entry=public_entry(pinned) if pinned else None)
+    if isinstance(event, FactUpdated):
+        return FactChange(version=after.version, fact=after.facts[event.key])
+    if isinstance(event, BlogUpdated):
+        return BlogChange(version=after.version, title=after.title,
+                          description=after.description, status=after.status,
+                          ended_at=after.ended_at)
+    return None

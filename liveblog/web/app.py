@@ -16,16 +16,19 @@ from starlette.routing import Route
 
 from liveblog.config import Config
 from liveblog.errors import ConfigError, Problem
+from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import OPERATIONS
 from liveblog.web.openapi import openapi_document
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
+from liveblog.web.stream import stream
 
 
 class State(TypedDict):
     config: Config
     service: Service
+    hub: Hub
 
 
 def _version() -> str:
@@ -48,9 +51,12 @@ def create_app(config: Config | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         store = Store.from_url(redis_url)
+        service = Service(store)
+        hub = Hub(service, queue_size=config.reader_queue)
         try:
-            yield {"config": config, "service": Service(store)}
+            yield {"config": config, "service": service, "hub": hub}
         finally:
+            await hub.close()
             await store.close()
 
     async def openapi(request: Request) -> Response:
@@ -58,6 +64,7 @@ def create_app(config: Config | None = None) -> Starlette:
 
     routes = [Route(op.path, op.endpoint, methods=[op.method]) for op in OPERATIONS]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
+    routes.append(Route("/blogs/{slug}/stream", stream, methods=["GET"]))
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -1,0 +1,273 @@
+"""Live fan-out: one tailer per process per live blog, many readers.
+
+A Tailer blocks in XREAD on the blog's stream (one Redis connection, whatever the number of
+readers), folds each new event into its copy of the state, encodes the change once as
+server-sent-event bytes, and offers those bytes to every reader's bounded queue. It never
+waits for a reader: a reader whose queue is full is cut off, and its browser reconnects with
+the id of the last message it did receive.
+
+It also keeps the last RING_SIZE messages, so a reader that reconnects with a Last-Event-ID
+gets exactly what it missed; an id it cannot place gets a snapshot, never a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+
+import msgspec
+
+from liveblog.domain.events import BlogUpdated, Recorded, kind
+from liveblog.domain.state import Blog, CorruptLog, apply
+from liveblog.domain.views import change_view, public_blog
+from liveblog.errors import NotFound, StoreUnavailable
+from liveblog.service import Service
+
+RING_SIZE = 1024
+SNAPSHOT_ENTRIES = 20
+BLOCK_MS = 15_000
+logger = logging.getLogger("liveblog.live")
+_encode = msgspec.json.Encoder().encode
+
+
+def sse_message(event_id: str, event: str, data: msgspec.Struct) -> bytes:
+    # msgspec's JSON never contains a raw newline, so one data: line always suffices.
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), event.encode(), _encode(data))
+
+
+def parse_event_id(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    ms, _, seq = value.partition("-")
+    if not (ms.isdigit() and seq.isdigit()) or len(ms) > 20 or len(seq) > 20:
+        return None
+    return int(ms), int(seq)
+
+
+class Subscription:
+    """One reader's queue. None in the queue means: the stream ends here."""
+
+    __slots__ = ("closed", "queue")
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=size)
+        self.closed = False
+
+    def offer(self, message: bytes | None) -> bool:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def close(self) -> None:
+        """End the stream after what is queued; if the queue is full, end it now."""
+        if self.closed:
+            return
+        self.closed = True
+        if not self.offer(None):
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class Tailer:
+    def __init__(self, slug: str, service: Service, *, queue_size: int,
+                 block_ms: int = BLOCK_MS) -> None:
+        self.slug = slug
+        self.service = service
+        self.queue_size = queue_size
+        self.block_ms = block_ms
+        self.state: Blog
+        self.ring: deque[tuple[str, bytes]] = deque(maxlen=RING_SIZE)
+        self.subscribers: set[Subscription] = set()
+        self.idle_since = time.monotonic()
+        self.dropped = 0
+        self._snapshot: tuple[int, bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._load()
+        self._task = asyncio.create_task(self._run(), name=f"tailer:{self.slug}")
+
+    async def stop(self) -> None:
+        for sub in list(self.subscribers):
+            sub.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _load(self) -> None:
+        """Fold the whole log, keeping the last RING_SIZE change messages for resumes."""
+        events, _ = await self.service.store.read_all(self.slug)
+        state: Blog | None = None
+        ring_from = len(events) - RING_SIZE
+        self.ring.clear()
+        for n, rec in enumerate(events):
+            state = apply(state, rec)
+            if n >= ring_from:
+                self._remember_message(rec, state)
+        if state is None:
+            raise NotFound(f"no blog {self.slug!r}")
+        self.state = state
+        self.service.remember(state)
+
+    async def _run(self) -> None:
+        pause = 0.1
+        while True:
+            try:
+                events = await self.service.store.wait_for_events(
+                    self.slug, self.state.last_event_id, block_ms=self.block_ms
+                )
+                self.publish(events)
+                pause = 0.1
+            except StoreUnavailable:
+                logger.warning("tailer %s: Redis unreachable, retrying in %.1fs", self.slug,
+                               pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+            except CorruptLog:
+                # The log is not the one we folded (wiped or restored): start over, and
+                # let every reader reconnect to a snapshot of what the log says now.
+                logger.warning("tailer %s: log changed under us; reloading", self.slug)
+                for sub in list(self.subscribers):
+                    sub.close()
+                await self._load()
+
+    async def catch_up(self) -> None:
+        """Read what the stream holds beyond our state now (for a reader who is ahead)."""
+        self.publish(await self.service.store.read(self.slug, after=self.state.last_event_id))
+
+    def publish(self, events: Iterable[Recorded]) -> None:
+        for rec in events:
+            if rec.version <= self.state.version:
+                continue  # already published (catch_up and the XREAD loop can overlap)
+            self.state = apply(self.state, rec)
+            message = self._remember_message(rec, self.state)
+            if message is None:
+                continue
+            ended = isinstance(rec.event, BlogUpdated) and self.state.status == "ended"
+            for sub in list(self.subscribers):
+                if not sub.offer(message):
+                    self.dropped += 1
+                    self.unsubscribe(sub)
+                    sub.close()
+                elif ended:
+                    sub.close()  # an ended blog says so, then its streams end
+        self.service.remember(self.state)
+
+    def _remember_message(self, rec: Recorded, after: Blog) -> bytes | None:
+        change = change_view(rec, after)
+        if change is None:
+            return None
+        message = sse_message(rec.id, kind(rec.event), change)
+        self.ring.append((rec.id, message))
+        return message
+
+    # -- readers -------------------------------------------------------------------------
+
+    def subscribe(self, last_event_id: str | None) -> tuple[Subscription, list[bytes]]:
+        """Register a reader; return its queue and what it must get first.
+
+        Synchronous on purpose: no event can be published between computing the first
+        messages and registering the queue, so nothing falls between them.
+        """
+        sub = Subscription(self.queue_size)
+        first = self.backlog(last_event_id)
+        if first is None:
+            first = [self.snapshot()]
+        self.subscribers.add(sub)
+        return sub, first
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subscribers.discard(sub)
+        if not self.subscribers:
+            self.idle_since = time.monotonic()
+
+    def backlog(self, last_event_id: str | None) -> list[bytes] | None:
+        """The messages after `last_event_id`, or None if it cannot be placed."""
+        if last_event_id is None:
+            return None
+        if last_event_id == self.state.last_event_id:
+            return []
+        ring = list(self.ring)
+        for n, (event_id, _) in enumerate(ring):
+            if event_id == last_event_id:
+                return [message for _, message in ring[n + 1:]]
+        return None
+
+    def is_ahead(self, last_event_id: str | None) -> bool:
+        theirs = parse_event_id(last_event_id)
+        ours = parse_event_id(self.state.last_event_id)
+        return theirs is not None and ours is not None and theirs > ours
+
+    def is_over(self, last_event_id: str | None) -> bool:
+        """True when the blog has ended and this reader has seen everything."""
+        return self.state.status == "ended" and last_event_id == self.state.last_event_id
+
+    def snapshot(self) -> bytes:
+        if self._snapshot is None or self._snapshot[0] != self.state.version:
+            view = public_blog(self.state, limit=SNAPSHOT_ENTRIES)
+            self._snapshot = (
+                self.state.version, sse_message(self.state.last_event_id, "snapshot", view)
+            )
+        return self._snapshot[1]
+
+
+class Hub:
+    """The process's tailers, started on demand and stopped when idle."""
+
+    def __init__(self, service: Service, *, queue_size: int = 256,
+                 idle_seconds: float = 60.0, block_ms: int = BLOCK_MS) -> None:
+        self.service = service
+        self.queue_size = queue_size
+        self.idle_seconds = idle_seconds
+        self.block_ms = block_ms
+        self.tailers: dict[str, Tailer] = {}
+        self._starting: dict[str, asyncio.Task[Tailer]] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    async def tailer(self, slug: str) -> Tailer:
+        tailer = self.tailers.get(slug)
+        if tailer is not None:
+            return tailer
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap(), name="tailer-reaper")
+        starting = self._starting.get(slug)
+        if starting is None:
+            starting = asyncio.create_task(self._start(slug))
+            self._starting[slug] = starting
+        try:
+            return await asyncio.shield(starting)
+        finally:
+            if starting.done():
+                self._starting.pop(slug, None)
+
+    async def _start(self, slug: str) -> Tailer:
+        tailer = Tailer(slug, self.service, queue_size=self.queue_size, block_ms=self.block_ms)
+        await tailer.start()
+        self.tailers[slug] = tailer
+        return tailer
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.idle_seconds / 4, 0.05))
+            now = time.monotonic()
+            for slug, tailer in list(self.tailers.items()):
+                if not tailer.subscribers and now - tailer.idle_since > self.idle_seconds:
+                    del self.tailers[slug]
+                    await tailer.stop()
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for tailer in list(self.tailers.values()):
+            await tailer.stop()
+        self.tailers.clear()
