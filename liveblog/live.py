@@ -132,20 +132,30 @@ class Tailer:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
             except CorruptLog:
-                # The log is not the one we folded (wiped or restored): start over, and
-                # let every reader reconnect to a snapshot of what the log says now.
-                logger.warning("tailer %s: log changed under us; reloading", self.slug)
-                for sub in list(self.subscribers):
-                    sub.close()
-                await self._load()
+                await self._reload()
+
+    async def _reload(self) -> None:
+        # The log is not the one we folded (wiped, or restored from a backup): start over,
+        # and let every reader reconnect to a snapshot of what the log says now.
+        logger.warning("tailer %s: the log changed under us; reloading", self.slug)
+        for sub in list(self.subscribers):
+            self.unsubscribe(sub)
+            sub.close()
+        self._snapshot = None
+        await self._load()
 
     async def catch_up(self) -> None:
         """Read what the stream holds beyond our state now (for a reader who is ahead)."""
-        self.publish(await self.service.store.read(self.slug, after=self.state.last_event_id))
+        try:
+            self.publish(await self.service.store.read(self.slug, after=self.state.last_event_id))
+        except CorruptLog:
+            await self._reload()
 
     def publish(self, events: Iterable[Recorded]) -> None:
         for rec in events:
             if rec.version <= self.state.version:
+                if parse_event_id(rec.id) > parse_event_id(self.state.last_event_id):  # type: ignore[operator]
+                    raise CorruptLog(f"event {rec.id} repeats version {rec.version}")
                 continue  # already published (catch_up and the XREAD loop can overlap)
             self.state = apply(self.state, rec)
             message = self._remember_message(rec, self.state)

@@ -19,6 +19,7 @@ import uvicorn
 
 from liveblog.config import Config
 from liveblog.embedded import find_redis_server
+from liveblog.live import Hub
 from liveblog.store import Store
 from liveblog.web.app import create_app
 
@@ -106,12 +107,17 @@ class UvicornThread:
         self.sock = free_socket()
         self.port = self.sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(config)
         self.server = uvicorn.Server(
-            uvicorn.Config(create_app(config), log_level="warning", lifespan="on")
+            uvicorn.Config(self.app, log_level="warning", lifespan="on")
         )
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )
+
+    def hub(self) -> Hub:
+        hub: Hub = self.app.state.hub
+        return hub
 
     def __enter__(self) -> UvicornThread:
         self.thread.start()
@@ -128,9 +134,10 @@ def app_config(redis_url: str, **overrides: object) -> Config:
     return Config.from_env({}, redis_url=redis_url, **overrides)
 
 
-@pytest.fixture(scope="session")
-def server(redis_server: RedisServer) -> Iterator[UvicornThread]:
-    with UvicornThread(app_config(redis_server.url)) as running:
+@pytest.fixture
+def server(redis_url: str) -> Iterator[UvicornThread]:
+    # One per test: its in-process state (tailers, caches) starts as empty as its Redis.
+    with UvicornThread(app_config(redis_url)) as running:
         yield running
 
 

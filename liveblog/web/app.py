@@ -53,6 +53,7 @@ def create_app(config: Config | None = None) -> Starlette:
         store = Store.from_url(redis_url)
         service = Service(store)
         hub = Hub(service, queue_size=config.reader_queue)
+        app.state.hub = hub  # for introspection: tests, and later metrics
         try:
             yield {"config": config, "service": service, "hub": hub}
         finally:

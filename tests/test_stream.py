@@ -1,0 +1,313 @@
+"""The reader stream over a real uvicorn on a real Redis: order, completeness, resume,
+snapshots, heartbeats, slow readers, several processes, the end of a blog."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from liveblog.domain.events import Actor, FactUpdated
+from liveblog.live import RING_SIZE, Hub
+from liveblog.service import Service
+from liveblog.store import Store
+from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
+from tests.sse import read_stream
+
+STREAM = "/blogs/tartus/stream"
+
+
+def changes(api: Api, tokens: Tokens) -> list[str]:
+    """A story's worth of every kind of change; returns the kinds in order."""
+    kinds = []
+    first = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                json={"body": "Blast at the bus station", "title": "Blast", "key_event": True})
+    entry = first.json()["entry"]["id"]
+    kinds.append("entry-posted")
+    api("POST", "/api/blogs/tartus/entries", tokens.other_reporter, json={"body": "Second"})
+    kinds.append("entry-posted")
+    api("PATCH", f"/api/blogs/tartus/entries/{entry}", tokens.editor,
+        json={"body": "Blasts at the bus station"})
+    kinds.append("entry-edited")
+    api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": entry})
+    kinds.append("pin-changed")
+    api("PUT", "/api/blogs/tartus/facts/deaths", tokens.reporter,
+        json={"label": "Deaths", "value": "at least 80", "numeric": 80, "source": "AP"})
+    kinds.append("fact-updated")
+    api("PATCH", "/api/blogs/tartus", tokens.editor, json={"title": "Bombings in Tartus"})
+    kinds.append("blog-updated")
+    api("DELETE", f"/api/blogs/tartus/entries/{entry}", tokens.editor, json={"reason": "dup"})
+    kinds.append("entry-retracted")
+    return kinds
+
+
+def log_ids(api: Api, tokens: Tokens) -> list[str]:
+    events = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
+    return [e["id"] for e in events]
+
+
+def test_many_readers_get_every_change_in_order_with_log_ids(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    readers = 40
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            ready = [asyncio.create_task(read_stream(client, STREAM, until=8))
+                     for _ in range(readers)]
+            await asyncio.sleep(0)
+            # Wait until every reader is subscribed (each got its snapshot) before writing.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                health = await client.get("/healthz")
+                assert health.status_code == 200
+                if len(await _subscribed(server)) >= readers:
+                    break
+                await asyncio.sleep(0.02)
+            kinds = await asyncio.to_thread(changes, api, tokens)
+            streams = await asyncio.gather(*ready)
+        ids = log_ids(api, tokens)
+        for stream in streams:
+            assert stream.status == 200
+            assert stream.headers["cache-control"] == "no-store"
+            assert stream.headers["x-accel-buffering"] == "no"
+            assert stream.retry is not None and 1000 <= stream.retry <= 4000
+            snapshot, *rest = stream.messages
+            assert (snapshot.event, snapshot.id) == ("snapshot", ids[0])
+            assert [m.event for m in rest] == kinds
+            assert [m.id for m in rest] == ids[1:]
+            assert [m.data["version"] for m in rest] == list(range(2, 9))
+
+    asyncio.run(scenario())
+
+
+async def _subscribed(server: UvicornThread) -> list[object]:
+    hub: Hub = server.hub()
+    tailer = hub.tailers.get("tartus")
+    return list(tailer.subscribers) if tailer else []
+
+
+def test_change_messages_carry_the_public_shapes(api: Api, tokens: Tokens, blog: str,
+                                                 server: UvicornThread) -> None:
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            reading = asyncio.create_task(read_stream(client, STREAM, until=8))
+            await _wait_for_subscribers(server, 1)
+            await asyncio.to_thread(changes, api, tokens)
+            stream = await reading
+        by_kind = {m.event: m.data for m in stream.messages}
+        assert by_kind["entry-posted"]["entry"]["html"] == "<p>Second</p>"
+        assert by_kind["entry-edited"]["entry"]["revision"] == 2
+        assert by_kind["pin-changed"]["entry"]["body"] == "Blasts at the bus station"
+        assert by_kind["fact-updated"]["fact"]["history"][0]["source"] == "AP"
+        assert by_kind["blog-updated"]["title"] == "Bombings in Tartus"
+        retracted = by_kind["entry-retracted"]
+        assert set(retracted) == {"version", "entry_id", "pinned_entry_id"}
+        assert retracted["pinned_entry_id"] is None
+        snapshot = stream.messages[0].data
+        assert snapshot == api("GET", "/api/blogs/tartus/state", tokens.editor,
+                               params={"at": 1}).json()
+
+    asyncio.run(scenario())
+
+
+async def _wait_for_subscribers(server: UvicornThread, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(await _subscribed(server)) < count:
+        assert time.monotonic() < deadline, "readers did not subscribe"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+def test_resume_gets_exactly_what_was_missed(api: Api, tokens: Tokens, blog: str,
+                                             server: UvicornThread, how: str) -> None:
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            reading = asyncio.create_task(read_stream(client, STREAM, until=3))
+            await _wait_for_subscribers(server, 1)
+            kinds = await asyncio.to_thread(changes, api, tokens)
+            first = await reading  # snapshot + 2 changes, then the reader drops
+            last_seen = first.messages[-1].id
+            assert last_seen is not None
+            if how == "header":
+                second = await read_stream(client, STREAM, until=5, last_event_id=last_seen)
+            else:
+                second = await read_stream(client, STREAM, until=5,
+                                           params={"last_event_id": last_seen})
+        ids = log_ids(api, tokens)
+        seen = [m.id for m in first.messages[1:] + second.messages]
+        assert seen == ids[1:]  # no gap, no duplicate
+        assert [m.event for m in second.messages] == kinds[2:]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("bad", ["not-an-id", "1-0", "99999999999999-0", ""])
+def test_an_id_that_cannot_be_placed_gets_a_snapshot(api: Api, tokens: Tokens, blog: str,
+                                                     server: UvicornThread, bad: str) -> None:
+    changes(api, tokens)
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            stream = await read_stream(client, STREAM, until=1, last_event_id=bad)
+        message = stream.messages[0]
+        assert message.event == "snapshot"
+        assert message.id == log_ids(api, tokens)[-1] == message.data["last_event_id"]
+        assert message.data["version"] == 8
+
+    asyncio.run(scenario())
+
+
+def test_a_reader_too_far_behind_gets_a_snapshot(api: Api, tokens: Tokens, blog: str,
+                                                 server: UvicornThread, redis_url: str) -> None:
+    async def write_many() -> None:
+        store = Store.from_url(redis_url)
+        actor = Actor("rania", "reporter")
+        for n in range(RING_SIZE + 10):
+            await store.append("tartus", FactUpdated(key="deaths", label="Deaths",
+                                                     value=str(n)), actor, datetime.now(UTC))
+        await store.close()
+
+    asyncio.run(write_many())
+    ids = log_ids(api, tokens)  # the first 100: all far behind the ring now
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            old = await read_stream(client, STREAM, until=1, last_event_id=ids[1])
+            recent = await read_stream(client, STREAM, until=1, last_event_id=ids[1])
+        assert old.messages[0].event == "snapshot"
+        assert old.messages[0].data["version"] == RING_SIZE + 11
+        assert recent.messages[0].event == "snapshot"
+
+    asyncio.run(scenario())
+
+
+def test_heartbeats_keep_an_idle_stream_alive(redis_url: str, tokens: Tokens) -> None:
+    with UvicornThread(app_config(redis_url, heartbeat_seconds=0.1)) as fast:
+        opener = Api(fast.base_url)
+        opener("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
+        opener.http.close()
+
+        async def scenario() -> list[str]:
+            comments = []
+            async with httpx.AsyncClient(base_url=fast.base_url, timeout=20) as client, \
+                    client.stream("GET", STREAM) as response:
+                async for line in response.aiter_lines():
+                    if line.startswith(":"):
+                        comments.append(line)
+                        if len(comments) == 3:
+                            return comments
+            return comments
+
+        assert len(asyncio.run(scenario())) == 3
+
+
+def test_a_slow_reader_is_cut_off_without_delaying_the_others(
+        redis_url: str, tokens: Tokens) -> None:
+    with UvicornThread(app_config(redis_url, reader_queue=4)) as small:
+        api = Api(small.base_url)
+        api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
+        # The slow reader: subscribes, then reads nothing, with a tiny receive buffer.
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", small.port))
+        slow.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_until(lambda: len(_tailer_subscribers(small)) == 1, what="the slow reader")
+        posts = 150
+        body = "A long update. " * 1300  # ~40 kB a message (body and html): buffers fill fast
+
+        async def scenario() -> list[str]:
+            async with httpx.AsyncClient(base_url=small.base_url, timeout=30) as client:
+                reading = asyncio.create_task(read_stream(client, STREAM, until=posts + 1))
+                await _wait_for_subscribers_in(small, 2)
+                for _ in range(posts):
+                    posted = await client.post(
+                        "/api/blogs/tartus/entries", json={"body": body},
+                        headers={"Authorization": f"Bearer {tokens.reporter}"})
+                    assert posted.status_code == 201
+                stream = await reading
+                return [m.event for m in stream.messages]
+
+        events = asyncio.run(scenario())
+        assert events == ["snapshot"] + ["entry-posted"] * posts
+        assert small.hub().tailers["tartus"].dropped == 1
+        assert len(_tailer_subscribers(small)) == 0
+        slow.close()
+        api.http.close()
+
+
+def _tailer_subscribers(server: UvicornThread) -> list[object]:
+    tailer = server.hub().tailers.get("tartus")
+    return list(tailer.subscribers) if tailer else []
+
+
+async def _wait_for_subscribers_in(server: UvicornThread, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(_tailer_subscribers(server)) < count:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+
+
+def test_a_second_process_streams_writes_made_through_the_first(
+        api: Api, tokens: Tokens, blog: str, redis_url: str) -> None:
+    with UvicornThread(app_config(redis_url)) as other:
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=other.base_url, timeout=20) as client:
+                reading = asyncio.create_task(read_stream(client, STREAM, until=8))
+                await _wait_for_subscribers_in(other, 1)
+                kinds = await asyncio.to_thread(changes, api, tokens)  # through the first
+                stream = await reading
+            assert [m.event for m in stream.messages[1:]] == kinds
+            assert [m.id for m in stream.messages] == log_ids(api, tokens)
+
+        asyncio.run(scenario())
+
+
+def test_an_ended_blog_says_so_then_tells_readers_to_stop(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            reading = asyncio.create_task(read_stream(client, STREAM))  # until it ends
+            await _wait_for_subscribers(server, 1)
+            api("PATCH", "/api/blogs/tartus", tokens.editor, json={"status": "ended"})
+            stream = await reading
+            last = stream.messages[-1]
+            assert (last.event, last.data["status"]) == ("blog-updated", "ended")
+            again = await client.get(STREAM, headers={"Last-Event-ID": last.id or ""})
+            assert again.status_code == 204
+            fresh = await read_stream(client, STREAM)  # a new reader: snapshot, then the end
+            assert [m.event for m in fresh.messages] == ["snapshot"]
+            assert fresh.messages[0].data["status"] == "ended"
+
+    asyncio.run(scenario())
+
+
+def test_unknown_blog_stream_is_404(api: Api) -> None:
+    response = api("GET", "/blogs/nowhere/stream")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_idle_blog_stops_being_tailed(redis_url: str, tokens: Tokens, api: Api,
+                                         blog: str) -> None:
+    async def scenario() -> None:
+        store = Store.from_url(redis_url)
+        hub = Hub(Service(store), idle_seconds=0.2, block_ms=100)
+        tailer = await hub.tailer("tartus")
+        sub, first = tailer.subscribe(None)
+        assert len(first) == 1
+        await asyncio.sleep(0.5)
+        assert "tartus" in hub.tailers  # a reader keeps it
+        tailer.unsubscribe(sub)
+        deadline = time.monotonic() + 5
+        assert tailer._task is not None
+        while "tartus" in hub.tailers or not tailer._task.done():
+            assert time.monotonic() < deadline, "the idle tailer was not stopped"
+            await asyncio.sleep(0.02)
+        await hub.close()
+        await store.close()
+
+    asyncio.run(scenario())
