@@ -12,7 +12,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from liveblog.config import Config
 from liveblog.errors import ConfigError, Problem
@@ -21,6 +22,7 @@ from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import OPERATIONS
 from liveblog.web.openapi import openapi_document
+from liveblog.web.pages import STATIC, blog_page, home
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
 from liveblog.web.stream import stream
 
@@ -63,9 +65,16 @@ def create_app(config: Config | None = None) -> Starlette:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    routes = [Route(op.path, op.endpoint, methods=[op.method]) for op in OPERATIONS]
+    routes: list[BaseRoute] = [
+        Route(op.path, op.endpoint, methods=[op.method]) for op in OPERATIONS
+    ]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
-    routes.append(Route("/blogs/{slug}/stream", stream, methods=["GET"]))
+    routes += [
+        Route("/blogs/{slug}/stream", stream, methods=["GET"]),
+        Route("/blogs/{slug}", blog_page, methods=["GET"]),
+        Route("/", home, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -1,0 +1,136 @@
+"""The reader pages: server-rendered HTML that works without JavaScript, then stays live
+through the stream (static/live.js)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from liveblog.domain.state import Fact
+from liveblog.domain.views import DEFAULT_PAGE, PublicBlog, PublicEntry, public_blog
+from liveblog.web.api import _service, _slug
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+STATIC = Path(__file__).parent.parent.parent / "static"
+# A cached copy is fine for a few seconds: the page resumes its stream from the event it
+# was rendered at, so it catches up the moment it opens.
+PAGE_CACHE = "public, max-age=5"
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def hhmm(value: datetime) -> str:
+    return value.strftime("%H:%M UTC")
+
+
+def full_time(value: datetime) -> str:
+    return value.strftime("%-d %b %Y, %H:%M UTC")
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def domain(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
+def plain(entry: PublicEntry, limit: int = 110) -> str:
+    text = " ".join(_TAGS.sub(" ", entry.html).split())
+    text = text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def sparkline(fact: Fact, width: int = 120, height: int = 32) -> Markup:
+    """An inline SVG of a numeric figure's history (e.g. a death toll from 80 to 121)."""
+    points = [p.numeric for p in fact.history if p.numeric is not None]
+    if len(points) < 2:
+        return Markup("")
+    low, high = min(points), max(points)
+    span = (high - low) or 1
+    step = (width - 4) / (len(points) - 1)
+    coords = " ".join(
+        f"{2 + n * step:.1f},{height - 2 - (value - low) / span * (height - 4):.1f}"
+        for n, value in enumerate(points)
+    )
+    label = f"{fact.label}: " + ", then ".join(f"{v:g}" for v in points)
+    return Markup(
+        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{Markup.escape(label)}"><polyline fill="none" '
+        f'stroke="currentColor" stroke-width="2" points="{coords}"/></svg>'
+    )
+
+
+def json_ld(blog: PublicBlog, url: str) -> Markup:
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "headline": blog.title,
+        "description": blog.description or blog.title,
+        "url": url,
+        "datePublished": iso(blog.opened_at),
+        "dateModified": iso(blog.updated_at),
+        "coverageStartTime": iso(blog.opened_at),
+        "liveBlogUpdate": [
+            {
+                "@type": "BlogPosting",
+                "headline": e.title or plain(e),
+                "datePublished": iso(e.posted_at),
+                "dateModified": iso(e.updated_at),
+                "url": f"{url}#entry-{e.id}",
+                "articleBody": plain(e, 5000),
+                "author": {"@type": "Person", "name": e.author},
+            }
+            for e in blog.entries
+        ],
+    }
+    if blog.ended_at is not None:
+        data["coverageEndTime"] = iso(blog.ended_at)
+    # "</script>" inside a string must not end the element.
+    return Markup(msgspec.json.encode(data).decode().replace("<", "\\u003c"))
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, domain=domain, plain=plain)
+    env.globals.update(sparkline=sparkline, css=Markup((STATIC / "style.css").read_text()))
+    return env
+
+
+_env = _environment()
+
+
+def render(name: str, **context: Any) -> str:
+    return _env.get_template(name).render(**context)
+
+
+async def home(request: Request) -> Response:
+    blogs = await _service(request).list_blogs()
+    blogs.sort(key=lambda b: (b.status != "live", -b.updated_at.timestamp()))
+    base = request.state.config.public_url
+    html = render("home.html", blogs=blogs, canonical=f"{base}/")
+    return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE})
+
+
+async def blog_page(request: Request) -> Response:
+    slug = _slug(request)
+    before = request.query_params.get("before")
+    state = await _service(request).blog(slug)
+    blog = public_blog(state, limit=DEFAULT_PAGE, before=before)
+    canonical = f"{request.state.config.public_url}/blogs/{slug}"
+    html = render("blog.html", blog=blog, canonical=canonical, ld=json_ld(blog, canonical),
+                  older=before is not None)
+    return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE})

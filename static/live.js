@@ -1,0 +1,314 @@
+// liveblog reader: keeps a server-rendered blog page live through its event stream.
+// Plain JavaScript, no build step. The page works without it; this only applies changes.
+(function () {
+  "use strict";
+  var root = document.getElementById("blog");
+  if (!root || !window.EventSource) return;
+
+  var slug = root.dataset.slug;
+  var version = Number(root.dataset.version);
+  var lastId = root.dataset.lastEventId;
+  var nextBefore = root.dataset.nextBefore || null;
+  var ended = root.dataset.status === "ended";
+  var baseTitle = document.title;
+  var pending = [];           // entries that arrived while the reader was scrolled down
+  var entries = document.getElementById("entries");
+  var button = document.getElementById("new-updates");
+  var announcer = document.getElementById("announcer");
+  var connection = document.getElementById("connection");
+  var source = null;
+  var lostTimer = null;
+
+  // -- time --------------------------------------------------------------------------------
+  var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
+
+  function localTimes(scope) {
+    scope.querySelectorAll("time[data-abs]").forEach(function (t) {
+      t.textContent = clock.format(new Date(t.getAttribute("datetime")));
+    });
+    refreshRelative(scope);
+  }
+  function refreshRelative(scope) {
+    if (!relative) return;
+    var now = Date.now();
+    scope.querySelectorAll("[data-rel]").forEach(function (el) {
+      var minutes = Math.round((new Date(el.dataset.rel).getTime() - now) / 60000);
+      el.textContent = Math.abs(minutes) < 60 ? relative.format(minutes, "minute")
+        : Math.abs(minutes) < 1440 ? relative.format(Math.round(minutes / 60), "hour")
+        : relative.format(Math.round(minutes / 1440), "day");
+    });
+  }
+
+  // -- building markup (mirrors templates/_entry.html) --------------------------------------
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text != null) node.textContent = text;
+    return node;
+  }
+  function timeEl(iso) {
+    var t = el("time", { datetime: iso, "data-abs": "" });
+    t.textContent = clock.format(new Date(iso));
+    return t;
+  }
+  function entryEl(e, pinned) {
+    var article = el("article", {
+      "class": "entry" + (e.key_event ? " key" : ""),
+      id: (pinned ? "pinned-" : "entry-") + e.id,
+      "data-id": e.id, "data-revision": String(e.revision)
+    });
+    var meta = el("header", { "class": "entry-meta" });
+    var link = el("a", { "class": "permalink", href: "#entry-" + e.id });
+    link.appendChild(timeEl(e.posted_at));
+    meta.appendChild(link);
+    meta.appendChild(el("span", { "class": "rel", "data-rel": e.posted_at }));
+    meta.appendChild(el("span", { "class": "author" }, e.author));
+    if (e.key_event) meta.appendChild(el("span", { "class": "badge key-badge" }, "Key event"));
+    article.appendChild(meta);
+    if (e.title) article.appendChild(el("h3", { "class": "entry-title" }, e.title));
+    var body = el("div", { "class": "body" });
+    body.innerHTML = e.html; // sanitized on the server (nh3 allow-list)
+    article.appendChild(body);
+    if (e.image) {
+      var figure = el("figure");
+      figure.appendChild(el("img", { src: e.image.url, alt: e.image.alt, loading: "lazy", decoding: "async" }));
+      if (e.image.caption || e.image.credit) {
+        var caption = el("figcaption", {}, e.image.caption);
+        if (e.image.credit) caption.appendChild(el("span", { "class": "credit" }, " Photo: " + e.image.credit));
+        figure.appendChild(caption);
+      }
+      article.appendChild(figure);
+    }
+    if (e.embed) {
+      var card = el("a", { "class": "embed-card", href: e.embed.url, rel: "noopener noreferrer nofollow ugc", target: "_blank" });
+      card.appendChild(el("span", { "class": "embed-domain" }, new URL(e.embed.url).hostname));
+      card.appendChild(el("span", { "class": "embed-cta" }, "Open the embedded post ↗"));
+      article.appendChild(card);
+    }
+    if (e.revision > 1) {
+      var updated = el("p", { "class": "updated" }, "Updated ");
+      updated.appendChild(timeEl(e.updated_at));
+      article.appendChild(updated);
+    }
+    refreshRelative(article);
+    return article;
+  }
+
+  // -- the "N new updates" button and the tab title ------------------------------------------
+  function atTop() {
+    return entries.getBoundingClientRect().top >= -40;
+  }
+  function showPending() {
+    var n = pending.length;
+    button.hidden = n === 0;
+    button.textContent = n === 1 ? "1 new update" : n + " new updates";
+    document.title = n ? "(" + n + ") " + baseTitle : baseTitle;
+  }
+  function flushPending(scroll) {
+    if (!pending.length) return;
+    var batch = pending; pending = [];
+    batch.forEach(function (e) { insertEntry(e); });
+    showPending();
+    if (scroll) entries.scrollIntoView({ behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth" });
+  }
+  function insertEntry(e) {
+    var node = entryEl(e);
+    node.classList.add("arrived");
+    entries.insertBefore(node, entries.firstChild);
+    var empty = document.getElementById("no-entries");
+    if (empty) empty.remove();
+  }
+  button.addEventListener("click", function () { flushPending(true); });
+  window.addEventListener("scroll", function () { if (pending.length && atTop()) flushPending(false); }, { passive: true });
+
+  function announce(text) {
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  // -- applying changes ------------------------------------------------------------------------
+  function keyEvents(e, remove) {
+    var list = document.getElementById("key-events-list");
+    var old = list.querySelector('li[data-id="' + (e.id || e) + '"]');
+    if (remove || !(e.key_event && e.title)) { if (old) old.remove(); }
+    else {
+      var li = el("li", { "data-id": e.id });
+      var a = el("a", { href: "#entry-" + e.id });
+      a.appendChild(timeEl(e.posted_at));
+      a.appendChild(document.createTextNode(" " + e.title));
+      li.appendChild(a);
+      if (old) list.replaceChild(li, old); else list.insertBefore(li, list.firstChild);
+    }
+    document.getElementById("key-events").hidden = !list.children.length;
+  }
+  function setPinned(entry) {
+    var box = document.getElementById("pinned-body");
+    box.textContent = "";
+    if (entry) box.appendChild(entryEl(entry, true));
+    document.getElementById("pinned").hidden = !entry;
+  }
+  function sparkline(fact) {
+    var points = fact.history.map(function (p) { return p.numeric; }).filter(function (v) { return v != null; });
+    if (points.length < 2) return null;
+    var w = 120, h = 32, low = Math.min.apply(null, points), high = Math.max.apply(null, points);
+    var span = (high - low) || 1, step = (w - 4) / (points.length - 1);
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "spark"); svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    svg.setAttribute("width", w); svg.setAttribute("height", h); svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", fact.label + ": " + points.join(", then "));
+    var line = document.createElementNS(ns, "polyline");
+    line.setAttribute("fill", "none"); line.setAttribute("stroke", "currentColor"); line.setAttribute("stroke-width", "2");
+    line.setAttribute("points", points.map(function (v, n) {
+      return (2 + n * step).toFixed(1) + "," + (h - 2 - (v - low) / span * (h - 4)).toFixed(1);
+    }).join(" "));
+    svg.appendChild(line);
+    return svg;
+  }
+  function setFact(f) {
+    var row = el("div", { "class": "fact", id: "fact-" + f.key });
+    row.appendChild(el("dt", {}, f.label));
+    var dd = el("dd");
+    dd.appendChild(el("span", { "class": "fact-value" }, f.value));
+    var chart = sparkline(f);
+    if (chart) dd.appendChild(chart);
+    var src = el("span", { "class": "fact-source" }, f.source ? "Source: " + f.source + ", " : "");
+    src.appendChild(timeEl(f.updated_at));
+    dd.appendChild(src);
+    row.appendChild(dd);
+    var list = document.getElementById("facts-list");
+    var old = document.getElementById("fact-" + f.key);
+    if (old) list.replaceChild(row, old); else list.appendChild(row);
+    document.getElementById("facts").hidden = false;
+  }
+  function setBlog(b) {
+    document.getElementById("headline").textContent = b.title;
+    baseTitle = b.title + " · liveblog";
+    showPending();
+    var d = document.getElementById("description");
+    d.textContent = b.description; d.hidden = !b.description;
+    var status = document.getElementById("status");
+    ended = b.status === "ended";
+    status.textContent = ended ? "Ended" : "Live";
+    status.className = "badge" + (ended ? "" : " live");
+    document.getElementById("ended").hidden = !ended;
+  }
+  function replaceEntry(e) {
+    pending = pending.map(function (p) { return p.id === e.id ? e : p; });
+    var old = document.getElementById("entry-" + e.id);
+    if (old) old.replaceWith(entryEl(e));
+    var pin = document.getElementById("pinned-" + e.id);
+    if (pin) setPinned(e);
+  }
+  function removeEntry(id) {
+    pending = pending.filter(function (p) { return p.id !== id; });
+    showPending();
+    ["entry-", "pinned-"].forEach(function (prefix) {
+      var node = document.getElementById(prefix + id);
+      if (node) node.remove();
+    });
+    keyEvents(id, true);
+  }
+  function snapshot(s) {
+    setBlog(s);
+    entries.textContent = "";
+    pending = []; showPending();
+    s.entries.forEach(function (e) { entries.appendChild(entryEl(e)); });
+    setPinned(s.pinned);
+    document.getElementById("facts-list").textContent = "";
+    s.facts.forEach(setFact);
+    document.getElementById("facts").hidden = !s.facts.length;
+    var list = document.getElementById("key-events-list");
+    list.textContent = "";
+    s.key_events.slice().reverse().forEach(function (k) { keyEvents({ id: k.id, title: k.title, key_event: true, posted_at: k.posted_at }); });
+    setOlder(s.next_before);
+  }
+
+  var handlers = {
+    "snapshot": snapshot,
+    "entry-posted": function (d) {
+      if (atTop()) insertEntry(d.entry); else { pending.unshift(d.entry); showPending(); }
+      keyEvents(d.entry);
+      announce("New update: " + (d.entry.title || d.entry.body.slice(0, 120)));
+    },
+    "entry-edited": function (d) { replaceEntry(d.entry); keyEvents(d.entry); },
+    "entry-retracted": function (d) { removeEntry(d.entry_id); if (!d.pinned_entry_id) setPinned(null); },
+    "pin-changed": function (d) { setPinned(d.entry); },
+    "fact-updated": function (d) { setFact(d.fact); },
+    "blog-updated": function (d) {
+      setBlog(d);
+      if (ended) { announce("This live blog has ended."); }
+    }
+  };
+
+  function connect() {
+    source = new EventSource("/blogs/" + encodeURIComponent(slug) + "/stream?last_event_id=" + encodeURIComponent(lastId));
+    Object.keys(handlers).forEach(function (kind) {
+      source.addEventListener(kind, function (message) {
+        var data = JSON.parse(message.data);
+        if (kind !== "snapshot" && data.version <= version) return; // seen already
+        version = data.version;
+        lastId = message.lastEventId || lastId;
+        root.dataset.version = String(version);
+        root.dataset.lastEventId = lastId;
+        handlers[kind](data);
+        if (ended) source.close(); // the blog has ended: stop reconnecting
+      });
+    });
+    source.addEventListener("open", function () {
+      window.clearTimeout(lostTimer);
+      if (connection.dataset.state === "lost") {
+        connection.textContent = "Back online";
+        connection.dataset.state = "back";
+        window.setTimeout(function () { if (connection.dataset.state === "back") connection.hidden = true; }, 3000);
+      }
+    });
+    source.addEventListener("error", function () {
+      if (ended) return;
+      // Say so only if it lasts: a quick reconnect needs no banner.
+      window.clearTimeout(lostTimer);
+      lostTimer = window.setTimeout(function () {
+        connection.hidden = false;
+        connection.textContent = "Connection lost, reconnecting…";
+        connection.dataset.state = "lost";
+      }, 1500);
+    });
+  }
+
+  // -- older updates -------------------------------------------------------------------------
+  var older = document.getElementById("load-older");
+  function setOlder(before) {
+    nextBefore = before;
+    older.hidden = !before;
+    if (before) older.href = "/blogs/" + slug + "?before=" + encodeURIComponent(before);
+  }
+  function loadOlder() {
+    if (!nextBefore) return Promise.resolve(false);
+    return fetch("/api/blogs/" + encodeURIComponent(slug) + "?limit=20&before=" + encodeURIComponent(nextBefore))
+      .then(function (r) { return r.json(); })
+      .then(function (page) {
+        page.entries.forEach(function (e) {
+          if (!document.getElementById("entry-" + e.id)) entries.appendChild(entryEl(e));
+        });
+        setOlder(page.next_before);
+        return true;
+      });
+  }
+  older.addEventListener("click", function (event) { event.preventDefault(); loadOlder(); });
+
+  // A permalink to an older entry: load pages until it is here, then go to it.
+  function reveal(tries) {
+    var id = location.hash.slice(1);
+    if (!/^entry-/.test(id)) return;
+    var target = document.getElementById(id);
+    if (target) { target.scrollIntoView(); return; }
+    if (tries > 0) loadOlder().then(function (more) { if (more) reveal(tries - 1); });
+  }
+  window.addEventListener("hashchange", function () { reveal(25); });
+
+  localTimes(document);
+  window.setInterval(function () { refreshRelative(document); }, 30000);
+  reveal(25);
+  if (!ended) connect();
+})();
