@@ -99,6 +99,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             workers=workers,
             log_level="info",
             proxy_headers=True,
+            # Reader streams never end by themselves: give them a moment, then close them
+            # (browsers reconnect, with Last-Event-ID, to the next process).
+            timeout_graceful_shutdown=5,
         )
 
 

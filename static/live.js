@@ -11,7 +11,7 @@
   var nextBefore = root.dataset.nextBefore || null;
   var ended = root.dataset.status === "ended";
   var baseTitle = document.title;
-  var pending = [];           // entries that arrived while the reader was scrolled down
+  var pending = [];           // entries that arrived while scrolled down, oldest first
   var entries = document.getElementById("entries");
   var button = document.getElementById("new-updates");
   var announcer = document.getElementById("announcer");
@@ -228,7 +228,7 @@
   var handlers = {
     "snapshot": snapshot,
     "entry-posted": function (d) {
-      if (atTop()) insertEntry(d.entry); else { pending.unshift(d.entry); showPending(); }
+      if (atTop()) insertEntry(d.entry); else { pending.push(d.entry); showPending(); }
       keyEvents(d.entry);
       announce("New update: " + (d.entry.title || d.entry.body.slice(0, 120)));
     },

@@ -4,6 +4,7 @@ temp dir), and a real uvicorn server in a thread serving the app against it."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 import subprocess
 import threading
@@ -93,23 +94,26 @@ def store(redis_url: str) -> Iterator[Store]:
     yield Store.from_url(redis_url)
 
 
-def free_socket() -> socket.socket:
+def free_socket(port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     return sock
 
 
 class UvicornThread:
     """The app served by a real uvicorn, in a thread of the test process."""
 
-    def __init__(self, config: Config) -> None:
-        self.sock = free_socket()
+    def __init__(self, config: Config, port: int = 0) -> None:
+        self.sock = free_socket(port)
         self.port = self.sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(config)
         self.server = uvicorn.Server(
-            uvicorn.Config(self.app, log_level="warning", lifespan="on")
+            # Streams never end by themselves; on exit, cut them after half a second (in a
+            # thread there are no signal handlers for sse-starlette to notice a shutdown by).
+            uvicorn.Config(self.app, log_level="warning", lifespan="on",
+                           timeout_graceful_shutdown=0.5)
         )
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
@@ -163,7 +167,13 @@ def create_tokens(url: str) -> Tokens:
         await store.close()
         return Tokens(made["ed"], made["rania"], made["omar"], made["eve"])
 
-    return asyncio.run(create())
+    return run_async(create())
+
+
+def run_async(coro):  # type: ignore[no-untyped-def]
+    """asyncio.run in a thread of its own: Playwright's sync API keeps a loop running here."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture

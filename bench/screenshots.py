@@ -1,0 +1,61 @@
+"""Screenshots of the reader page for the README: desktop and phone width.
+
+    .venv/bin/python bench/screenshots.py        # writes docs/reader-desktop.png, -phone.png
+
+Starts its own redis-server and server, tells the demo story, and shoots with Debian's
+Chromium through Playwright.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+
+from liveblog.story import DESCRIPTION, SLUG, TITLE  # noqa: E402
+from tests.conftest import (  # noqa: E402
+    Api,
+    UvicornThread,
+    app_config,
+    create_tokens,
+    start_redis,
+    stop_redis,
+)
+from tests.story import tell  # noqa: E402
+from tests.test_pages import ARGS, CHROMIUM  # noqa: E402
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def main() -> None:
+    redis = start_redis(Path(tempfile.mkdtemp()))
+    tokens = create_tokens(redis.url)
+    try:
+        with UvicornThread(app_config(redis.url)) as server:
+            api = Api(server.base_url)
+            api("POST", "/api/blogs", tokens.editor,
+                json={"slug": SLUG, "title": TITLE, "description": DESCRIPTION})
+            tell(api, tokens, SLUG)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                for name, viewport in (("desktop", {"width": 1200, "height": 1100}),
+                                       ("phone", {"width": 390, "height": 844})):
+                    context = browser.new_context(viewport=viewport, is_mobile=name == "phone",
+                                                  timezone_id="Asia/Damascus")
+                    page = context.new_page()
+                    page.goto(f"{server.base_url}/blogs/{SLUG}")
+                    page.wait_for_selector("#entries article")
+                    page.screenshot(path=str(DOCS / f"reader-{name}.png"))
+                    context.close()
+                browser.close()
+            api.http.close()
+    finally:
+        stop_redis(redis)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""The reader page in headless Chromium (Debian's, driven by Playwright): it renders without
+JavaScript, and with it every change made through the API shows up within a second."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import Api, Tokens, UvicornThread, app_config
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SECOND = 1000  # ms: "within a second"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+def seed(api: Api, tokens: Tokens, entries: int = 3) -> list[str]:
+    api("PUT", "/api/blogs/tartus/facts/deaths", tokens.reporter,
+        json={"label": "Deaths", "value": "at least 80", "numeric": 80, "source": "AP"})
+    api("PUT", "/api/blogs/tartus/facts/deaths", tokens.reporter,
+        json={"label": "Deaths", "value": "121", "numeric": 121, "source": "SOHR"})
+    ids = []
+    for n in range(entries):
+        response = api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={
+            "body": f"Update number {n}: witnesses describe the scene.",
+            "title": f"Headline {n}" if n % 2 == 0 else None, "key_event": n % 2 == 0})
+        ids.append(response.json()["entry"]["id"])
+    api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": ids[0]})
+    return ids
+
+
+def open_live(page: Page, server: UvicornThread) -> None:
+    page.goto(f"{server.base_url}/blogs/tartus")
+    # Wait until the stream is open: the server has registered this page as a reader.
+    tailer = None
+    for _ in range(200):
+        tailer = server.hub().tailers.get("tartus")
+        if tailer and tailer.subscribers:
+            return
+        page.wait_for_timeout(10)
+    raise AssertionError("the page did not open its stream")
+
+
+def test_the_page_renders_without_javascript(browser: Browser, api: Api, tokens: Tokens,
+                                             blog: str, server: UvicornThread) -> None:
+    ids = seed(api, tokens, entries=25)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    response = page.goto(f"{server.base_url}/blogs/tartus")
+    assert response is not None and response.status == 200
+    assert "max-age=5" in response.headers["cache-control"]
+    expect(page.locator("h1")).to_have_text("Blasts in Tartus and Jableh")
+    expect(page.locator("#status")).to_have_text("Live")
+    expect(page.locator("#facts .fact-value")).to_have_text("121")
+    expect(page.locator("#facts svg.spark")).to_have_attribute(
+        "aria-label", "Deaths: 80, then 121")
+    expect(page.locator("#pinned-" + ids[0])).to_be_visible()
+    expect(page.locator("#key-events li")).to_have_count(13)
+    expect(page.locator("#entries article")).to_have_count(20)
+    expect(page.locator("#entries article").first).to_have_attribute("id", f"entry-{ids[-1]}")
+    expect(page.locator(f"#entry-{ids[-1]} time").first).to_have_attribute(
+        "datetime", re.compile(r"Z$"))
+    ld = json.loads(page.locator('script[type="application/ld+json"]').inner_text())
+    assert ld["@type"] == "LiveBlogPosting" and "coverageStartTime" in ld
+    assert len(ld["liveBlogUpdate"]) == 20
+    assert ld["liveBlogUpdate"][0]["url"].endswith(f"/blogs/tartus#entry-{ids[-1]}")
+    assert page.locator('link[rel="canonical"]').get_attribute("href", timeout=SECOND) \
+        .endswith("/blogs/tartus")
+    assert page.locator('meta[property="og:title"]').get_attribute("content") == \
+        "Blasts in Tartus and Jableh"
+    # Older updates are a plain link without JavaScript.
+    page.locator("#load-older").click()
+    expect(page.locator("#entries article")).to_have_count(5)
+    expect(page.locator("#entries article").last).to_have_attribute("id", f"entry-{ids[0]}")
+    context.close()
+
+
+def test_the_list_of_blogs(page: Page, api: Api, tokens: Tokens, blog: str,
+                           server: UvicornThread) -> None:
+    page.goto(server.base_url + "/")
+    expect(page.locator(".blogs a")).to_have_text("Blasts in Tartus and Jableh")
+    page.locator(".blogs a").click()
+    expect(page).to_have_url(f"{server.base_url}/blogs/tartus")
+
+
+def test_every_kind_of_change_reaches_an_open_page_within_a_second(
+        page: Page, api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    ids = seed(api, tokens)
+    open_live(page, server)
+
+    posted = api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={
+        "body": "Islamic State claims responsibility, per its news agency.",
+        "title": "Claim of responsibility", "key_event": True}).json()["entry"]
+    article = page.locator(f"#entry-{posted['id']}")
+    expect(article).to_be_visible(timeout=SECOND)
+    expect(page.locator("#entries article").first).to_have_id(f"entry-{posted['id']}")
+    expect(page.locator("#key-events li").first).to_contain_text("Claim of responsibility")
+    expect(page.locator("#announcer")).to_contain_text("Claim of responsibility",
+                                                       timeout=SECOND)
+
+    api("PATCH", f"/api/blogs/tartus/entries/{posted['id']}", tokens.editor,
+        json={"body": "The Islamic State **claimed** the attacks.", "note": "wording"})
+    expect(article.locator(".body strong")).to_have_text("claimed", timeout=SECOND)
+    expect(article.locator(".updated")).to_contain_text("Updated", timeout=SECOND)
+
+    api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": posted["id"]})
+    expect(page.locator(f"#pinned-{posted['id']}")).to_be_visible(timeout=SECOND)
+    expect(page.locator(f"#pinned-{ids[0]}")).to_have_count(0)
+
+    api("PUT", "/api/blogs/tartus/facts/deaths", tokens.editor,
+        json={"label": "Deaths", "value": "at least 148", "numeric": 148, "source": "SOHR"})
+    expect(page.locator("#fact-deaths .fact-value")).to_have_text("at least 148",
+                                                                  timeout=SECOND)
+    expect(page.locator("#fact-deaths svg")).to_have_attribute(
+        "aria-label", "Deaths: 80, then 121, then 148")
+
+    api("DELETE", f"/api/blogs/tartus/entries/{posted['id']}", tokens.editor,
+        json={"reason": "unverified"})
+    expect(article).to_have_count(0, timeout=SECOND)
+    expect(page.locator("#pinned")).to_be_hidden(timeout=SECOND)
+    expect(page.locator("#key-events li", has_text="Claim of responsibility")).to_have_count(0)
+
+    api("PATCH", "/api/blogs/tartus", tokens.editor,
+        json={"title": "Deadly bombings in Tartus and Jableh"})
+    expect(page.locator("h1")).to_have_text("Deadly bombings in Tartus and Jableh",
+                                            timeout=SECOND)
+    api("PATCH", "/api/blogs/tartus", tokens.editor, json={"status": "ended"})
+    expect(page.locator("#ended")).to_be_visible(timeout=SECOND)
+    expect(page.locator("#status")).to_have_text("Ended")
+    # What the page shows is what the API says.
+    state = api("GET", "/api/blogs/tartus").json()
+    shown = page.locator("#entries article").evaluate_all("els => els.map(e => e.dataset.id)")
+    assert shown == [e["id"] for e in state["entries"]]
+
+
+def test_new_updates_wait_behind_a_button_while_the_reader_is_scrolled_down(
+        page: Page, api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    seed(api, tokens, entries=20)
+    open_live(page, server)
+    first = page.locator("#entries article").first.get_attribute("id")
+    page.locator("#entries article").nth(12).scroll_into_view_if_needed()
+    scrolled = page.evaluate("window.scrollY")
+    anchor = page.locator("#entries article").nth(12).bounding_box()
+    assert scrolled > 0 and anchor is not None
+
+    for n in range(2):
+        api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={"body": f"Late {n}"})
+    button = page.locator("#new-updates")
+    expect(button).to_have_text("2 new updates", timeout=SECOND)
+    expect(page).to_have_title(re.compile(r"^\(2\) "))
+    # Nothing moved under the reader.
+    assert page.locator("#entries article").first.get_attribute("id") == first
+    assert page.evaluate("window.scrollY") == scrolled
+    assert page.locator("#entries article").nth(12).bounding_box() == anchor
+
+    button.click()
+    expect(button).to_be_hidden()
+    expect(page.locator("#entries article").first).to_contain_text("Late 1")
+    expect(page).not_to_have_title(re.compile(r"^\("))
+
+
+def test_the_page_catches_up_after_the_server_restarts(
+        page: Page, api: Api, tokens: Tokens, blog: str, redis_url: str) -> None:
+    with UvicornThread(app_config(redis_url)) as first:
+        port = first.port
+        open_live(page, first)
+    # The server is gone; writes keep landing in Redis through another process.
+    expect(page.locator("#connection")).to_contain_text("reconnecting", timeout=5000)
+    missed = [api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                  json={"body": f"While you were away {n}"}).json()["entry"]["id"]
+              for n in range(3)]
+    with UvicornThread(app_config(redis_url), port=port):
+        for entry_id in missed:
+            expect(page.locator(f"#entry-{entry_id}")).to_be_visible(timeout=10_000)
+        expect(page.locator("#connection")).to_have_text("Back online")
+        ids = page.locator("#entries article").evaluate_all("els => els.map(e => e.dataset.id)")
+        assert ids == missed[::-1]  # nothing missed, nothing twice
+
+
+def test_load_older_and_a_permalink_to_an_old_entry(
+        page: Page, api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    ids = seed(api, tokens, entries=45)
+    page.goto(f"{server.base_url}/blogs/tartus#entry-{ids[1]}")
+    expect(page.locator(f"#entry-{ids[1]}")).to_be_in_viewport()
+    expect(page.locator("#entries article")).to_have_count(45)
+    expect(page.locator("#load-older")).to_be_hidden()
+
+
+def test_a_phone_gets_the_whole_story_without_sideways_scrolling(
+        browser: Browser, api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    from tests.story import tell
+
+    tell(api, tokens)
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{server.base_url}/blogs/tartus")
+    expect(page.locator("#entries article")).to_have_count(9)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    context.close()
