@@ -16,8 +16,8 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from liveblog.story import DESCRIPTION, SLUG, TITLE  # noqa: E402
-from tests.conftest import (  # noqa: E402
+from liveblog.story import DESCRIPTION, SLUG, TITLE
+from tests.conftest import (
     Api,
     UvicornThread,
     app_config,
@@ -25,8 +25,8 @@ from tests.conftest import (  # noqa: E402
     start_redis,
     stop_redis,
 )
-from tests.story import tell  # noqa: E402
-from tests.test_pages import ARGS, CHROMIUM  # noqa: E402
+from tests.story import tell
+from tests.test_pages import ARGS, CHROMIUM
 
 DOCS = Path(__file__).parent.parent / "docs"
 
