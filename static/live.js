@@ -20,7 +20,8 @@
   var lostTimer = null;
 
   // -- time --------------------------------------------------------------------------------
-  var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+  // 24-hour, like the server's UTC rendering, so the swap to local time barely changes widths.
+  var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
   var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
 
   function localTimes(scope) {

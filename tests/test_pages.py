@@ -165,6 +165,11 @@ def test_new_updates_wait_behind_a_button_while_the_reader_is_scrolled_down(
     scrolled = page.evaluate("window.scrollY")
     anchor = page.locator("#entries article").nth(12).bounding_box()
     assert scrolled > 0 and anchor is not None
+    page.evaluate("""() => {
+        window.shifts = [];
+        new PerformanceObserver(list => window.shifts.push(...list.getEntries().map(e => e.value)))
+            .observe({type: "layout-shift"});
+    }""")
 
     for n in range(2):
         api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={"body": f"Late {n}"})
@@ -175,6 +180,7 @@ def test_new_updates_wait_behind_a_button_while_the_reader_is_scrolled_down(
     assert page.locator("#entries article").first.get_attribute("id") == first
     assert page.evaluate("window.scrollY") == scrolled
     assert page.locator("#entries article").nth(12).bounding_box() == anchor
+    assert page.evaluate("window.shifts") == []  # no layout shift at all
 
     button.click()
     expect(button).to_be_hidden()

@@ -4,7 +4,7 @@ through the stream (static/live.js)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +37,21 @@ def full_time(value: datetime) -> str:
 
 def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+def ago(value: datetime, now: datetime | None = None) -> str:
+    """English relative time, as Intl.RelativeTimeFormat says it (the page's script keeps
+    it fresh; rendering it here means the text is there before the script runs)."""
+    minutes = round(((now or datetime.now(UTC)) - value).total_seconds() / 60)
+    if minutes < 1:
+        return "this minute"
+    if minutes < 60:
+        return "1 minute ago" if minutes == 1 else f"{minutes} minutes ago"
+    hours = round(minutes / 60)
+    if hours < 24:
+        return "1 hour ago" if hours == 1 else f"{hours} hours ago"
+    days = round(hours / 24)
+    return "yesterday" if days == 1 else f"{days} days ago"
 
 
 def domain(url: str) -> str:
@@ -105,7 +120,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, domain=domain, plain=plain)
+    env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, domain=domain, plain=plain,
+                       ago=ago)
     env.globals.update(sparkline=sparkline, css=Markup((STATIC / "style.css").read_text()))
     return env
 

@@ -1,0 +1,69 @@
+"""Lighthouse on the reader page of a blog with 100 entries, in its default mobile emulation.
+
+    (cd bench/lighthouse && npm install) && .venv/bin/python bench/lighthouse.py
+
+Starts its own redis-server and server (real uvicorn), opens a blog with the demo story and
+enough further updates to make 100 entries, and runs the npm `lighthouse` package against
+Debian's Chromium (CHROME_PATH). Prints each category's score and the cumulative layout
+shift; writes the full report to bench/lighthouse/report.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+
+from liveblog.story import DESCRIPTION, SLUG, TITLE
+from tests.conftest import Api, UvicornThread, app_config, create_tokens, start_redis, stop_redis
+from tests.story import tell
+
+HERE = Path(__file__).parent / "lighthouse"
+FLAGS = ("--headless=new --no-sandbox --disable-gpu --disable-background-networking "
+         "--disable-component-update --disable-sync --no-first-run")
+
+
+def main() -> None:
+    redis = start_redis(Path(tempfile.mkdtemp()))
+    tokens = create_tokens(redis.url)
+    try:
+        with UvicornThread(app_config(redis.url)) as server:
+            api = Api(server.base_url)
+            api("POST", "/api/blogs", tokens.editor,
+                json={"slug": SLUG, "title": TITLE, "description": DESCRIPTION})
+            ids = tell(api, tokens, SLUG)
+            for n in range(100 - len(ids)):
+                api("POST", f"/api/blogs/{SLUG}/entries", tokens.reporter, json={
+                    "body": f"Update {n + 1}: rescue teams are still working at the scene; "
+                            "hospitals in both cities have appealed for blood donors."})
+            assert api("GET", f"/api/blogs/{SLUG}").json()["total_entries"] == 100
+            report = HERE / "report.json"
+            subprocess.run(
+                [str(HERE / "node_modules" / ".bin" / "lighthouse"),
+                 f"{server.base_url}/blogs/{SLUG}", "--quiet", "--output=json",
+                 f"--output-path={report}", f"--chrome-flags={FLAGS}"],
+                check=True, env={**os.environ, "CHROME_PATH": "/usr/bin/chromium"},
+            )
+            api.http.close()
+    finally:
+        stop_redis(redis)
+    result = json.loads(report.read_text())
+    for category in result["categories"].values():
+        print(f"{category['title']:>16}: {round(category['score'] * 100)}")
+    audits = result["audits"]
+    print(f"{'CLS':>16}: {audits['cumulative-layout-shift']['numericValue']}")
+    for name in ("first-contentful-paint", "largest-contentful-paint", "total-blocking-time"):
+        print(f"{name:>24}: {audits[name]['displayValue']}")
+    failing = [a["id"] for a in audits.values()
+               if a.get("score") is not None and a["score"] < 1
+               and a.get("scoreDisplayMode") in ("binary", "numeric")]
+    print("audits below full marks:", ", ".join(failing) or "none")
+
+
+if __name__ == "__main__":
+    main()
