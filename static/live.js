@@ -259,6 +259,7 @@
     });
     source.addEventListener("open", function () {
       window.clearTimeout(lostTimer);
+      lostTimer = null;
       if (connection.dataset.state === "lost") {
         connection.textContent = "Back online";
         connection.dataset.state = "back";
@@ -267,8 +268,9 @@
     });
     source.addEventListener("error", function () {
       if (ended) return;
-      // Say so only if it lasts: a quick reconnect needs no banner.
-      window.clearTimeout(lostTimer);
+      // Say so only if it lasts: a quick reconnect needs no banner. Failed attempts come
+      // every few seconds; the first one starts the clock, an open stops it.
+      if (lostTimer) return;
       lostTimer = window.setTimeout(function () {
         connection.hidden = false;
         connection.textContent = "Connection lost, reconnecting…";
