@@ -18,8 +18,10 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 SECOND = 1000  # ms: "within a second"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while
+    # it lives, and the other test modules need to call asyncio.run.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield browser
