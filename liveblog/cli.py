@@ -5,21 +5,20 @@ Settings come from the environment (see liveblog.config); flags override them.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import re
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
 
+from liveblog.cli_store import with_store
 from liveblog.config import Config
 from liveblog.embedded import redis_url_for
-from liveblog.errors import LiveblogError, StoreUnavailable
+from liveblog.errors import LiveblogError
 from liveblog.service import utcnow
 from liveblog.store import Store
 
@@ -30,23 +29,6 @@ FIRST_EDITOR = "admin"
 
 def new_token() -> str:
     return "lb_" + secrets.token_urlsafe(32)
-
-
-def _with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Run `work` against the configured Redis (or the embedded one, started if need be)."""
-    with redis_url_for(config.redis_url, config.data_dir) as url:
-
-        async def run() -> T:
-            store = Store.from_url(url)
-            try:
-                return await work(store)
-            except StoreUnavailable as exc:
-                where = "LIVEBLOG_REDIS_URL" if config.redis_url else "the embedded Redis"
-                raise StoreUnavailable(f"cannot reach {where} ({url}): {exc.detail}") from exc
-            finally:
-                await store.close()
-
-        return asyncio.run(run())
 
 
 @click.group()
@@ -67,7 +49,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     config = Config.from_env(host=host, port=port)
     with redis_url_for(config.redis_url, config.data_dir) as url:
         config = dataclasses.replace(config, redis_url=url)
-        created = _with_store(config, _first_editor)
+        created = with_store(config, _first_editor)
         where = "embedded Redis in " + str(config.data_dir.resolve()) \
             if os.environ.get("LIVEBLOG_REDIS_URL") in (None, "") else url
         lines = [
@@ -136,7 +118,7 @@ def token_create(name: str, role: str) -> None:
     async def create(store: Store) -> bool:
         return await store.create_token(name, role, secret, utcnow())
 
-    if not _with_store(Config.from_env(), create):
+    if not with_store(Config.from_env(), create):
         raise click.ClickException(f"a token named {name!r} exists already")
     click.echo(f"created {role} token {name!r}; it is shown only now:", err=True)
     click.echo(secret)
@@ -145,7 +127,7 @@ def token_create(name: str, role: str) -> None:
 @token.command("list")
 def token_list() -> None:
     """List tokens by name and role (the secrets are stored hashed and cannot be shown)."""
-    records = _with_store(Config.from_env(), lambda store: store.list_tokens())
+    records = with_store(Config.from_env(), lambda store: store.list_tokens())
     if not records:
         click.echo("no tokens")
     for record in records:
@@ -156,7 +138,7 @@ def token_list() -> None:
 @click.argument("name")
 def token_revoke(name: str) -> None:
     """Revoke a token by name; requests with it get 401 from now on."""
-    if not _with_store(Config.from_env(), lambda store: store.revoke_token(name)):
+    if not with_store(Config.from_env(), lambda store: store.revoke_token(name)):
         raise click.ClickException(f"no token named {name!r}")
     click.echo(f"revoked {name!r}")
 
@@ -173,3 +155,14 @@ def main() -> None:
     except LiveblogError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+def _register() -> None:
+    from liveblog.cli_client import COMMANDS
+    from liveblog.cli_log import export, import_, replay
+
+    for command in (*COMMANDS, export, import_, replay):
+        cli.add_command(command)
+
+
+_register()

@@ -16,7 +16,7 @@ import base64
 import hashlib
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import msgspec
@@ -36,6 +36,10 @@ from liveblog.errors import Conflict, IdempotencyKeyReused, NotFound, VersionCon
 from liveblog.store import BlogSummary, Store
 
 Decide = Callable[[Blog | None], Event | None]
+
+
+def _noop(_: int) -> None:
+    pass
 
 MAX_ATTEMPTS = 20
 
@@ -177,6 +181,33 @@ class Service:
             raise IdempotencyKeyReused(idempotency[0])
         recorded = await self.store.event(slug, event_id)
         return Outcome(await self.blog(slug), recorded, replayed=True)
+
+    async def import_log(
+        self, slug: str, events: Iterable[Recorded], progress: Callable[[int], None] = _noop
+    ) -> Blog:
+        """Append an exported log to an empty blog, keeping ids, times and actors, so the
+        state and the replay come out identical. The log is folded as it goes: a log that
+        does not fold is refused at the first bad event."""
+        if await self.store.length(slug) > 0:
+            raise Conflict(f"blog {slug!r} exists already; import into an empty store")
+        blog: Blog | None = None
+        for rec in events:
+            after = apply(blog, rec)
+            if isinstance(rec.event, BlogOpened):
+                await self.store.register_blog(slug, rec.at)
+            await self.store.append(
+                slug, rec.event, Actor(rec.actor, rec.role), rec.at,
+                expected_version=0 if blog is None else blog.version,
+                entry_revision=_revision_guard(blog, rec.event),
+                summary=_summary(rec.event, rec.at),
+                event_id=rec.id,
+            )
+            blog = after
+            progress(1)
+        if blog is None:
+            raise NotFound("the export holds no events")
+        self.remember(blog)
+        return blog
 
     # -- the per-process cache -----------------------------------------------------------
 

@@ -43,7 +43,8 @@ IDEMPOTENCY_TTL_SECONDS = 25 * 3600  # "at least 24 hours", with an hour to spar
 # KEYS: log, meta[, idempotency]
 # ARGV: expected version ('' = any), entry id ('' = none), expected revision ('' = any,
 #       '0' = must not exist, 'N'), new revision ('' = keep, 'N', 'x' = retracted),
-#       fingerprint, ttl, number of summary pairs, summary pairs..., event field pairs...
+#       fingerprint, ttl, stream id ('*' = new; an import keeps the original),
+#       number of summary pairs, summary pairs..., event field pairs...
 _APPEND = """
 local log, meta, idem = KEYS[1], KEYS[2], KEYS[3]
 if idem then
@@ -60,12 +61,12 @@ if entry ~= '' and ARGV[3] ~= '' then
   if rev ~= ARGV[3] then return {'stale', rev} end
 end
 version = version + 1
-local npairs = tonumber(ARGV[7])
+local npairs = tonumber(ARGV[8])
 local fields = {'v', tostring(version)}
-for i = 8 + 2 * npairs, #ARGV do fields[#fields + 1] = ARGV[i] end
-local id = redis.call('XADD', log, '*', unpack(fields))
+for i = 9 + 2 * npairs, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', log, ARGV[7], unpack(fields))
 local summary = {'version', tostring(version), 'last_event_id', id}
-for i = 8, 7 + 2 * npairs do summary[#summary + 1] = ARGV[i] end
+for i = 9, 8 + 2 * npairs do summary[#summary + 1] = ARGV[i] end
 if entry ~= '' and ARGV[4] ~= '' then
   summary[#summary + 1] = 'rev:' .. entry
   summary[#summary + 1] = ARGV[4]
@@ -215,6 +216,7 @@ class Store:
         entry_revision: tuple[str, str, str] | None = None,
         summary: Mapping[str, str] | None = None,
         idempotency: tuple[str, str] | None = None,
+        event_id: str = "*",
     ) -> Appended:
         """Append one event atomically, or raise without appending anything.
 
@@ -222,6 +224,7 @@ class Store:
         entry_revision: (entry id, expected revision, new revision), see _APPEND.
         summary: fields of the blog's meta hash to set with it (title, status, times).
         idempotency: (key, request fingerprint); a key seen before returns its event.
+        event_id: the stream id to use; only an import sets it (to the exported id).
         """
         keys = [_log(slug), _meta(slug)]
         if idempotency is not None:
@@ -233,6 +236,7 @@ class Store:
             entry, expected_rev, new_rev,
             idempotency[1] if idempotency else "",
             str(IDEMPOTENCY_TTL_SECONDS),
+            event_id,
             str(len(pairs)),
         ]
         for name, value in pairs.items():

@@ -11,6 +11,7 @@ from datetime import datetime
 import msgspec
 
 from liveblog.domain.events import (
+    BlogOpened,
     BlogUpdated,
     Embed,
     EntryEdited,
@@ -188,3 +189,48 @@ def change_view(rec: Recorded, after: Blog) -> Change | None:
                           description=after.description, status=after.status,
                           ended_at=after.ended_at)
     return None
+
+
+def summarize(rec: Recorded, before: Blog | None) -> str:
+    """One line on what an event did, for timelines ("posted 'Blast in Tartus'")."""
+    event = rec.event
+
+    def entry_name(entry_id: str) -> str:
+        entry = before.entries.get(entry_id) if before else None
+        if entry is None:
+            return entry_id
+        return repr(entry.title) if entry.title else repr(_first_words(entry.body))
+
+    match event:
+        case BlogOpened():
+            return f"opened the blog {event.title!r}"
+        case BlogUpdated():
+            parts = []
+            if event.title is not None:
+                parts.append(f"headline → {event.title!r}")
+            if event.description is not None:
+                parts.append("changed the description")
+            if event.status == "ended":
+                parts.append("ended the blog")
+            elif event.status == "live":
+                parts.append("reopened the blog")
+            return "; ".join(parts) or "updated the blog"
+        case EntryPosted():
+            return "posted " + repr(event.title or _first_words(event.body)) + (
+                " (key event)" if event.key_event else "")
+        case EntryEdited():
+            return f"edited {entry_name(event.entry_id)}" + (
+                f": {event.note}" if event.note else "")
+        case EntryRetracted():
+            return f"retracted {entry_name(event.entry_id)}" + (
+                f": {event.reason}" if event.reason else "")
+        case PinChanged():
+            return "unpinned" if event.entry_id is None else f"pinned {entry_name(event.entry_id)}"
+        case FactUpdated():
+            return f"{event.label}: {event.value}" + (f" ({event.source})" if event.source else "")
+    return rec.event.__class__.__name__  # pragma: no cover
+
+
+def _first_words(text: str, limit: int = 60) -> str:
+    words = " ".join(text.replace("*", "").replace("_", "").split())
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"

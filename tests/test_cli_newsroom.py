@@ -1,0 +1,123 @@
+"""The newsroom from a terminal: post/edit/retract/pin/fact over HTTP, and export, import
+and replay of the log, each run as a real `liveblog` process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import Api, RedisServer, Tokens, UvicornThread, start_redis, stop_redis
+from tests.story import tell
+
+
+def liveblog(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBLOG_")}
+    return subprocess.run([sys.executable, "-m", "liveblog", *args], env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_reporter_runs_a_story_from_the_terminal(api: Api, tokens: Tokens, blog: str,
+                                                   server: UvicornThread) -> None:
+    as_reporter = {"LIVEBLOG_URL": server.base_url, "LIVEBLOG_TOKEN": tokens.reporter}
+    posted = liveblog("post", "tartus", "Blast at the **bus station**", "--title", "Blast",
+                      "--key-event", "--image", "https://img.example/a.jpg", "--alt", "Smoke",
+                      "--credit", "Stringer / AFP", **as_reporter)
+    assert posted.returncode == 0, posted.stderr
+    entry_id = posted.stdout.split()[1]
+    edited = liveblog("edit", "tartus", entry_id, "Blasts at the **bus station**",
+                      "--note", "two blasts", "--revision", "1", **as_reporter)
+    assert edited.returncode == 0 and "revision 2" in edited.stdout
+    stale = liveblog("edit", "tartus", entry_id, "x", "--revision", "1", **as_reporter)
+    assert stale.returncode == 1 and "(412)" in stale.stderr
+    figure = liveblog("fact", "tartus", "deaths", "Deaths", "at least 80", "--numeric", "80",
+                      "--source", "AP", **as_reporter)
+    assert figure.returncode == 0 and "Deaths: at least 80" in figure.stdout
+    not_mine = liveblog("retract", "tartus", entry_id, **{
+        **as_reporter, "LIVEBLOG_TOKEN": tokens.other_reporter})
+    assert not_mine.returncode == 1 and "(403)" in not_mine.stderr
+    no_pin = liveblog("pin", "tartus", entry_id, **as_reporter)
+    assert no_pin.returncode == 1 and "only editors" in no_pin.stderr
+    pinned = liveblog("pin", "tartus", entry_id, **{**as_reporter,
+                                                     "LIVEBLOG_TOKEN": tokens.editor})
+    assert pinned.returncode == 0
+
+    state = api("GET", "/api/blogs/tartus").json()
+    entry = state["entries"][0]
+    assert (entry["id"], entry["revision"], entry["key_event"]) == (entry_id, 2, True)
+    assert entry["image"] == {"url": "https://img.example/a.jpg", "alt": "Smoke",
+                              "caption": "", "credit": "Stringer / AFP"}
+    assert state["pinned_entry_id"] == entry_id and state["facts"][0]["numeric"] == 80
+
+    retracted = liveblog("retract", "tartus", entry_id, "--reason", "wrong city",
+                         **as_reporter)
+    assert retracted.returncode == 0
+    assert api("GET", "/api/blogs/tartus").json()["entries"] == []
+    bad = liveblog("post", "tartus", "x", "--image", "ftp://x", **as_reporter)
+    assert bad.returncode == 1 and "image.url" in bad.stderr and "image.alt" in bad.stderr
+    down = liveblog("post", "tartus", "x", LIVEBLOG_URL="http://127.0.0.1:9",
+                    LIVEBLOG_TOKEN=tokens.reporter)
+    assert down.returncode == 1 and "cannot reach" in down.stderr
+
+
+def test_export_then_import_reproduces_the_log_and_the_replay(
+        api: Api, tokens: Tokens, blog: str, redis_server: RedisServer, tmp_path: Path) -> None:
+    ids = tell(api, tokens)
+    api("PATCH", f"/api/blogs/tartus/entries/{ids[1]}", tokens.editor,
+        json={"body": "Corrected: a suicide bomber and a car bomb.", "note": "second device"})
+    api("DELETE", f"/api/blogs/tartus/entries/{ids[2]}", tokens.editor, json={"reason": "dup"})
+    source = {"LIVEBLOG_REDIS_URL": redis_server.url}
+    exported = liveblog("export", "tartus", **source)
+    assert exported.returncode == 0, exported.stderr
+    lines = exported.stdout.splitlines()
+    assert len(lines) == api("GET", "/api/blogs/tartus").json()["version"] == 16
+    dump = tmp_path / "blog.jsonl"
+    dump.write_text(exported.stdout)
+
+    empty = start_redis(tmp_path / "other")
+    try:
+        target = {"LIVEBLOG_REDIS_URL": empty.url}
+        imported = liveblog("import", str(dump), **target)
+        assert imported.returncode == 0, imported.stderr
+        assert "imported 16 events" in imported.stdout
+        assert liveblog("export", "tartus", **target).stdout == exported.stdout
+        assert liveblog("replay", "tartus", **target).stdout == \
+            liveblog("replay", "tartus", **source).stdout
+        again = liveblog("import", str(dump), **target)
+        assert again.returncode == 2 and "exists already" in again.stderr
+        from tests.conftest import UvicornThread, app_config
+
+        with UvicornThread(app_config(empty.url)) as copy:
+            twin = Api(copy.base_url)
+            assert twin("GET", "/api/blogs/tartus").json() == \
+                api("GET", "/api/blogs/tartus").json()
+            assert twin("GET", "/api/blogs").json() == api("GET", "/api/blogs").json()
+            twin.http.close()
+    finally:
+        stop_redis(empty)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(lines[1:]))
+    refused = liveblog("import", str(broken), LIVEBLOG_REDIS_URL=empty.url)
+    assert refused.returncode == 1 and "must start with blog-opened" in refused.stderr
+
+
+def test_replay_prints_who_did_what_and_the_blog_at_a_moment(
+        api: Api, tokens: Tokens, blog: str, redis_server: RedisServer) -> None:
+    ids = tell(api, tokens)
+    api("DELETE", f"/api/blogs/tartus/entries/{ids[0]}", tokens.editor,
+        json={"reason": "superseded"})
+    source = {"LIVEBLOG_REDIS_URL": redis_server.url}
+    whole = liveblog("replay", "tartus", **source).stdout.splitlines()
+    assert len(whole) == 15
+    assert "v1    ed (editor): opened the blog 'Blasts in Tartus and Jableh'" in whole[0]
+    assert "rania (reporter): posted 'Explosions in two coastal cities' (key event)" in whole[1]
+    assert "Deaths: 121 (Syrian Observatory for Human Rights)" in whole[6]
+    assert whole[-1].endswith(
+        "ed (editor): retracted 'Explosions in two coastal cities': superseded")
+    at = liveblog("replay", "tartus", "--at", "5", **source).stdout.splitlines()
+    assert at[0].startswith("== Blasts in Tartus and Jableh [live] at version 5")
+    assert "   Deaths: at least 80 (Associated Press)" in at
+    assert at[-10:] == whole[-10:]
+    missing = liveblog("replay", "tartus", "--at", "99", **source)
+    assert missing.returncode == 1 and "no event '99'" in missing.stderr
