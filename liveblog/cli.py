@@ -160,8 +160,9 @@ def main() -> None:
 def _register() -> None:
     from liveblog.cli_client import COMMANDS
     from liveblog.cli_log import export, import_, replay
+    from liveblog.demo import demo
 
-    for command in (*COMMANDS, export, import_, replay):
+    for command in (*COMMANDS, export, import_, replay, demo):
         cli.add_command(command)
 
 

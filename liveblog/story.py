@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 Who = Literal["editor", "reporter", "other_reporter"]
-Step = tuple[Who, str, str, dict[str, Any]]  # (who, method, path under the blog, body)
+# (who, method, path under the blog, body). In a path, {n} stands for the id of the n-th
+# entry the story posted (from 0).
+Step = tuple[Who, str, str, dict[str, Any]]
 
 SLUG = "tartus-jableh"
 TITLE = "Bombings in Tartus and Jableh"
@@ -23,8 +25,8 @@ STORY: list[Step] = [
                 "government strongholds on the Syrian coast that the war had largely spared."}),
     ("reporter", "POST", "entries", {
         "title": "Bus station hit in Tartus",
-        "body": "In Tartus, local media say a suicide bomber on foot and a car packed with "
-                "explosives struck a crowded bus station."}),
+        "body": "In Tartus, local media say a car packed with explosives struck a crowded "
+                "bus station."}),
     ("other_reporter", "POST", "entries", {
         "body": "In Jableh, blasts were reported in a residential area on the outskirts, near "
                 "a power plant, and outside Jableh National Hospital."}),
@@ -59,4 +61,21 @@ STORY: list[Step] = [
         "title": "Kremlin: attacks show how fragile Syria is", "key_event": True,
         "body": "Kremlin spokesman Dmitry Peskov says the bombings show how fragile the "
                 "situation in Syria remains, and that talks must press on with vigour."}),
+    ("reporter", "PATCH", "entries/{1}", {
+        "body": "In Tartus, local media say a suicide bomber on foot and a car packed with "
+                "explosives struck a crowded bus station.",
+        "note": "Correction: there were two attackers, not one, per local media."}),
+    ("editor", "PUT", "pinned", {"entry_id": "{4}"}),
 ]
+
+
+def resolve(step: Step, posted: list[str]) -> tuple[str, dict[str, Any]]:
+    """The step's path and body with {n} replaced by the n-th posted entry's id."""
+    _, _, path, body = step
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+            return posted[int(value[1:-1])]
+        return value
+
+    return path.format(*posted), {key: fill(value) for key, value in body.items()}

@@ -181,3 +181,26 @@ def test_an_unreachable_redis_url_fails_token_commands_clearly(tmp_path: Path) -
     result = liveblog(env, "token", "list")
     assert result.returncode == 2
     assert "cannot reach LIVEBLOG_REDIS_URL (unix:///nonexistent.sock)" in result.stderr
+
+
+def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path) -> None:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = liveblog_env(data_dir, port)
+    log = data_dir.parent / "demo.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "liveblog", "demo", "--pace", "0.05"],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+    wait_until(lambda: "The story is told" in log.read_text() or process.poll() is not None,
+               timeout=60, what="the demo to finish its story")
+    output = log.read_text()
+    assert f"Reader page:   http://127.0.0.1:{port}/blogs/tartus-jableh" in output, output
+    blog = httpx.get(f"http://127.0.0.1:{port}/api/blogs/tartus-jableh").json()
+    assert blog["total_entries"] == 9 and len(blog["facts"]) == 2
+    assert blog["pinned"]["title"] == "Toll rises to 121, monitor says"
+    corrected = [e for e in blog["entries"] if e["title"] == "Bus station hit in Tartus"]
+    assert corrected[0]["revision"] == 2 and "suicide bomber" in corrected[0]["body"]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert redis_processes_for(data_dir) == []

@@ -71,7 +71,7 @@ def test_export_then_import_reproduces_the_log_and_the_replay(
     exported = liveblog("export", "tartus", **source)
     assert exported.returncode == 0, exported.stderr
     lines = exported.stdout.splitlines()
-    assert len(lines) == api("GET", "/api/blogs/tartus").json()["version"] == 16
+    assert len(lines) == api("GET", "/api/blogs/tartus").json()["version"] == 17
     dump = tmp_path / "blog.jsonl"
     dump.write_text(exported.stdout)
 
@@ -80,7 +80,7 @@ def test_export_then_import_reproduces_the_log_and_the_replay(
         target = {"LIVEBLOG_REDIS_URL": empty.url}
         imported = liveblog("import", str(dump), **target)
         assert imported.returncode == 0, imported.stderr
-        assert "imported 16 events" in imported.stdout
+        assert "imported 17 events" in imported.stdout
         assert liveblog("export", "tartus", **target).stdout == exported.stdout
         assert liveblog("replay", "tartus", **target).stdout == \
             liveblog("replay", "tartus", **source).stdout
@@ -109,7 +109,7 @@ def test_replay_prints_who_did_what_and_the_blog_at_a_moment(
         json={"reason": "superseded"})
     source = {"LIVEBLOG_REDIS_URL": redis_server.url}
     whole = liveblog("replay", "tartus", **source).stdout.splitlines()
-    assert len(whole) == 15
+    assert len(whole) == 16
     assert "v1    ed (editor): opened the blog 'Blasts in Tartus and Jableh'" in whole[0]
     assert "rania (reporter): posted 'Explosions in two coastal cities' (key event)" in whole[1]
     assert "Deaths: 121 (Syrian Observatory for Human Rights)" in whole[6]
