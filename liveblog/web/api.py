@@ -7,7 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -25,6 +25,7 @@ from liveblog.domain.commands import (
     Retraction,
 )
 from liveblog.domain.events import Event, Recorded, Role, kind
+from liveblog.domain.render import render_markdown
 from liveblog.domain.state import Fact, posted_entry
 from liveblog.domain.views import (
     DEFAULT_PAGE,
@@ -94,6 +95,19 @@ class EventPage(msgspec.Struct, frozen=True, kw_only=True):
     events: list[LoggedEvent]
     # Pass as ?after= for the next page; null once the log is read to its end.
     next: str | None
+
+
+class Me(msgspec.Struct, frozen=True):
+    name: str
+    role: Role
+
+
+class PreviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    body: Annotated[str, msgspec.Meta(max_length=20000)]
+
+
+class Preview(msgspec.Struct, frozen=True):
+    html: str
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -305,6 +319,17 @@ async def state_at(request: Request) -> Response:
     return json_response(public_blog(blog, limit=limit, before=before))
 
 
+async def me(request: Request) -> Response:
+    actor = await authenticate(request)
+    return json_response(Me(actor.name, actor.role))
+
+
+async def preview(request: Request) -> Response:
+    await authenticate(request)
+    cmd = await read_json(request, PreviewInput)
+    return json_response(Preview(render_markdown(cmd.body)))
+
+
 async def healthz(request: Request) -> Response:
     await _service(request).store.ping()
     return json_response(Health("ok", "ok"))
@@ -413,6 +438,11 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         errors=(401, 403, 404, 422, 503),
     ),
+    Operation("GET", "/api/me", me, "Who this token belongs to", "reporter", Me,
+              errors=(401, 503)),
+    Operation("POST", "/api/preview", preview,
+              "Render Markdown exactly as readers will see it", "reporter", Preview,
+              body=PreviewInput, errors=(400, 401, 413, 415, 422, 503)),
     Operation("GET", "/healthz", healthz, "Health, including Redis", "anyone", Health,
               errors=(503,)),
 )

@@ -150,3 +150,12 @@ async def blog_page(request: Request) -> Response:
     html = render("blog.html", blog=blog, canonical=canonical, ld=json_ld(blog, canonical),
                   older=before is not None)
     return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE})
+
+
+async def newsroom(request: Request) -> Response:
+    slug = request.path_params.get("slug")
+    if slug is not None:
+        _slug(request)
+    base = request.state.config.public_url
+    html = render("newsroom.html", slug=slug, canonical=f"{base}/newsroom")
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})

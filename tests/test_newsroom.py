@@ -1,0 +1,131 @@
+"""The newsroom console in headless Chromium: sign in, post, edit with a conflict, retract,
+pin, update a figure, and see each on a reader page open in a second browser context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.conftest import Api, Tokens, UvicornThread
+from tests.test_pages import SECOND, browser, open_live  # noqa: F401 - fixture
+
+__all__ = ["browser"]
+
+
+@pytest.fixture
+def reader(browser: Browser, server: UvicornThread, blog: str) -> Iterator[Page]:  # noqa: F811
+    context = browser.new_context()
+    page = context.new_page()
+    open_live(page, server)
+    yield page
+    context.close()
+
+
+def sign_in(browser: Browser, server: UvicornThread, token: str, path: str) -> Page:  # noqa: F811
+    page = browser.new_context().new_page()
+    page.goto(server.base_url + path)
+    page.fill("#token", token)
+    page.click("#signin button")
+    expect(page.locator("#desk")).to_be_visible()
+    return page
+
+
+def test_a_reporter_posts_from_the_console_and_readers_see_it(
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,  # noqa: F811
+        blog: str, reader: Page) -> None:
+    desk = sign_in(browser, server, tokens.reporter, "/newsroom/tartus")
+    expect(desk.locator("#me-name")).to_have_text("rania")
+    expect(desk.locator("#me-role")).to_have_text("reporter")
+    expect(desk.locator("#blog-form")).to_be_hidden()  # editors only
+    assert "test-token" not in desk.url
+
+    desk.fill("#compose-body", "Blast at the **bus station**")
+    expect(desk.locator("#compose-preview strong")).to_have_text("bus station")
+    # A failed post says why, next to the fields, and keeps the text.
+    desk.fill('[name="image.url"]', "ftp://nope")
+    desk.click("#compose button[type=submit]")
+    expect(desk.locator("#compose .error")).to_contain_text("image.url")
+    expect(desk.locator("#compose .error")).to_contain_text("image.alt")
+    expect(desk.locator('[name="image.url"]')).to_have_attribute("aria-invalid", "true")
+    expect(desk.locator("#compose-body")).to_have_value("Blast at the **bus station**")
+
+    desk.fill('[name="image.url"]', "")
+    desk.fill('[name="title"]', "Blast in Tartus")
+    desk.check('[name="key_event"]')
+    desk.click("#compose button[type=submit]")
+    expect(reader.locator("#entries article").first).to_contain_text("Blast in Tartus",
+                                                                     timeout=SECOND)
+    expect(reader.locator("#key-events li")).to_contain_text("Blast in Tartus")
+    expect(desk.locator("#compose-body")).to_have_value("")
+    expect(desk.locator("#desk-entries li")).to_have_count(1)
+    assert api("GET", "/api/blogs/tartus").json()["version"] == 2  # posted exactly once
+
+    desk.fill('#fact-form [name="key"]', "deaths")
+    desk.fill('#fact-form [name="label"]', "Deaths")
+    desk.fill('#fact-form [name="value"]', "at least 80")
+    desk.fill('#fact-form [name="numeric"]', "80")
+    desk.fill('#fact-form [name="source"]', "AP")
+    desk.click("#fact-form button[type=submit]")
+    expect(reader.locator("#fact-deaths .fact-value")).to_have_text("at least 80",
+                                                                    timeout=SECOND)
+
+
+def test_an_edit_that_meets_another_shows_both_versions(
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,  # noqa: F811
+        blog: str, reader: Page) -> None:
+    entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                json={"body": "At least 80 dead"}).json()["entry"]
+    other = api("POST", "/api/blogs/tartus/entries", tokens.other_reporter,
+                json={"body": "Omar's update"}).json()["entry"]
+    desk = sign_in(browser, server, tokens.reporter, "/newsroom/tartus")
+    mine = desk.locator(f"#desk-{entry['id']}")
+    # Not the author: no edit or retract for a reporter on someone else's update.
+    expect(desk.locator(f"#desk-{other['id']} button")).to_have_count(0)
+    mine.get_by_role("button", name="Edit").click()
+    mine.locator("textarea").fill("At least 100 dead")
+    # Meanwhile an editor corrects the same entry.
+    api("PATCH", f"/api/blogs/tartus/entries/{entry['id']}", tokens.editor,
+        json={"body": "At least 121 dead", "note": "SOHR figure"})
+    mine.get_by_role("button", name="Save").click()
+    conflict = desk.locator(".conflict")
+    expect(conflict).to_contain_text("Theirs (revision 2)")
+    expect(conflict).to_contain_text("At least 121 dead")
+    expect(conflict).to_contain_text("At least 100 dead")
+    assert api("GET", "/api/blogs/tartus").json()["entries"][1]["body"] == "At least 121 dead"
+    conflict.get_by_role("button", name="Save mine over theirs").click()
+    expect(reader.locator(f"#entry-{entry['id']} .body")).to_have_text("At least 100 dead",
+                                                                       timeout=SECOND)
+
+
+def test_an_editor_pins_retracts_and_ends_from_the_console(
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,  # noqa: F811
+        blog: str, reader: Page) -> None:
+    entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                json={"body": "Unverified claim"}).json()["entry"]
+    desk = sign_in(browser, server, tokens.editor, "/newsroom/tartus")
+    row = desk.locator(f"#desk-{entry['id']}")
+    row.get_by_role("button", name="Pin").click()
+    expect(reader.locator(f"#pinned-{entry['id']}")).to_be_visible(timeout=SECOND)
+    desk.once("dialog", lambda dialog: dialog.accept("not confirmed"))
+    row.get_by_role("button", name="Retract").click()
+    expect(reader.locator(f"#entry-{entry['id']}")).to_have_count(0, timeout=SECOND)
+    events = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
+    assert events[-1]["data"] == {"type": "entry-retracted", "entry_id": entry["id"],
+                                  "reason": "not confirmed"}
+    desk.fill('#blog-form [name="title"]', "Bombings in Tartus and Jableh")
+    desk.click("#blog-form button[type=submit]")
+    expect(reader.locator("h1")).to_have_text("Bombings in Tartus and Jableh", timeout=SECOND)
+    desk.click("#toggle-status")
+    expect(reader.locator("#ended")).to_be_visible(timeout=SECOND)
+
+
+def test_sign_in_with_a_bad_token_says_so(browser: Browser,  # noqa: F811
+                                          server: UvicornThread) -> None:
+    page = browser.new_context().new_page()
+    page.goto(server.base_url + "/newsroom")
+    page.fill("#token", "lb_wrong")
+    page.click("#signin button")
+    expect(page.locator("#signin .error")).to_contain_text("unknown or has been revoked")
+    expect(page.locator("#desk")).to_be_hidden()
