@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from liveblog.story import DESCRIPTION, SLUG, TITLE
 from tests.conftest import (
+    ARGS,
+    CHROMIUM,
     Api,
     UvicornThread,
     app_config,
@@ -26,7 +28,6 @@ from tests.conftest import (
     stop_redis,
 )
 from tests.story import tell
-from tests.test_pages import ARGS, CHROMIUM
 
 DOCS = Path(__file__).parent.parent / "docs"
 

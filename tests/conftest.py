@@ -17,12 +17,27 @@ import httpx
 import pytest
 import redis
 import uvicorn
+from playwright.sync_api import Browser, sync_playwright
 
 from liveblog.config import Config
 from liveblog.embedded import find_redis_server
 from liveblog.live import Hub
 from liveblog.store import Store
 from liveblog.web.app import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while
+    # it lives, and the other test modules need to call asyncio.run.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
 
 
 @dataclass

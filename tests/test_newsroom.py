@@ -9,13 +9,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Api, Tokens, UvicornThread
-from tests.test_pages import SECOND, browser, open_live  # noqa: F401 - fixture
-
-__all__ = ["browser"]
+from tests.test_pages import SECOND, open_live
 
 
 @pytest.fixture
-def reader(browser: Browser, server: UvicornThread, blog: str) -> Iterator[Page]:  # noqa: F811
+def reader(browser: Browser, server: UvicornThread, blog: str) -> Iterator[Page]:
     context = browser.new_context()
     page = context.new_page()
     open_live(page, server)
@@ -23,7 +21,7 @@ def reader(browser: Browser, server: UvicornThread, blog: str) -> Iterator[Page]
     context.close()
 
 
-def sign_in(browser: Browser, server: UvicornThread, token: str, path: str) -> Page:  # noqa: F811
+def sign_in(browser: Browser, server: UvicornThread, token: str, path: str) -> Page:
     page = browser.new_context().new_page()
     page.goto(server.base_url + path)
     page.fill("#token", token)
@@ -33,7 +31,7 @@ def sign_in(browser: Browser, server: UvicornThread, token: str, path: str) -> P
 
 
 def test_a_reporter_posts_from_the_console_and_readers_see_it(
-        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,  # noqa: F811
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,
         blog: str, reader: Page) -> None:
     desk = sign_in(browser, server, tokens.reporter, "/newsroom/tartus")
     expect(desk.locator("#me-name")).to_have_text("rania")
@@ -73,7 +71,7 @@ def test_a_reporter_posts_from_the_console_and_readers_see_it(
 
 
 def test_an_edit_that_meets_another_shows_both_versions(
-        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,  # noqa: F811
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,
         blog: str, reader: Page) -> None:
     entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
                 json={"body": "At least 80 dead"}).json()["entry"]
@@ -100,7 +98,7 @@ def test_an_edit_that_meets_another_shows_both_versions(
 
 
 def test_an_editor_pins_retracts_and_ends_from_the_console(
-        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,  # noqa: F811
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,
         blog: str, reader: Page) -> None:
     entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
                 json={"body": "Unverified claim"}).json()["entry"]
@@ -121,7 +119,7 @@ def test_an_editor_pins_retracts_and_ends_from_the_console(
     expect(reader.locator("#ended")).to_be_visible(timeout=SECOND)
 
 
-def test_sign_in_with_a_bad_token_says_so(browser: Browser,  # noqa: F811
+def test_sign_in_with_a_bad_token_says_so(browser: Browser,
                                           server: UvicornThread) -> None:
     page = browser.new_context().new_page()
     page.goto(server.base_url + "/newsroom")
