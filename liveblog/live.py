@@ -43,7 +43,8 @@ def parse_event_id(value: str | None) -> tuple[int, int] | None:
     if not value:
         return None
     ms, _, seq = value.partition("-")
-    if not (ms.isdigit() and seq.isdigit()) or len(ms) > 20 or len(seq) > 20:
+    digits = ms + seq
+    if not (ms and seq and digits.isascii() and digits.isdecimal()) or len(digits) > 40:
         return None
     return int(ms), int(seq)
 
@@ -99,8 +100,12 @@ class Tailer:
             sub.close()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._task
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def _load(self) -> None:
         """Fold the whole log, keeping the last RING_SIZE change messages for resumes."""
@@ -132,7 +137,22 @@ class Tailer:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
             except CorruptLog:
-                await self._reload()
+                await self._reload_or_wait(pause)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Whatever it is, a dead tailer would leave its readers silent: log, wait,
+                # carry on from the last event it published.
+                logger.exception("tailer %s failed; retrying in %.1fs", self.slug, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    async def _reload_or_wait(self, pause: float) -> None:
+        try:
+            await self._reload()
+        except Exception:
+            logger.exception("tailer %s could not reload", self.slug)
+            await asyncio.sleep(pause)
 
     async def _reload(self) -> None:
         # The log is not the one we folded (wiped, or restored from a backup): start over,
@@ -244,7 +264,8 @@ class Hub:
 
     async def tailer(self, slug: str) -> Tailer:
         tailer = self.tailers.get(slug)
-        if tailer is not None:
+        if tailer is not None and tailer.running:
+            tailer.idle_since = time.monotonic()  # a request counts as use
             return tailer
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap(), name="tailer-reaper")
@@ -269,7 +290,9 @@ class Hub:
             await asyncio.sleep(max(self.idle_seconds / 4, 0.05))
             now = time.monotonic()
             for slug, tailer in list(self.tailers.items()):
-                if not tailer.subscribers and now - tailer.idle_since > self.idle_seconds:
+                if not tailer.running or (
+                    not tailer.subscribers and now - tailer.idle_since > self.idle_seconds
+                ):
                     del self.tailers[slug]
                     await tailer.stop()
 

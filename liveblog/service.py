@@ -108,7 +108,7 @@ class Service:
     async def blog_at(self, slug: str, at: str) -> Blog:
         """The state right after the event `at` (a stream id, or a version number)."""
         await self.blog(slug)
-        if at.isdigit():
+        if at.isascii() and at.isdecimal():
             version = int(at)
             events = await self.store.read(slug, count=version) if version > 0 else []
             if version == 0 or len(events) < version:

@@ -27,7 +27,7 @@ import msgspec
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 
 from liveblog.domain.events import Actor, Event, Recorded, event_decoder, event_encoder, kind
 from liveblog.errors import (
@@ -137,15 +137,20 @@ class Appended(msgspec.Struct, frozen=True):
 
 
 class Store:
-    def __init__(self, client: aioredis.Redis, blocking: aioredis.Redis | None = None) -> None:
+    def __init__(self, client: aioredis.Redis, blocking: aioredis.Redis | None = None,
+                 writer: aioredis.Redis | None = None) -> None:
         # redis-py's return types are unions of every reply shape; this module knows which
         # shape each command returns (bytes, as decode_responses is off), so it reads them
         # as Any and decodes explicitly.
         self.redis: Any = client
+        # The append runs on a client that never retries by itself: a retry after a lost
+        # reply would run the script twice. The caller gets 503 instead, and a retry with
+        # its Idempotency-Key is safe.
+        self.writer: Any = writer or client
         # Tailers block in XREAD on connections of their own: a socket timeout shorter than
         # the block would break them, and they must not starve the request pool.
         self.blocking: Any = blocking or client
-        self._append = client.register_script(_APPEND)
+        self._append = self.writer.register_script(_APPEND)
         self._create_token = client.register_script(_CREATE_TOKEN)
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
 
@@ -163,12 +168,15 @@ class Store:
         blocking = aioredis.from_url(
             url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0
         )
-        return cls(client, blocking)
+        writer = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=10,
+                                   health_check_interval=15, retry=Retry(NoBackoff(), 0))
+        return cls(client, blocking, writer)
 
     async def close(self) -> None:
         await self.redis.aclose()
-        if self.blocking is not self.redis:
-            await self.blocking.aclose()
+        for other in (self.blocking, self.writer):
+            if other is not self.redis:
+                await other.aclose()
 
     @_unavailable_on_redis_errors
     async def ping(self) -> None:

@@ -229,7 +229,7 @@
   var handlers = {
     "snapshot": snapshot,
     "entry-posted": function (d) {
-      if (atTop()) insertEntry(d.entry); else { pending.push(d.entry); showPending(); }
+      if (atTop()) { flushPending(false); insertEntry(d.entry); } else { pending.push(d.entry); showPending(); }
       keyEvents(d.entry);
       announce("New update: " + (d.entry.title || d.entry.body.slice(0, 120)));
     },
@@ -268,6 +268,11 @@
     });
     source.addEventListener("error", function () {
       if (ended) return;
+      if (source.readyState === EventSource.CLOSED) {
+        // A non-200 answer (a 503 while Redis is down, a 502 from a proxy mid-deploy) makes
+        // the browser give up; we do not: try again in a few seconds, from the last id.
+        window.setTimeout(function () { if (!ended) connect(); }, 2000 + Math.random() * 3000);
+      }
       // Say so only if it lasts: a quick reconnect needs no banner. Failed attempts come
       // every few seconds; the first one starts the clock, an open stops it.
       if (lostTimer) return;

@@ -399,3 +399,17 @@ def test_redis_down_is_503_with_retry_after(tmp_path, tokens: Tokens) -> None:  
         if own.process.poll() is None:
             stop_redis(own)
     assert own.process.poll() is not None
+
+
+def test_urls_a_parser_refuses_and_non_ascii_digits_are_client_errors(
+        api: Api, tokens: Tokens, blog: str, log_length: Callable[[str], int]) -> None:
+    assert_problem(api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                       json={"body": "x", "embed": {"url": "https://[x"}}), 422,
+                   fields={"embed.url"})
+    assert log_length("tartus") == 1
+    assert api("GET", "/blogs/tartus").status_code == 200
+    assert_problem(api("GET", "/api/blogs/tartus", params={"limit": "²"}), 422)
+    assert_problem(api("GET", "/api/blogs/tartus/events", tokens.editor,
+                       params={"after": "\u0661-\u0661"}), 422)  # Arabic-Indic digits
+    assert_problem(api("GET", "/api/blogs/tartus/state", tokens.editor,
+                       params={"at": "²"}), 422)

@@ -312,3 +312,10 @@ def test_an_idle_blog_stops_being_tailed(redis_url: str, tokens: Tokens, api: Ap
         await store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_head_request_leaves_no_reader_behind(api: Api, blog: str,
+                                                server: UvicornThread) -> None:
+    for _ in range(3):
+        assert api("HEAD", STREAM).status_code == 200
+    assert _tailer_subscribers(server) == []

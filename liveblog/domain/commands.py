@@ -15,6 +15,7 @@ Rules a newsroom would expect and that the issue leaves open:
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -61,6 +62,22 @@ Url = Annotated[
 ]
 Text = Annotated[str, Meta(max_length=500)]
 EntryId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an entry id")]
+
+
+def _check_urls(**urls: str | None) -> None:
+    """The pattern lets "https://[x" through; a real parser must accept it too."""
+    bad = []
+    for name, url in urls.items():
+        if url is None:
+            continue
+        try:
+            ok = bool(urlsplit(url).hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            bad.append(FieldError(name, "must be: an http(s):// URL with a host name"))
+    if bad:
+        raise InvalidInput(bad)
 
 
 class ImageInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -150,6 +167,8 @@ def update_blog(blog: Blog, actor: Actor, cmd: BlogChanges) -> BlogUpdated | Non
 def post_entry(blog: Blog, actor: Actor, cmd: NewEntry, entry_id: str) -> EntryPosted:
     _require_live(blog, "post to")
     _require_text(("body", cmd.body), ("title", cmd.title))
+    _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
+                   "embed.url": cmd.embed.url if cmd.embed else None})
     return EntryPosted(
         entry_id=entry_id,
         body=cmd.body,
@@ -180,6 +199,8 @@ def edit_entry(
         raise InvalidInput(
             [FieldError("body", "give at least one of body, title, key_event, image, embed")]
         )
+    _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
+                   "embed.url": cmd.embed.url if cmd.embed else None})
     if cmd.body is not UNSET:
         _require_text(("body", cmd.body))
     if cmd.title is not UNSET:

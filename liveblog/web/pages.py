@@ -55,7 +55,10 @@ def ago(value: datetime, now: datetime | None = None) -> str:
 
 
 def domain(url: str) -> str:
-    return urlsplit(url).hostname or url
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:  # stored before URLs were parsed on the way in
+        return url
 
 
 def plain(entry: PublicEntry, limit: int = 110) -> str:

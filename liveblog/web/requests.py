@@ -39,7 +39,7 @@ async def authenticate(request: Request) -> Actor:
 async def read_body(request: Request) -> bytes:
     limit: int = request.state.config.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and _digits(declared) and int(declared) > limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -152,19 +152,24 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not _digits(raw) or not low <= int(raw) <= high:
         raise InvalidInput([FieldError(name, f"must be a whole number from {low} to {high}")])
     return int(raw)
 
 
-STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+
+
+def _digits(value: str) -> bool:
+    # str.isdigit() also accepts "²" and other scripts' digits, which int() or Redis refuse.
+    return value.isascii() and value.isdecimal()
 
 
 def query_event_id(request: Request, name: str, *, versions: bool = False) -> str | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if STREAM_ID.match(raw) or (versions and raw.isdigit() and len(raw) < 19):
+    if STREAM_ID.match(raw) or (versions and _digits(raw) and len(raw) < 19):
         return raw
     expected = "an event id like 1732900000000-0" + (" or a version number" if versions else "")
     raise InvalidInput([FieldError(name, f"must be {expected}")])
@@ -178,7 +183,7 @@ def if_match_revision(request: Request) -> int | None:
     value = raw.strip()
     if value.startswith('"') and value.endswith('"') and len(value) >= 2:
         value = value[1:-1]
-    if not value.isdigit():
+    if not _digits(value):
         raise MalformedRequest(f'If-Match must be an entry revision like "3", got {raw!r}')
     return int(value)
 

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from liveblog.live import Hub, Subscription, Tailer
+from liveblog.live import Hub, Tailer
 from liveblog.web.api import _slug
 
 # How long a browser waits before reconnecting: 1 to 4 s, different for every reader, so a
@@ -34,11 +34,8 @@ async def stream(request: Request) -> Response:
         # 204 is how a server tells EventSource to stop reconnecting: the blog has ended
         # and this reader has everything.
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
-    sub, first = tailer.subscribe(last_id)
-    if tailer.state.status == "ended":
-        sub.close()  # send what is missing, then end
     return EventSourceResponse(
-        _messages(tailer, sub, first),
+        _messages(tailer, last_id),
         ping=request.state.config.heartbeat_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         # A reader that cannot take a message for this long is gone; free its slot.
@@ -46,7 +43,13 @@ async def stream(request: Request) -> Response:
     )
 
 
-async def _messages(tailer: Tailer, sub: Subscription, first: list[bytes]) -> AsyncIterator[bytes]:
+async def _messages(tailer: Tailer, last_id: str | None) -> AsyncIterator[bytes]:
+    # Subscribe here, not in the handler: a body that is never iterated (a HEAD request)
+    # must not leave a subscription behind. subscribe() is synchronous, so nothing can be
+    # published between the first messages and the queue.
+    sub, first = tailer.subscribe(last_id)
+    if tailer.state.status == "ended":
+        sub.close()  # send what is missing, then end
     try:
         yield b"retry: %d\n\n" % random.randint(*RETRY_MS)
         for message in first:
