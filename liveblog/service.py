@@ -105,6 +105,13 @@ class Service:
             return events[:limit], events[limit - 1].id
         return events, None
 
+    async def all_events(self, slug: str) -> list[Recorded]:
+        """The whole log of a blog (NotFound if it was never opened)."""
+        events, _ = await self.store.read_all(slug)
+        if not events:
+            raise NotFound(f"no blog {slug!r}")
+        return events
+
     async def blog_at(self, slug: str, at: str) -> Blog:
         """The state right after the event `at` (a stream id, or a version number)."""
         await self.blog(slug)

@@ -25,6 +25,7 @@ from liveblog.domain.commands import (
     Retraction,
 )
 from liveblog.domain.events import Event, Recorded, Role, kind
+from liveblog.domain.history import EntryHistory, TimelineRow, entry_history, timeline
 from liveblog.domain.render import render_markdown
 from liveblog.domain.state import Fact, posted_entry
 from liveblog.domain.views import (
@@ -95,6 +96,10 @@ class EventPage(msgspec.Struct, frozen=True, kw_only=True):
     events: list[LoggedEvent]
     # Pass as ?after= for the next page; null once the log is read to its end.
     next: str | None
+
+
+class Timeline(msgspec.Struct, frozen=True):
+    events: list[TimelineRow]
 
 
 class Me(msgspec.Struct, frozen=True):
@@ -319,6 +324,25 @@ async def state_at(request: Request) -> Response:
     return json_response(public_blog(blog, limit=limit, before=before))
 
 
+async def read_timeline(request: Request) -> Response:
+    slug = _slug(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "replay the blog")
+    events = await _service(request).all_events(slug)
+    return json_response(Timeline(timeline(events)))
+
+
+async def read_entry_history(request: Request) -> Response:
+    slug = _slug(request)
+    entry_id = _entry_id(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "read an entry's history")
+    history = entry_history(await _service(request).all_events(slug), entry_id)
+    if history is None:
+        raise NotFound(f"blog {slug!r} never had an entry {entry_id!r}")
+    return json_response(history)
+
+
 async def me(request: Request) -> Response:
     actor = await authenticate(request)
     return json_response(Me(actor.name, actor.role))
@@ -438,6 +462,12 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         errors=(401, 403, 404, 422, 503),
     ),
+    Operation("GET", "/api/blogs/{slug}/timeline", read_timeline,
+              "Every event with who, when and a one-line summary", "editor", Timeline,
+              params=(SLUG,), errors=(401, 403, 404, 503)),
+    Operation("GET", "/api/blogs/{slug}/entries/{entry_id}/history", read_entry_history,
+              "Every revision of an entry with word-level diffs, and its retraction",
+              "editor", EntryHistory, params=(SLUG, ENTRY), errors=(401, 403, 404, 503)),
     Operation("GET", "/api/me", me, "Who this token belongs to", "reporter", Me,
               errors=(401, 503)),
     Operation("POST", "/api/preview", preview,

@@ -22,7 +22,14 @@ from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import OPERATIONS
 from liveblog.web.openapi import openapi_document
-from liveblog.web.pages import STATIC, blog_page, home, newsroom
+from liveblog.web.pages import (
+    STATIC,
+    blog_page,
+    home,
+    newsroom,
+    replay_frame,
+    replay_page,
+)
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
 from liveblog.web.stream import stream
 
@@ -72,6 +79,8 @@ def create_app(config: Config | None = None) -> Starlette:
     routes += [
         Route("/blogs/{slug}/stream", stream, methods=["GET"]),
         Route("/blogs/{slug}", blog_page, methods=["GET"]),
+        Route("/blogs/{slug}/replay", replay_page, methods=["GET"]),
+        Route("/blogs/{slug}/replay/frame", replay_frame, methods=["GET"]),
         Route("/", home, methods=["GET"]),
         Route("/newsroom", newsroom, methods=["GET"]),
         Route("/newsroom/{slug}", newsroom, methods=["GET"]),

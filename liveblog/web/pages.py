@@ -15,9 +15,12 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from liveblog.domain.commands import require_editor
 from liveblog.domain.state import Fact
-from liveblog.domain.views import DEFAULT_PAGE, PublicBlog, PublicEntry, public_blog
+from liveblog.domain.views import DEFAULT_PAGE, MAX_PAGE, PublicBlog, PublicEntry, public_blog
+from liveblog.errors import FieldError, InvalidInput
 from liveblog.web.api import _service, _slug
+from liveblog.web.requests import authenticate, query_event_id
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 STATIC = Path(__file__).parent.parent.parent / "static"
@@ -161,4 +164,28 @@ async def newsroom(request: Request) -> Response:
         _slug(request)
     base = request.state.config.public_url
     html = render("newsroom.html", slug=slug, canonical=f"{base}/newsroom")
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+async def replay_page(request: Request) -> Response:
+    slug = _slug(request)
+    base = request.state.config.public_url
+    html = render("replay.html", slug=slug, canonical=f"{base}/blogs/{slug}/replay")
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+async def replay_frame(request: Request) -> Response:
+    """The reader page exactly as it stood right after an event (editors: it may show what
+    was later retracted). Static: no script, times as they read at that moment."""
+    slug = _slug(request)
+    actor = await authenticate(request)
+    require_editor(actor, "replay the blog")
+    at = query_event_id(request, "at", versions=True)
+    if at is None:
+        raise InvalidInput([FieldError("at", "required: an event id or a version number")])
+    state = await _service(request).blog_at(slug, at)
+    blog = public_blog(state, limit=MAX_PAGE)
+    canonical = f"{request.state.config.public_url}/blogs/{slug}"
+    html = render("blog.html", blog=blog, canonical=canonical, ld=json_ld(blog, canonical),
+                  older=False, moment=state.updated_at, frozen=True)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})

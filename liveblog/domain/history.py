@@ -1,0 +1,129 @@
+"""What editors reconstruct from the log: a timeline of who did what, and every revision of
+an entry with a word-level diff, the correction notes, and what a retraction removed."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from liveblog.domain.events import (
+    EntryEdited,
+    EntryPosted,
+    EntryRetracted,
+    Recorded,
+    Role,
+    kind,
+)
+from liveblog.domain.state import Blog, apply
+from liveblog.domain.views import summarize
+
+DiffOp = tuple[Literal["equal", "insert", "delete"], str]
+
+
+class TimelineRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    version: int
+    at: datetime
+    actor: str
+    role: Role
+    type: str
+    summary: str
+    # The entry the event concerns, if any (for its revision history).
+    entry_id: str | None
+
+
+class Revision(msgspec.Struct, frozen=True, kw_only=True):
+    revision: int
+    event_id: str
+    at: datetime
+    actor: str
+    title: str | None
+    body: str
+    note: str | None
+    # Word-level changes from the previous revision's body (empty for revision 1).
+    diff: list[DiffOp]
+
+
+class Withdrawal(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: str
+    at: datetime
+    actor: str
+    reason: str
+
+
+class EntryHistory(msgspec.Struct, frozen=True, kw_only=True):
+    entry_id: str
+    author: str
+    revisions: list[Revision]
+    retracted: Withdrawal | None
+
+
+def timeline(events: Iterable[Recorded]) -> list[TimelineRow]:
+    rows = []
+    blog: Blog | None = None
+    for rec in events:
+        rows.append(TimelineRow(
+            id=rec.id, version=rec.version, at=rec.at, actor=rec.actor, role=rec.role,
+            type=kind(rec.event), summary=summarize(rec, blog),
+            entry_id=getattr(rec.event, "entry_id", None),
+        ))
+        blog = apply(blog, rec)
+    return rows
+
+
+def entry_history(events: Iterable[Recorded], entry_id: str) -> EntryHistory | None:
+    revisions: list[Revision] = []
+    author = ""
+    retracted = None
+    for rec in events:
+        event = rec.event
+        if getattr(event, "entry_id", None) != entry_id:
+            continue
+        if isinstance(event, EntryPosted | EntryEdited):
+            if isinstance(event, EntryPosted):
+                author = rec.actor
+            previous = revisions[-1].body if revisions else None
+            revisions.append(Revision(
+                revision=len(revisions) + 1, event_id=rec.id, at=rec.at, actor=rec.actor,
+                title=event.title, body=event.body,
+                note=event.note if isinstance(event, EntryEdited) else None,
+                diff=[] if previous is None else word_diff(previous, event.body),
+            ))
+        elif isinstance(event, EntryRetracted):
+            retracted = Withdrawal(event_id=rec.id, at=rec.at, actor=rec.actor,
+                                   reason=event.reason)
+    if not revisions:
+        return None
+    return EntryHistory(entry_id=entry_id, author=author, revisions=revisions,
+                        retracted=retracted)
+
+
+_TOKENS = re.compile(r"\s+|[^\s]+")
+
+
+def word_diff(old: str, new: str) -> list[DiffOp]:
+    """The changes from `old` to `new`, word by word (white space kept with the words)."""
+    a, b = _TOKENS.findall(old), _TOKENS.findall(new)
+    ops: list[DiffOp] = []
+
+    def add(op: Literal["equal", "insert", "delete"], words: list[str]) -> None:
+        text = "".join(words)
+        if not text:
+            return
+        if ops and ops[-1][0] == op:
+            ops[-1] = (op, ops[-1][1] + text)
+        else:
+            ops.append((op, text))
+
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            add("equal", a[i1:i2])
+        else:
+            add("delete", a[i1:i2])
+            add("insert", b[j1:j2])
+    return ops

@@ -1,0 +1,144 @@
+"""The editors' replay in headless Chromium: the timeline, the scrubber, playback, permalinks
+and revision diffs, checked against GET /api/blogs/{slug}/state?at= at the same events."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.conftest import Api, Tokens, UvicornThread
+from tests.story import tell
+
+
+def sign_in(browser: Browser, server: UvicornThread, token: str, query: str = "") -> Page:
+    page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+    page.goto(f"{server.base_url}/blogs/tartus/replay{query}")
+    page.fill("#token", token)
+    page.click("#signin button")
+    return page
+
+
+def shown(page: Page) -> dict[str, object]:
+    """What the replay's frame shows: headline, status, entry ids, figures, pinned entry."""
+    frame = page.frame_locator("#frame")
+    return {
+        "title": frame.locator("h1").inner_text(),
+        "status": (frame.locator("#status").text_content() or "").strip(),
+        "entries": frame.locator("#entries article").evaluate_all(
+            "els => els.map(e => e.dataset.id)"),
+        "facts": frame.locator(".fact-value").all_inner_texts(),
+        "pinned": frame.locator("#pinned-body article").evaluate_all(
+            "els => els.map(e => e.dataset.id)"),
+    }
+
+
+def expected(api: Api, tokens: Tokens, at: str) -> dict[str, object]:
+    state = api("GET", "/api/blogs/tartus/state", tokens.editor,
+                params={"at": at, "limit": 100}).json()
+    return {
+        "title": state["title"],
+        "status": "Live" if state["status"] == "live" else "Ended",
+        "entries": [e["id"] for e in state["entries"]],
+        "facts": [f["value"] for f in state["facts"]],
+        "pinned": [state["pinned_entry_id"]] if state["pinned_entry_id"] else [],
+    }
+
+
+def story(api: Api, tokens: Tokens) -> tuple[list[str], list[dict[str, object]]]:
+    ids = tell(api, tokens)
+    api("DELETE", f"/api/blogs/tartus/entries/{ids[8]}", tokens.editor,
+        json={"reason": "quote not confirmed"})
+    api("PATCH", "/api/blogs/tartus", tokens.editor, json={"status": "ended"})
+    events = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
+    return ids, events
+
+
+def wait_for_frame(page: Page, event_id: str) -> None:
+    expect(page.locator("#frame")).to_have_attribute("data-event-id", event_id)
+    expect(page.frame_locator("#frame").locator("h1")).to_be_visible()
+
+
+def test_every_moment_shows_what_the_state_api_says(
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens, blog: str) -> None:
+    ids, events = story(api, tokens)
+    page = sign_in(browser, server, tokens.editor)
+    expect(page.locator("#timeline li")).to_have_count(len(events))
+    wait_for_frame(page, events[-1]["id"])  # opens at the latest moment
+    assert shown(page) == expected(api, tokens, events[-1]["id"])
+    assert shown(page)["status"] == "Ended"
+
+    for event in (events[0], events[4], events[9], events[-2]):
+        page.locator(f"#event-{event['id']} button").first.click()
+        wait_for_frame(page, event["id"])
+        assert shown(page) == expected(api, tokens, event["id"])
+        assert page.url.endswith(f"?at={event['id']}")
+        expect(page.locator("#moment")).to_contain_text(f"v{event['version']} ")
+
+    # The scrubber: drag to version 6.
+    page.eval_on_selector("#scrubber",
+                          "el => { el.value = 6; el.dispatchEvent(new Event('input')); }")
+    wait_for_frame(page, events[5]["id"])
+    assert shown(page) == expected(api, tokens, events[5]["id"])
+
+    # A permalink to a moment opens there.
+    again = sign_in(browser, server, tokens.editor, f"?at={events[7]['id']}")
+    wait_for_frame(again, events[7]["id"])
+    assert shown(again) == expected(api, tokens, events[7]["id"])
+    # A retracted entry is gone now, but the replay shows it where readers saw it.
+    posted = next(e for e in events
+                  if e["type"] == "entry-posted" and e["data"]["entry_id"] == ids[8])
+    again.locator(f"#event-{posted['id']} button").first.click()
+    wait_for_frame(again, posted["id"])
+    assert shown(again)["entries"][0] == ids[8]
+    assert ids[8] not in expected(api, tokens, events[-1]["id"])["entries"]
+
+
+def test_play_from_the_start_as_fast_as_possible(
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens, blog: str) -> None:
+    _, events = story(api, tokens)
+    page = sign_in(browser, server, tokens.editor, f"?at={events[0]['id']}")
+    wait_for_frame(page, events[0]["id"])
+    page.select_option("#speed", "0")
+    page.click("#play")
+    expect(page.locator("#play")).to_have_text("Pause")
+    wait_for_frame(page, events[-1]["id"])
+    expect(page.locator("#play")).to_have_text("Play")
+    assert shown(page) == expected(api, tokens, events[-1]["id"])
+
+
+def test_filters_and_every_version_of_an_entry(
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens, blog: str) -> None:
+    ids, events = story(api, tokens)
+    page = sign_in(browser, server, tokens.editor)
+    expect(page.locator("#timeline li")).to_have_count(len(events))
+    page.select_option("#filter-kind", "entry-posted")
+    expect(page.locator("#timeline li:visible")).to_have_count(9)
+    page.select_option("#filter-kind", "")
+    page.select_option("#filter-actor", "omar")
+    expect(page.locator("#timeline li:visible")).to_have_count(
+        sum(1 for e in events if e["actor"] == "omar"))
+    page.select_option("#filter-actor", "")
+
+    edited = next(e for e in events if e["type"] == "entry-edited")
+    page.locator(f"#event-{edited['id']} .history-link").click()
+    history = page.locator("#history")
+    expect(history.locator(".revision")).to_have_count(2)
+    expect(history.locator("#revision-2 .meta")).to_contain_text(
+        "note: Correction: there were two attackers")
+    expect(history.locator("#revision-2 ins").first).to_contain_text("suicide bomber")
+
+    retracted = next(e for e in events if e["type"] == "entry-retracted")
+    page.locator(f"#event-{retracted['id']} .history-link").click()
+    expect(history.locator(".retraction")).to_contain_text("quote not confirmed")
+    expect(history.locator("#revision-1")).to_contain_text("Kremlin spokesman")
+    assert retracted["data"]["entry_id"] == ids[8]
+
+
+def test_only_editors_may_replay(browser: Browser, server: UvicornThread, api: Api,
+                                 tokens: Tokens, blog: str) -> None:
+    page = sign_in(browser, server, tokens.reporter)
+    expect(page.locator("#signin .error")).to_contain_text("only editors")
+    expect(page.locator("#player")).to_be_hidden()
+    frame = api("GET", "/blogs/tartus/replay/frame", tokens.reporter, params={"at": 1})
+    assert frame.status_code == 403
+    history = api("GET", "/api/blogs/tartus/entries/nope/history", tokens.editor)
+    assert history.status_code == 404
