@@ -1,6 +1,7 @@
-"""Screenshots of the reader page for the README: desktop and phone width.
+"""Screenshots for the README: the reader page (desktop and phone width), the newsroom
+console and the replay.
 
-    .venv/bin/python bench/screenshots.py        # writes docs/reader-desktop.png, -phone.png
+    .venv/bin/python bench/screenshots.py    # writes docs/reader-*.png, newsroom.png, replay.png
 
 Starts its own redis-server and server, tells the demo story, and shoots with Debian's
 Chromium through Playwright.
@@ -52,6 +53,29 @@ def main() -> None:
                     page.wait_for_selector("#entries article")
                     page.screenshot(path=str(DOCS / f"reader-{name}.png"))
                     context.close()
+                context = browser.new_context(viewport={"width": 1300, "height": 1000})
+                page = context.new_page()
+                page.goto(f"{server.base_url}/newsroom/{SLUG}")
+                page.fill("#token", tokens.reporter)
+                page.click("#signin button")
+                page.wait_for_selector("#desk-entries li")
+                page.fill("#compose-body", "Hospitals in both cities are **appealing for "
+                                            "blood donors**, state media say.")
+                page.fill('#compose [name="title"]', "Appeal for blood donors")
+                page.wait_for_selector("#compose-preview strong")
+                page.screenshot(path=str(DOCS / "newsroom.png"))
+                page = context.new_page()
+                sign = page.goto(f"{server.base_url}/blogs/{SLUG}/replay?at=7")
+                assert sign is not None
+                page.fill("#token", tokens.editor)
+                page.click("#signin button")
+                page.wait_for_selector("#timeline li.current")
+                page.frame_locator("#frame").locator("h1").wait_for()
+                edited = page.locator("#timeline li[data-type=entry-edited] .history-link")
+                edited.click()
+                page.wait_for_selector("#history .revision")
+                page.screenshot(path=str(DOCS / "replay.png"), full_page=True)
+                context.close()
                 browser.close()
             api.http.close()
     finally:

@@ -91,6 +91,7 @@ def _tell(config: Config, tokens: dict[str, str], pace: float) -> None:
             f"  Reader page:   {base}/blogs/{slug}   (open it now)\n"
             f"  The blog list: {base}/\n"
             f"  Newsroom:      {base}/newsroom/{slug}  (sign in with the editor token)\n"
+            f"  Replay:        {base}/blogs/{slug}/replay  (editors)\n"
             f"  The event log: {base}/api/blogs/{slug}/events  (editor token below)\n"
             f"  Editor token:  {tokens['editor']}\n"
         )
