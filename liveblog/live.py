@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from liveblog.domain.events import BlogUpdated, Recorded, kind
+from liveblog.domain.events import Recorded, kind
 from liveblog.domain.state import Blog, CorruptLog, apply
 from liveblog.domain.views import change_view, public_blog
 from liveblog.errors import NotFound, StoreUnavailable
@@ -181,14 +181,11 @@ class Tailer:
             message = self._remember_message(rec, self.state)
             if message is None:
                 continue
-            ended = isinstance(rec.event, BlogUpdated) and self.state.status == "ended"
             for sub in list(self.subscribers):
                 if not sub.offer(message):
                     self.dropped += 1
                     self.unsubscribe(sub)
                     sub.close()
-                elif ended:
-                    sub.close()  # an ended blog says so, then its streams end
         self.service.remember(self.state)
 
     def _remember_message(self, rec: Recorded, after: Blog) -> bytes | None:

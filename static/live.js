@@ -139,7 +139,14 @@
       a.appendChild(timeEl(e.posted_at));
       a.appendChild(document.createTextNode(" " + e.title));
       li.appendChild(a);
-      if (old) list.replaceChild(li, old); else list.insertBefore(li, list.firstChild);
+      if (old) { list.replaceChild(li, old); }
+      else {
+        // Newest first, by when the entry was posted (an edit can make an old one key).
+        var after = [].find.call(list.children, function (other) {
+          return other.querySelector("time").getAttribute("datetime") < e.posted_at;
+        });
+        list.insertBefore(li, after || null);
+      }
     }
     document.getElementById("key-events").hidden = !list.children.length;
   }
@@ -254,7 +261,6 @@
         root.dataset.version = String(version);
         root.dataset.lastEventId = lastId;
         handlers[kind](data);
-        if (ended) source.close(); // the blog has ended: stop reconnecting
       });
     });
     source.addEventListener("open", function () {
@@ -318,5 +324,7 @@
   localTimes(document);
   window.setInterval(function () { refreshRelative(document); }, 30000);
   reveal(25);
-  if (!ended) connect();
+  // Even an ended blog connects: the server answers 204 (stop) when there is nothing more,
+  // and keeps an open stream open so that a late correction or retraction still arrives.
+  connect();
 })();

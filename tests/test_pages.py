@@ -139,6 +139,9 @@ def test_every_kind_of_change_reaches_an_open_page_within_a_second(
     api("PATCH", "/api/blogs/tartus", tokens.editor, json={"status": "ended"})
     expect(page.locator("#ended")).to_be_visible(timeout=SECOND)
     expect(page.locator("#status")).to_have_text("Ended")
+    # After the end, an editor's retraction still reaches the open page.
+    api("DELETE", f"/api/blogs/tartus/entries/{ids[1]}", tokens.editor, json={"reason": "legal"})
+    expect(page.locator(f"#entry-{ids[1]}")).to_have_count(0, timeout=SECOND)
     # What the page shows is what the API says.
     state = api("GET", "/api/blogs/tartus").json()
     shown = page.locator("#entries article").evaluate_all("els => els.map(e => e.dataset.id)")

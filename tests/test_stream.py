@@ -267,21 +267,30 @@ def test_a_second_process_streams_writes_made_through_the_first(
         asyncio.run(scenario())
 
 
-def test_an_ended_blog_says_so_then_tells_readers_to_stop(
+def test_an_ended_blog_says_so_keeps_open_pages_current_then_tells_readers_to_stop(
         api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                json={"body": "A claim"}).json()["entry"]
+
     async def scenario() -> None:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
-            reading = asyncio.create_task(read_stream(client, STREAM))  # until it ends
+            reading = asyncio.create_task(read_stream(client, STREAM, until=3))
             await _wait_for_subscribers(server, 1)
-            api("PATCH", "/api/blogs/tartus", tokens.editor, json={"status": "ended"})
+            await asyncio.to_thread(api, "PATCH", "/api/blogs/tartus", tokens.editor,
+                                    json={"status": "ended"})
+            # A legally required retraction after the end still reaches the open page.
+            await asyncio.to_thread(api, "DELETE", f"/api/blogs/tartus/entries/{entry['id']}",
+                                    tokens.editor, json={"reason": "legal"})
             stream = await reading
-            last = stream.messages[-1]
-            assert (last.event, last.data["status"]) == ("blog-updated", "ended")
-            again = await client.get(STREAM, headers={"Last-Event-ID": last.id or ""})
-            assert again.status_code == 204
-            fresh = await read_stream(client, STREAM)  # a new reader: snapshot, then the end
-            assert [m.event for m in fresh.messages] == ["snapshot"]
-            assert fresh.messages[0].data["status"] == "ended"
+            assert [m.event for m in stream.messages] == \
+                ["snapshot", "blog-updated", "entry-retracted"]
+            assert stream.messages[1].data["status"] == "ended"
+            last = stream.messages[-1].id or ""
+            again = await client.get(STREAM, headers={"Last-Event-ID": last})
+            assert again.status_code == 204  # up to date on an ended blog: stop reconnecting
+            behind = await read_stream(client, STREAM, until=1,
+                                       last_event_id=stream.messages[1].id)
+            assert [m.event for m in behind.messages] == ["entry-retracted"]
 
     asyncio.run(scenario())
 

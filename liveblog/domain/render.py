@@ -30,9 +30,18 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 
 
-@lru_cache(maxsize=8192)
 def render_markdown(body: str) -> str:
     """Sanitized HTML for a Markdown body (cached: bodies repeat across readers and replays)."""
+    return _cached(body)
+
+
+@lru_cache(maxsize=2048)
+def _cached(body: str) -> str:
+    return render_uncached(body)
+
+
+def render_uncached(body: str) -> str:
+    """The same, without the cache: for previews, which are typed once and thrown away."""
     html = _markdown.render(body)
     return nh3.clean(
         html,

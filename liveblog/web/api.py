@@ -26,7 +26,7 @@ from liveblog.domain.commands import (
 )
 from liveblog.domain.events import Event, Recorded, Role, kind
 from liveblog.domain.history import EntryHistory, TimelineRow, entry_history, timeline
-from liveblog.domain.render import render_markdown
+from liveblog.domain.render import render_uncached
 from liveblog.domain.state import Fact, posted_entry
 from liveblog.domain.views import (
     DEFAULT_PAGE,
@@ -351,7 +351,7 @@ async def me(request: Request) -> Response:
 async def preview(request: Request) -> Response:
     await authenticate(request)
     cmd = await read_json(request, PreviewInput)
-    return json_response(Preview(render_markdown(cmd.body)))
+    return json_response(Preview(render_uncached(cmd.body)))
 
 
 async def healthz(request: Request) -> Response:

@@ -48,8 +48,9 @@ async def _messages(tailer: Tailer, last_id: str | None) -> AsyncIterator[bytes]
     # must not leave a subscription behind. subscribe() is synchronous, so nothing can be
     # published between the first messages and the queue.
     sub, first = tailer.subscribe(last_id)
-    if tailer.state.status == "ended":
-        sub.close()  # send what is missing, then end
+    # On an ended blog, a stream that is open stays open: an editor may still retract or
+    # correct there, and open pages must see it. Only a reader who reconnects with
+    # everything already gets told to stop (204, above).
     try:
         yield b"retry: %d\n\n" % random.randint(*RETRY_MS)
         for message in first:
