@@ -112,6 +112,16 @@
     scrubTimer = window.setTimeout(function () { select(index); }, 80);
   });
 
+  // "What did the page say at 14:32?": the last event at or before that time.
+  document.getElementById("goto").addEventListener("change", function () {
+    if (!this.value) return;
+    var when = new Date(this.value + "Z").getTime();
+    var index = -1;
+    rows.forEach(function (row, n) { if (new Date(row.at).getTime() <= when) index = n; });
+    stop();
+    select(Math.max(index, 0));
+  });
+
   // -- playing --------------------------------------------------------------------------------
   function stop() {
     window.clearTimeout(playing); playing = null;

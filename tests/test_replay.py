@@ -79,6 +79,13 @@ def test_every_moment_shows_what_the_state_api_says(
     wait_for_frame(page, events[5]["id"])
     assert shown(page) == expected(api, tokens, events[5]["id"])
 
+    # "What did the page say at that time?": the last event at or before it.
+    moment = events[10]["at"][:23]  # to the millisecond, as the input takes it
+    page.fill("#goto", moment)
+    page.dispatch_event("#goto", "change")
+    wait_for_frame(page, events[10]["id"])
+    assert shown(page) == expected(api, tokens, events[10]["id"])
+
     # A permalink to a moment opens there.
     again = sign_in(browser, server, tokens.editor, f"?at={events[7]['id']}")
     wait_for_frame(again, events[7]["id"])
