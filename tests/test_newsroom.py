@@ -127,3 +127,27 @@ def test_sign_in_with_a_bad_token_says_so(browser: Browser,
     page.click("#signin button")
     expect(page.locator("#signin .error")).to_contain_text("unknown or has been revoked")
     expect(page.locator("#desk")).to_be_hidden()
+
+
+def test_an_editor_opens_a_blog_and_reopens_it(browser: Browser, server: UvicornThread,
+                                               api: Api, tokens: Tokens) -> None:
+    desk = sign_in(browser, server, tokens.editor, "/newsroom")
+    desk.fill('#create-blog [name="slug"]', "jableh")
+    desk.fill('#create-blog [name="title"]', "Blasts in Jableh")
+    desk.click("#create-blog button[type=submit]")
+    expect(desk).to_have_url(f"{server.base_url}/newsroom/jableh")
+    expect(desk.locator("#blog-title")).to_have_text("Blasts in Jableh")
+    desk.click("#toggle-status")
+    expect(desk.locator("#toggle-status")).to_have_text("Reopen the blog")
+    desk.click("#toggle-status")
+    expect(desk.locator("#toggle-status")).to_have_text("End the blog")
+    assert api("GET", "/api/blogs/jableh").json()["status"] == "live"
+    # The same slug again: the reason, in plain words, next to the form.
+    desk.goto(f"{server.base_url}/newsroom")
+    desk.fill('#create-blog [name="slug"]', "jableh")
+    desk.fill('#create-blog [name="title"]', "Again")
+    desk.click("#create-blog button[type=submit]")
+    expect(desk.locator("#create-blog .error")).to_contain_text("exists already")
+    reporter = sign_in(browser, server, tokens.reporter, "/newsroom")
+    expect(reporter.locator("#create-blog")).to_be_hidden()
+    expect(reporter.locator("#blog-list a")).to_have_text("Blasts in Jableh")
