@@ -14,14 +14,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from liveblog.story import DESCRIPTION, SLUG, TITLE
-from tests.conftest import Api, UvicornThread, app_config, create_tokens, start_redis, stop_redis
-from tests.story import tell
+from liveblog.story import SLUG
+from tests.story import story_server
 
 HERE = Path(__file__).parent / "lighthouse"
 FLAGS = ("--headless=new --no-sandbox --disable-gpu --disable-background-networking "
@@ -29,29 +27,19 @@ FLAGS = ("--headless=new --no-sandbox --disable-gpu --disable-background-network
 
 
 def main() -> None:
-    redis = start_redis(Path(tempfile.mkdtemp()))
-    tokens = create_tokens(redis.url)
-    try:
-        with UvicornThread(app_config(redis.url)) as server:
-            api = Api(server.base_url)
-            api("POST", "/api/blogs", tokens.editor,
-                json={"slug": SLUG, "title": TITLE, "description": DESCRIPTION})
-            ids = tell(api, tokens, SLUG)
-            for n in range(100 - len(ids)):
-                api("POST", f"/api/blogs/{SLUG}/entries", tokens.reporter, json={
-                    "body": f"Update {n + 1}: rescue teams are still working at the scene; "
-                            "hospitals in both cities have appealed for blood donors."})
-            assert api("GET", f"/api/blogs/{SLUG}").json()["total_entries"] == 100
-            report = HERE / "report.json"
-            subprocess.run(
-                [str(HERE / "node_modules" / ".bin" / "lighthouse"),
-                 f"{server.base_url}/blogs/{SLUG}", "--quiet", "--output=json",
-                 f"--output-path={report}", f"--chrome-flags={FLAGS}"],
-                check=True, env={**os.environ, "CHROME_PATH": "/usr/bin/chromium"},
-            )
-            api.http.close()
-    finally:
-        stop_redis(redis)
+    report = HERE / "report.json"
+    with story_server() as (server, api, tokens, ids):
+        for n in range(100 - len(ids)):
+            api("POST", f"/api/blogs/{SLUG}/entries", tokens.reporter, json={
+                "body": f"Update {n + 1}: rescue teams are still working at the scene; "
+                        "hospitals in both cities have appealed for blood donors."})
+        assert api("GET", f"/api/blogs/{SLUG}").json()["total_entries"] == 100
+        subprocess.run(
+            [str(HERE / "node_modules" / ".bin" / "lighthouse"),
+             f"{server.base_url}/blogs/{SLUG}", "--quiet", "--output=json",
+             f"--output-path={report}", f"--chrome-flags={FLAGS}"],
+            check=True, env={**os.environ, "CHROME_PATH": "/usr/bin/chromium"},
+        )
     result = json.loads(report.read_text())
     for category in result["categories"].values():
         print(f"{category['title']:>16}: {round(category['score'] * 100)}")

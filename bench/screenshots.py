@@ -10,76 +10,55 @@ Chromium through Playwright.
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from liveblog.story import DESCRIPTION, SLUG, TITLE
-from tests.conftest import (
-    ARGS,
-    CHROMIUM,
-    Api,
-    UvicornThread,
-    app_config,
-    create_tokens,
-    start_redis,
-    stop_redis,
-)
-from tests.story import tell
+from liveblog.story import SLUG
+from tests.conftest import ARGS, CHROMIUM
+from tests.story import story_server
 
 DOCS = Path(__file__).parent.parent / "docs"
 
 
 def main() -> None:
-    redis = start_redis(Path(tempfile.mkdtemp()))
-    tokens = create_tokens(redis.url)
-    try:
-        with UvicornThread(app_config(redis.url)) as server:
-            api = Api(server.base_url)
-            api("POST", "/api/blogs", tokens.editor,
-                json={"slug": SLUG, "title": TITLE, "description": DESCRIPTION})
-            tell(api, tokens, SLUG)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                for name, viewport in (("desktop", {"width": 1200, "height": 1100}),
-                                       ("phone", {"width": 390, "height": 844})):
-                    context = browser.new_context(viewport=viewport, is_mobile=name == "phone",
-                                                  timezone_id="Asia/Damascus")
-                    page = context.new_page()
-                    page.goto(f"{server.base_url}/blogs/{SLUG}")
-                    page.wait_for_selector("#entries article")
-                    page.screenshot(path=str(DOCS / f"reader-{name}.png"))
-                    context.close()
-                context = browser.new_context(viewport={"width": 1300, "height": 1000})
-                page = context.new_page()
-                page.goto(f"{server.base_url}/newsroom/{SLUG}")
-                page.fill("#token", tokens.reporter)
-                page.click("#signin button")
-                page.wait_for_selector("#desk-entries li")
-                page.fill("#compose-body", "Hospitals in both cities are **appealing for "
-                                            "blood donors**, state media say.")
-                page.fill('#compose [name="title"]', "Appeal for blood donors")
-                page.wait_for_selector("#compose-preview strong")
-                page.screenshot(path=str(DOCS / "newsroom.png"))
-                page = context.new_page()
-                sign = page.goto(f"{server.base_url}/blogs/{SLUG}/replay?at=7")
-                assert sign is not None
-                page.fill("#token", tokens.editor)
-                page.click("#signin button")
-                page.wait_for_selector("#timeline li.current")
-                page.frame_locator("#frame").locator("h1").wait_for()
-                edited = page.locator("#timeline li[data-type=entry-edited] .history-link")
-                edited.click()
-                page.wait_for_selector("#history .revision")
-                page.screenshot(path=str(DOCS / "replay.png"), full_page=True)
-                context.close()
-                browser.close()
-            api.http.close()
-    finally:
-        stop_redis(redis)
+    with story_server() as (server, _api, tokens, _ids), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for name, viewport in (("desktop", {"width": 1200, "height": 1100}),
+                               ("phone", {"width": 390, "height": 844})):
+            context = browser.new_context(viewport=viewport, is_mobile=name == "phone",
+                                          timezone_id="Asia/Damascus")
+            page = context.new_page()
+            page.goto(f"{server.base_url}/blogs/{SLUG}")
+            page.wait_for_selector("#entries article")
+            page.screenshot(path=str(DOCS / f"reader-{name}.png"))
+            context.close()
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{server.base_url}/newsroom/{SLUG}")
+        page.fill("#token", tokens.reporter)
+        page.click("#signin button")
+        page.wait_for_selector("#desk-entries li")
+        page.fill("#compose-body", "Hospitals in both cities are **appealing for "
+                                    "blood donors**, state media say.")
+        page.fill('#compose [name="title"]', "Appeal for blood donors")
+        page.wait_for_selector("#compose-preview strong")
+        page.screenshot(path=str(DOCS / "newsroom.png"))
+        page = context.new_page()
+        sign = page.goto(f"{server.base_url}/blogs/{SLUG}/replay?at=7")
+        assert sign is not None
+        page.fill("#token", tokens.editor)
+        page.click("#signin button")
+        page.wait_for_selector("#timeline li.current")
+        page.frame_locator("#frame").locator("h1").wait_for()
+        edited = page.locator("#timeline li[data-type=entry-edited] .history-link")
+        edited.click()
+        page.wait_for_selector("#history .revision")
+        page.screenshot(path=str(DOCS / "replay.png"), full_page=True)
+        context.close()
+        browser.close()
 
 
 if __name__ == "__main__":

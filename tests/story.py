@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from liveblog.story import STORY, resolve
-from tests.conftest import Api, Tokens
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from liveblog.story import DESCRIPTION, SLUG, STORY, TITLE, resolve
+from tests.conftest import (
+    Api,
+    Tokens,
+    UvicornThread,
+    app_config,
+    create_tokens,
+    start_redis,
+    stop_redis,
+)
 
 
 def tell(api: Api, tokens: Tokens, slug: str = "tartus") -> list[str]:
@@ -17,3 +30,19 @@ def tell(api: Api, tokens: Tokens, slug: str = "tartus") -> list[str]:
         if path == "entries":
             ids.append(response.json()["entry"]["id"])
     return ids
+
+
+@contextlib.contextmanager
+def story_server() -> Iterator[tuple[UvicornThread, Api, Tokens, list[str]]]:
+    """A private redis-server and server with the demo blog told on it (for bench/)."""
+    redis = start_redis(Path(tempfile.mkdtemp()))
+    tokens = create_tokens(redis.url)
+    try:
+        with UvicornThread(app_config(redis.url)) as server:
+            api = Api(server.base_url)
+            api("POST", "/api/blogs", tokens.editor,
+                json={"slug": SLUG, "title": TITLE, "description": DESCRIPTION})
+            yield server, api, tokens, tell(api, tokens, SLUG)
+            api.http.close()
+    finally:
+        stop_redis(redis)
