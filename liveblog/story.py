@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 Who = Literal["editor", "reporter", "other_reporter"]
 # (who, method, path under the blog, body). In a path, {n} stands for the id of the n-th
-# entry the story posted (from 0).
+# entry the story posted (from 0); in a body, "{n}" likewise, and {base} for the server's
+# base URL (the demo's illustrations are served from static/demo/).
 Step = tuple[Who, str, str, dict[str, Any]]
 
 SLUG = "tartus-jableh"
@@ -30,6 +31,12 @@ STORY: list[Step] = [
     ("other_reporter", "POST", "entries", {
         "body": "In Jableh, blasts were reported in a residential area on the outskirts, near "
                 "a power plant, and outside Jableh National Hospital."}),
+    ("reporter", "POST", "entries", {
+        "body": "Smoke could be seen over Tartus shortly after the blasts.",
+        "image": {"url": "{base}/static/demo/tartus.svg",
+                  "alt": "A column of smoke rising over the Tartus skyline",
+                  "caption": "Tartus, shortly after the explosions (demo illustration).",
+                  "credit": "Sana News / Reuters"}}),
     ("reporter", "PUT", "facts/deaths", {
         "label": "Deaths", "value": "at least 80", "numeric": 80,
         "source": "Associated Press"}),
@@ -51,6 +58,12 @@ STORY: list[Step] = [
         "body": "A news agency linked to the Islamic State group says its fighters carried out "
                 "the bombings. The claim has not been independently verified."}),
     ("other_reporter", "POST", "entries", {
+        "body": "Ambulances outside Jableh National Hospital, one of the places struck.",
+        "image": {"url": "{base}/static/demo/jableh.svg",
+                  "alt": "Ambulances parked outside a hospital building",
+                  "caption": "Jableh National Hospital (demo illustration).",
+                  "credit": "Stringer / AFP / Getty Images"}}),
+    ("other_reporter", "POST", "entries", {
         "body": "A BBC reporter has shared video said to show the aftermath of the bombing "
                 "outside Jableh National Hospital.",
         "embed": {"url": "https://twitter.com/search?q=Jableh%20hospital"}}),
@@ -65,17 +78,21 @@ STORY: list[Step] = [
         "body": "In Tartus, local media say a suicide bomber on foot and a car packed with "
                 "explosives struck a crowded bus station.",
         "note": "Correction: there were two attackers, not one, per local media."}),
-    ("editor", "PUT", "pinned", {"entry_id": "{4}"}),
+    ("editor", "PUT", "pinned", {"entry_id": "{5}"}),
 ]
 
 
-def resolve(step: Step, posted: list[str]) -> tuple[str, dict[str, Any]]:
-    """The step's path and body with {n} replaced by the n-th posted entry's id."""
+def resolve(step: Step, posted: list[str], base: str) -> tuple[str, dict[str, Any]]:
+    """The step's path and body with {n} and {base} filled in."""
     _, _, path, body = step
 
     def fill(value: Any) -> Any:
-        if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        if isinstance(value, dict):
+            return {key: fill(inner) for key, inner in value.items()}
+        if isinstance(value, str) and value.startswith("{") and value[1:-1].isdigit():
             return posted[int(value[1:-1])]
+        if isinstance(value, str):
+            return value.replace("{base}", base)
         return value
 
-    return path.format(*posted), {key: fill(value) for key, value in body.items()}
+    return path.format(*posted), fill(body)

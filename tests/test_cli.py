@@ -197,8 +197,13 @@ def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path) -> None:
     output = log.read_text()
     assert f"Reader page:   http://127.0.0.1:{port}/blogs/tartus-jableh" in output, output
     blog = httpx.get(f"http://127.0.0.1:{port}/api/blogs/tartus-jableh").json()
-    assert blog["total_entries"] == 9 and len(blog["facts"]) == 2
+    assert blog["total_entries"] == 11 and len(blog["facts"]) == 2
     assert blog["pinned"]["title"] == "Toll rises to 121, monitor says"
+    photos = [e["image"] for e in blog["entries"] if e["image"]]
+    assert {p["credit"] for p in photos} == {"Stringer / AFP / Getty Images",
+                                             "Sana News / Reuters"}
+    picture = httpx.get(photos[0]["url"])
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/svg+xml"
     corrected = [e for e in blog["entries"] if e["title"] == "Bus station hit in Tartus"]
     assert corrected[0]["revision"] == 2 and "suicide bomber" in corrected[0]["body"]
     process.send_signal(signal.SIGTERM)

@@ -71,7 +71,7 @@ def test_export_then_import_reproduces_the_log_and_the_replay(
     exported = liveblog("export", "tartus", **source)
     assert exported.returncode == 0, exported.stderr
     lines = exported.stdout.splitlines()
-    assert len(lines) == api("GET", "/api/blogs/tartus").json()["version"] == 17
+    assert len(lines) == api("GET", "/api/blogs/tartus").json()["version"] == 19
     dump = tmp_path / "blog.jsonl"
     dump.write_text(exported.stdout)
 
@@ -80,7 +80,7 @@ def test_export_then_import_reproduces_the_log_and_the_replay(
         target = {"LIVEBLOG_REDIS_URL": empty.url}
         imported = liveblog("import", str(dump), **target)
         assert imported.returncode == 0, imported.stderr
-        assert "imported 17 events" in imported.stdout
+        assert "imported 19 events" in imported.stdout
         assert liveblog("export", "tartus", **target).stdout == exported.stdout
         assert liveblog("replay", "tartus", **target).stdout == \
             liveblog("replay", "tartus", **source).stdout
@@ -109,14 +109,14 @@ def test_replay_prints_who_did_what_and_the_blog_at_a_moment(
         json={"reason": "superseded"})
     source = {"LIVEBLOG_REDIS_URL": redis_server.url}
     whole = liveblog("replay", "tartus", **source).stdout.splitlines()
-    assert len(whole) == 16
+    assert len(whole) == 18
     assert "v1    ed (editor): opened the blog 'Blasts in Tartus and Jableh'" in whole[0]
     assert "rania (reporter): posted 'Explosions in two coastal cities' (key event)" in whole[1]
-    assert "Deaths: 121 (Syrian Observatory for Human Rights)" in whole[6]
+    assert "Deaths: 121 (Syrian Observatory for Human Rights)" in whole[7]
     assert whole[-1].endswith(
         "ed (editor): retracted 'Explosions in two coastal cities': superseded")
-    at = liveblog("replay", "tartus", "--at", "5", **source).stdout.splitlines()
-    assert at[0].startswith("== Blasts in Tartus and Jableh [live] at version 5")
+    at = liveblog("replay", "tartus", "--at", "6", **source).stdout.splitlines()
+    assert at[0].startswith("== Blasts in Tartus and Jableh [live] at version 6")
     assert "   Deaths: at least 80 (Associated Press)" in at
     assert at[-10:] == whole[-10:]
     missing = liveblog("replay", "tartus", "--at", "99", **source)

@@ -215,6 +215,6 @@ def test_a_phone_gets_the_whole_story_without_sideways_scrolling(
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
     page = context.new_page()
     page.goto(f"{server.base_url}/blogs/tartus")
-    expect(page.locator("#entries article")).to_have_count(9)
+    expect(page.locator("#entries article")).to_have_count(11)
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()

@@ -45,7 +45,7 @@ def expected(api: Api, tokens: Tokens, at: str) -> dict[str, object]:
 
 def story(api: Api, tokens: Tokens) -> tuple[list[str], list[dict[str, object]]]:
     ids = tell(api, tokens)
-    api("DELETE", f"/api/blogs/tartus/entries/{ids[8]}", tokens.editor,
+    api("DELETE", f"/api/blogs/tartus/entries/{ids[10]}", tokens.editor,
         json={"reason": "quote not confirmed"})
     api("PATCH", "/api/blogs/tartus", tokens.editor, json={"status": "ended"})
     events = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
@@ -92,11 +92,11 @@ def test_every_moment_shows_what_the_state_api_says(
     assert shown(again) == expected(api, tokens, events[7]["id"])
     # A retracted entry is gone now, but the replay shows it where readers saw it.
     posted = next(e for e in events
-                  if e["type"] == "entry-posted" and e["data"]["entry_id"] == ids[8])
+                  if e["type"] == "entry-posted" and e["data"]["entry_id"] == ids[10])
     again.locator(f"#event-{posted['id']} button").first.click()
     wait_for_frame(again, posted["id"])
-    assert shown(again)["entries"][0] == ids[8]
-    assert ids[8] not in expected(api, tokens, events[-1]["id"])["entries"]
+    assert shown(again)["entries"][0] == ids[10]
+    assert ids[10] not in expected(api, tokens, events[-1]["id"])["entries"]
 
 
 def test_play_from_the_start_as_fast_as_possible(
@@ -118,7 +118,7 @@ def test_filters_and_every_version_of_an_entry(
     page = sign_in(browser, server, tokens.editor)
     expect(page.locator("#timeline li")).to_have_count(len(events))
     page.select_option("#filter-kind", "entry-posted")
-    expect(page.locator("#timeline li:visible")).to_have_count(9)
+    expect(page.locator("#timeline li:visible")).to_have_count(11)
     page.select_option("#filter-kind", "")
     page.select_option("#filter-actor", "omar")
     expect(page.locator("#timeline li:visible")).to_have_count(
@@ -137,7 +137,7 @@ def test_filters_and_every_version_of_an_entry(
     page.locator(f"#event-{retracted['id']} .history-link").click()
     expect(history.locator(".retraction")).to_contain_text("quote not confirmed")
     expect(history.locator("#revision-1")).to_contain_text("Kremlin spokesman")
-    assert retracted["data"]["entry_id"] == ids[8]
+    assert retracted["data"]["entry_id"] == ids[10]
 
 
 def test_only_editors_may_replay(browser: Browser, server: UvicornThread, api: Api,
