@@ -218,3 +218,28 @@ def test_a_phone_gets_the_whole_story_without_sideways_scrolling(
     expect(page.locator("#entries article")).to_have_count(11)
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()
+
+
+def test_a_reader_through_a_whole_story_sees_what_the_log_says(
+        page: Page, api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    from tests.story import tell
+
+    open_live(page, server)
+    ids = tell(api, tokens)
+    api("DELETE", f"/api/blogs/tartus/entries/{ids[6]}", tokens.editor,
+        json={"reason": "claim withdrawn"})
+    api("PATCH", f"/api/blogs/tartus/entries/{ids[4]}", tokens.editor,
+        json={"body": "The Associated Press says **at least 80** people died.", "note": "clarity"})
+    state = api("GET", "/api/blogs/tartus").json()
+    expect(page.locator("#entries article")).to_have_count(len(state["entries"]))
+    expect(page.locator(f"#entry-{ids[4]} .body")).to_contain_text("people died")
+    seen = page.locator("#entries article").evaluate_all(
+        "els => els.map(e => [e.dataset.id, Number(e.dataset.revision),"
+        " e.querySelector('.body').innerHTML])")
+    assert seen == [[e["id"], e["revision"], e["html"]] for e in state["entries"]]
+    assert page.locator("#pinned-body article").get_attribute("data-id") == \
+        state["pinned_entry_id"]
+    assert page.locator(".fact-value").all_inner_texts() == [f["value"] for f in state["facts"]]
+    assert page.locator("#key-events li").evaluate_all("els => els.map(e => e.dataset.id)") \
+        == [k["id"] for k in state["key_events"]]
+    assert page.locator("#blog").get_attribute("data-version") == str(state["version"])
