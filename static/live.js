@@ -324,7 +324,7 @@
   localTimes(document);
   window.setInterval(function () { refreshRelative(document); }, 30000);
   reveal(25);
-  // Even an ended blog connects: the server answers 204 (stop) when there is nothing more,
-  // and keeps an open stream open so that a late correction or retraction still arrives.
+  // Even an ended blog connects: a late correction or retraction must still arrive. Once
+  // this page has had a message, a reconnect that is up to date gets 204 and stops.
   connect();
 })();

@@ -288,6 +288,9 @@ def test_an_ended_blog_says_so_keeps_open_pages_current_then_tells_readers_to_st
             last = stream.messages[-1].id or ""
             again = await client.get(STREAM, headers={"Last-Event-ID": last})
             assert again.status_code == 204  # up to date on an ended blog: stop reconnecting
+            # A page rendered after the end opens its stream all the same.
+            async with client.stream("GET", STREAM, params={"last_event_id": last}) as opened:
+                assert opened.status_code == 200
             behind = await read_stream(client, STREAM, until=1,
                                        last_event_id=stream.messages[1].id)
             assert [m.event for m in behind.messages] == ["entry-retracted"]

@@ -26,13 +26,15 @@ async def stream(request: Request) -> Response:
     slug = _slug(request)
     hub: Hub = request.state.hub
     tailer = await hub.tailer(slug)
-    last_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    reconnecting_from = request.headers.get("last-event-id")
+    last_id = reconnecting_from or request.query_params.get("last_event_id")
     if tailer.is_ahead(last_id):
         # The reader saw events (through another process) that we have not read yet.
         await tailer.catch_up()
-    if tailer.is_over(last_id):
+    if tailer.is_over(reconnecting_from):
         # 204 is how a server tells EventSource to stop reconnecting: the blog has ended
-        # and this reader has everything.
+        # and this reader has everything. A page's first connection (last_event_id in the
+        # query) is still served, so a page opened after the end hears a late retraction.
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
     return EventSourceResponse(
         _messages(tailer, last_id),
