@@ -18,6 +18,10 @@
   var connection = document.getElementById("connection");
   var source = null;
   var lostTimer = null;
+  // What the stream said about entries, so a page of older updates fetched meanwhile
+  // cannot bring back a retracted entry or an old revision.
+  var gone = {};
+  var latest = {};
 
   // -- time --------------------------------------------------------------------------------
   // 24-hour, like the server's UTC rendering, so the swap to local time barely changes widths.
@@ -240,8 +244,12 @@
       keyEvents(d.entry);
       announce("New update: " + (d.entry.title || d.entry.body.slice(0, 120)));
     },
-    "entry-edited": function (d) { replaceEntry(d.entry); keyEvents(d.entry); },
-    "entry-retracted": function (d) { removeEntry(d.entry_id); if (!d.pinned_entry_id) setPinned(null); },
+    "entry-edited": function (d) { latest[d.entry.id] = d.entry; replaceEntry(d.entry); keyEvents(d.entry); },
+    "entry-retracted": function (d) {
+      gone[d.entry_id] = true;
+      removeEntry(d.entry_id);
+      if (!d.pinned_entry_id) setPinned(null);
+    },
     "pin-changed": function (d) { setPinned(d.entry); },
     "fact-updated": function (d) { setFact(d.fact); },
     "blog-updated": function (d) {
@@ -303,7 +311,9 @@
       .then(function (r) { return r.json(); })
       .then(function (page) {
         page.entries.forEach(function (e) {
-          if (!document.getElementById("entry-" + e.id)) entries.appendChild(entryEl(e));
+          if (gone[e.id] || document.getElementById("entry-" + e.id)) return;
+          var newer = latest[e.id];
+          entries.appendChild(entryEl(newer && newer.revision > e.revision ? newer : e));
         });
         setOlder(page.next_before);
         return true;
