@@ -27,7 +27,7 @@ from liveblog.domain.commands import (
 from liveblog.domain.events import Event, Recorded, Role, kind
 from liveblog.domain.history import EntryHistory, TimelineRow, entry_history, timeline
 from liveblog.domain.render import render_uncached
-from liveblog.domain.state import Fact, posted_entry
+from liveblog.domain.state import Blog, Fact, posted_entry
 from liveblog.domain.views import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -136,12 +136,12 @@ def json_response(
     )
 
 
-def _service(request: Request) -> Service:
+def service_from(request: Request) -> Service:
     service: Service = request.state.service
     return service
 
 
-def _slug(request: Request) -> str:
+def slug_from(request: Request) -> str:
     slug: str = request.path_params["slug"]
     if not _SLUG.match(slug):
         raise NotFound(f"no blog {slug!r}")
@@ -163,13 +163,13 @@ def _event_id(recorded: Recorded | None) -> str | None:
 
 
 async def list_blogs(request: Request) -> Response:
-    return json_response(BlogList(await _service(request).list_blogs()))
+    return json_response(BlogList(await service_from(request).list_blogs()))
 
 
 async def create_blog(request: Request) -> Response:
     actor = await authenticate(request)
     cmd = await read_json(request, NewBlog)
-    outcome = await _service(request).execute(
+    outcome = await service_from(request).execute(
         cmd.slug, actor, lambda blog: commands.open_blog(blog, actor, cmd)
     )
     return json_response(
@@ -178,30 +178,30 @@ async def create_blog(request: Request) -> Response:
 
 
 async def get_blog(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     before = request.query_params.get("before")
-    blog = await _service(request).blog(slug)
+    blog = await service_from(request).blog(slug)
     return json_response(public_blog(blog, limit=limit, before=before))
 
 
 async def update_blog(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     actor = await authenticate(request)
     cmd = await read_json(request, BlogChanges)
-    outcome = await _service(request).execute(
+    outcome = await service_from(request).execute(
         slug, actor, lambda blog: commands.update_blog(_existing(blog, slug), actor, cmd)
     )
     return json_response(public_blog(outcome.blog))
 
 
 async def post_entry(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     actor = await authenticate(request)
     key = idempotency_key(request)
     body = await read_body(request)
     cmd = parse_json(request, body, NewEntry)
-    service = _service(request)
+    service = service_from(request)
     entry_id = service.new_id()
     outcome = await service.execute(
         slug,
@@ -221,12 +221,12 @@ async def post_entry(request: Request) -> Response:
 
 
 async def edit_entry(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     entry_id = _entry_id(request)
     actor = await authenticate(request)
     revision = if_match_revision(request)
     cmd = await read_json(request, EntryChanges)
-    outcome = await _service(request).execute(
+    outcome = await service_from(request).execute(
         slug,
         actor,
         lambda blog: commands.edit_entry(
@@ -241,11 +241,11 @@ async def edit_entry(request: Request) -> Response:
 
 
 async def retract_entry(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     entry_id = _entry_id(request)
     actor = await authenticate(request)
     cmd = await read_json(request, Retraction, optional=True)
-    outcome = await _service(request).execute(
+    outcome = await service_from(request).execute(
         slug,
         actor,
         lambda blog: commands.retract_entry(_existing(blog, slug), actor, entry_id, cmd),
@@ -257,10 +257,10 @@ async def retract_entry(request: Request) -> Response:
 
 
 async def set_pin(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     actor = await authenticate(request)
     cmd = await read_json(request, Pin)
-    outcome = await _service(request).execute(
+    outcome = await service_from(request).execute(
         slug, actor, lambda blog: commands.change_pin(_existing(blog, slug), actor, cmd)
     )
     result = PinResult(
@@ -272,7 +272,7 @@ async def set_pin(request: Request) -> Response:
 
 
 async def update_fact(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     key: str = request.path_params["key"]
     actor = await authenticate(request)
     if not _FACT_KEY.match(key):
@@ -280,7 +280,7 @@ async def update_fact(request: Request) -> Response:
             "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
         )])
     cmd = await read_json(request, FactInput)
-    outcome = await _service(request).execute(
+    outcome = await service_from(request).execute(
         slug, actor, lambda blog: commands.update_fact(_existing(blog, slug), actor, key, cmd)
     )
     result = FactResult(
@@ -292,12 +292,12 @@ async def update_fact(request: Request) -> Response:
 
 
 async def read_events(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     actor = await authenticate(request)
     commands.require_editor(actor, "read the event log")
     after = query_event_id(request, "after")
     limit = query_int(request, "limit", 100, 1, 1000)
-    events, next_after = await _service(request).events(slug, after=after, limit=limit)
+    events, next_after = await service_from(request).events(slug, after=after, limit=limit)
     page = EventPage(
         events=[
             LoggedEvent(
@@ -312,7 +312,7 @@ async def read_events(request: Request) -> Response:
 
 
 async def state_at(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     actor = await authenticate(request)
     commands.require_editor(actor, "read past states")
     at = query_event_id(request, "at", versions=True)
@@ -320,24 +320,24 @@ async def state_at(request: Request) -> Response:
         raise InvalidInput([FieldError("at", "required: an event id or a version number")])
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     before = request.query_params.get("before")
-    blog = await _service(request).blog_at(slug, at)
+    blog = await service_from(request).blog_at(slug, at)
     return json_response(public_blog(blog, limit=limit, before=before))
 
 
 async def read_timeline(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     actor = await authenticate(request)
     commands.require_editor(actor, "replay the blog")
-    events = await _service(request).all_events(slug)
+    events = await service_from(request).all_events(slug)
     return json_response(Timeline(timeline(events)))
 
 
 async def read_entry_history(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     entry_id = _entry_id(request)
     actor = await authenticate(request)
     commands.require_editor(actor, "read an entry's history")
-    history = entry_history(await _service(request).all_events(slug), entry_id)
+    history = entry_history(await service_from(request).all_events(slug), entry_id)
     if history is None:
         raise NotFound(f"blog {slug!r} never had an entry {entry_id!r}")
     return json_response(history)
@@ -355,11 +355,11 @@ async def preview(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    await _service(request).store.ping()
+    await service_from(request).store.ping()
     return json_response(Health("ok", "ok"))
 
 
-def _existing(blog: Any, slug: str) -> Any:
+def _existing(blog: Blog | None, slug: str) -> Blog:
     if blog is None:
         raise NotFound(f"no blog {slug!r}")
     return blog

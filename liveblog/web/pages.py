@@ -1,5 +1,7 @@
-"""The reader pages: server-rendered HTML that works without JavaScript, then stays live
-through the stream (static/live.js)."""
+"""The HTML pages. Reader pages are rendered on the server and work without JavaScript,
+then stay live through the stream (static/live.js). The newsroom console and the replay are
+shells whose data comes from the API with the editor's token (static/newsroom.js,
+static/replay.js); the replay's frames are reader pages rendered at a past event."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from liveblog.domain.commands import require_editor
 from liveblog.domain.state import Fact
 from liveblog.domain.views import DEFAULT_PAGE, MAX_PAGE, PublicBlog, PublicEntry, public_blog
 from liveblog.errors import FieldError, InvalidInput
-from liveblog.web.api import _service, _slug
+from liveblog.web.api import service_from, slug_from
 from liveblog.web.requests import authenticate, query_event_id
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -140,7 +142,7 @@ def render(name: str, **context: Any) -> str:
 
 
 async def home(request: Request) -> Response:
-    blogs = await _service(request).list_blogs()
+    blogs = await service_from(request).list_blogs()
     blogs.sort(key=lambda b: (b.status != "live", -b.updated_at.timestamp()))
     base = request.state.config.public_url
     html = render("home.html", blogs=blogs, canonical=f"{base}/")
@@ -148,9 +150,9 @@ async def home(request: Request) -> Response:
 
 
 async def blog_page(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     before = request.query_params.get("before")
-    state = await _service(request).blog(slug)
+    state = await service_from(request).blog(slug)
     blog = public_blog(state, limit=DEFAULT_PAGE, before=before)
     canonical = f"{request.state.config.public_url}/blogs/{slug}"
     html = render("blog.html", blog=blog, canonical=canonical, ld=json_ld(blog, canonical),
@@ -161,14 +163,14 @@ async def blog_page(request: Request) -> Response:
 async def newsroom(request: Request) -> Response:
     slug = request.path_params.get("slug")
     if slug is not None:
-        _slug(request)
+        slug_from(request)
     base = request.state.config.public_url
     html = render("newsroom.html", slug=slug, canonical=f"{base}/newsroom")
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 async def replay_page(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     base = request.state.config.public_url
     html = render("replay.html", slug=slug, canonical=f"{base}/blogs/{slug}/replay")
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
@@ -177,13 +179,13 @@ async def replay_page(request: Request) -> Response:
 async def replay_frame(request: Request) -> Response:
     """The reader page exactly as it stood right after an event (editors: it may show what
     was later retracted). Static: no script, times as they read at that moment."""
-    slug = _slug(request)
+    slug = slug_from(request)
     actor = await authenticate(request)
     require_editor(actor, "replay the blog")
     at = query_event_id(request, "at", versions=True)
     if at is None:
         raise InvalidInput([FieldError("at", "required: an event id or a version number")])
-    state = await _service(request).blog_at(slug, at)
+    state = await service_from(request).blog_at(slug, at)
     blog = public_blog(state, limit=MAX_PAGE)
     canonical = f"{request.state.config.public_url}/blogs/{slug}"
     html = render("blog.html", blog=blog, canonical=canonical, ld=json_ld(blog, canonical),

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from liveblog.live import Hub, Tailer
-from liveblog.web.api import _slug
+from liveblog.web.api import slug_from
 
 # How long a browser waits before reconnecting: 1 to 4 s, different for every reader, so a
 # restart does not bring every reader back in the same instant.
@@ -23,7 +23,7 @@ RETRY_MS = (1000, 4000)
 
 
 async def stream(request: Request) -> Response:
-    slug = _slug(request)
+    slug = slug_from(request)
     hub: Hub = request.state.hub
     tailer = await hub.tailer(slug)
     reconnecting_from = request.headers.get("last-event-id")
