@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import click
 
+from liveblog import version
 from liveblog.cli_store import with_store
 from liveblog.config import Config
 from liveblog.embedded import redis_url_for
@@ -53,7 +54,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         where = "embedded Redis in " + str(config.data_dir.resolve()) \
             if os.environ.get("LIVEBLOG_REDIS_URL") in (None, "") else url
         lines = [
-            f"liveblog {_version()} on {config.public_url}  (store: {where})",
+            f"liveblog {version()} on {config.public_url}  (store: {where})",
             f"  blogs:    {config.public_url}/api/blogs",
             f"  API docs: {config.public_url}/openapi.json",
             f"  health:   {config.public_url}/healthz",
@@ -141,12 +142,6 @@ def token_revoke(name: str) -> None:
     if not with_store(Config.from_env(), lambda store: store.revoke_token(name)):
         raise click.ClickException(f"no token named {name!r}")
     click.echo(f"revoked {name!r}")
-
-
-def _version() -> str:
-    from importlib.metadata import version
-
-    return version("liveblog")
 
 
 def main() -> None:

@@ -130,20 +130,19 @@ def _override(overrides: Mapping[str, object], key: str, value: str | None) -> o
 
 
 def _integer(name: str, value: object, low: int, high: int) -> int:
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-    if not low <= number <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
-    return number
+    return int(_bounded(name, value, low, high, int, "a whole number"))
 
 
 def _number(name: str, value: object, low: float, high: float) -> float:
+    return _bounded(name, value, low, high, float, "a number")
+
+
+def _bounded(name: str, value: object, low: float, high: float,
+             cast: type[int] | type[float], what: str) -> float:
     try:
-        number = float(str(value))
+        number = cast(str(value))
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        raise ConfigError(f"{name} must be {what}, got {value!r}") from None
     if not low <= number <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
     return number

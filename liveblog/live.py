@@ -39,6 +39,12 @@ def sse_message(event_id: str, event: str, data: msgspec.Struct) -> bytes:
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), event.encode(), _encode(data))
 
 
+def _position(event_id: str) -> tuple[int, int]:
+    """Where a (well-formed) stream id sits in the log."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq)
+
+
 def parse_event_id(value: str | None) -> tuple[int, int] | None:
     if not value:
         return None
@@ -174,18 +180,20 @@ class Tailer:
     def publish(self, events: Iterable[Recorded]) -> None:
         for rec in events:
             if rec.version <= self.state.version:
-                if parse_event_id(rec.id) > parse_event_id(self.state.last_event_id):  # type: ignore[operator]
+                if _position(rec.id) > _position(self.state.last_event_id):
                     raise CorruptLog(f"event {rec.id} repeats version {rec.version}")
                 continue  # already published (catch_up and the XREAD loop can overlap)
             self.state = apply(self.state, rec)
             message = self._remember_message(rec, self.state)
             if message is None:
                 continue
-            for sub in list(self.subscribers):
-                if not sub.offer(message):
-                    self.dropped += 1
-                    self.unsubscribe(sub)
-                    sub.close()
+            # The hot path: one put_nowait per reader, no copy of the set unless some
+            # reader overflowed.
+            full = [sub for sub in self.subscribers if not sub.offer(message)]
+            for sub in full:
+                self.dropped += 1
+                self.unsubscribe(sub)
+                sub.close()
         self.service.remember(self.state)
 
     def _remember_message(self, rec: Recorded, after: Blog) -> bytes | None:
@@ -222,10 +230,13 @@ class Tailer:
             return None
         if last_event_id == self.state.last_event_id:
             return []
-        ring = list(self.ring)
-        for n, (event_id, _) in enumerate(ring):
+        # From the newest back: a reconnecting reader has usually missed only a few.
+        missed: list[bytes] = []
+        for event_id, message in reversed(self.ring):
             if event_id == last_event_id:
-                return [message for _, message in ring[n + 1:]]
+                missed.reverse()
+                return missed
+            missed.append(message)
         return None
 
     def is_ahead(self, last_event_id: str | None) -> bool:

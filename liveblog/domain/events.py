@@ -101,13 +101,6 @@ Event = (
     | FactUpdated
 )
 
-EVENT_KINDS: tuple[str, ...] = tuple(
-    str(cls.__struct_config__.tag)
-    for cls in (BlogOpened, BlogUpdated, EntryPosted, EntryEdited, EntryRetracted, PinChanged,
-                FactUpdated)
-)
-
-
 def kind(event: Event) -> str:
     """The event's tag, e.g. "entry-posted"."""
     return str(event.__struct_config__.tag)

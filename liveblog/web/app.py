@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from typing import TypedDict
 
 from starlette.applications import Starlette
@@ -15,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from liveblog import version
 from liveblog.config import Config
 from liveblog.errors import ConfigError, Problem
 from liveblog.live import Hub
@@ -40,13 +39,6 @@ class State(TypedDict):
     hub: Hub
 
 
-def _version() -> str:
-    try:
-        return package_version("liveblog")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0"
-
-
 def create_app(config: Config | None = None) -> Starlette:
     config = config or Config.from_env()
     if config.redis_url is None:
@@ -55,7 +47,7 @@ def create_app(config: Config | None = None) -> Starlette:
             "sets it; to run the app another way, point it at a Redis"
         )
     redis_url = config.redis_url
-    document = openapi_document(_version())
+    document = openapi_document(version())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,8 +68,7 @@ def domain(url: str) -> str:
 
 
 def plain(entry: PublicEntry, limit: int = 110) -> str:
-    text = " ".join(_TAGS.sub(" ", entry.html).split())
-    text = text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    text = " ".join(unescape(_TAGS.sub(" ", entry.html)).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
