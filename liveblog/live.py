@@ -2,12 +2,15 @@
 
 A Tailer blocks in XREAD on the blog's stream (one Redis connection, whatever the number of
 readers), folds each new event into its copy of the state, encodes the change once as
-server-sent-event bytes, and offers those bytes to every reader's bounded queue. It never
-waits for a reader: a reader whose queue is full is cut off, and its browser reconnects with
-the id of the last message it did receive.
+server-sent-event bytes (and once more as an HTTP/1.1 chunk), and writes those bytes to every
+reader in one pass: no task wakes up per reader, nothing is encoded or copied per reader. It
+never waits for a reader: a reader that falls too far behind is cut off, and its browser
+reconnects with the id of the last message it did receive.
 
 It also keeps the last RING_SIZE messages, so a reader that reconnects with a Last-Event-ID
 gets exactly what it missed; an id it cannot place gets a snapshot, never a gap.
+
+The Hub runs one heartbeat for all readers of the process, not one timer per connection.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Iterable
 import msgspec
 
 from liveblog.domain.events import Recorded, kind
-from liveblog.domain.state import Blog, CorruptLog, apply
+from liveblog.domain.state import Blog, CorruptLog, apply, fold
 from liveblog.domain.views import change_view, public_blog
 from liveblog.errors import NotFound, StoreUnavailable
 from liveblog.service import Service
@@ -30,6 +33,8 @@ from liveblog.service import Service
 RING_SIZE = 1024
 SNAPSHOT_ENTRIES = 20
 BLOCK_MS = 15_000
+# A comment line: browsers ignore it; proxies see traffic and keep the stream open.
+HEARTBEAT = b": ping\n\n"
 logger = logging.getLogger("liveblog.live")
 _encode = msgspec.json.Encoder().encode
 
@@ -37,6 +42,11 @@ _encode = msgspec.json.Encoder().encode
 def sse_message(event_id: str, event: str, data: msgspec.Struct) -> bytes:
     # msgspec's JSON never contains a raw newline, so one data: line always suffices.
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), event.encode(), _encode(data))
+
+
+def http_chunk(message: bytes) -> bytes:
+    """`message` framed as one HTTP/1.1 chunk. Framed once per message, not per reader."""
+    return b"%x\r\n%b\r\n" % (len(message), message)
 
 
 def _position(event_id: str) -> tuple[int, int]:
@@ -56,30 +66,32 @@ def parse_event_id(value: str | None) -> tuple[int, int] | None:
 
 
 class Subscription:
-    """One reader's queue. None in the queue means: the stream ends here."""
+    """One reader of a tailer.
 
-    __slots__ = ("closed", "queue")
+    `offer` is called once per message for every reader, in one pass, so it must not block
+    or wait: it hands the bytes on and says whether the reader is keeping up. This base
+    class keeps them in memory (for in-process readers); the HTTP layer's readers write
+    them to a socket.
+    """
 
-    def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=size)
-        self.closed = False
+    __slots__ = ("limit", "messages")
 
-    def offer(self, message: bytes | None) -> bool:
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self.messages: deque[bytes] = deque()
+
+    def offer(self, message: bytes, chunk: bytes) -> bool:
+        """Take `message` (`chunk`: the same bytes as an HTTP chunk). False: too far behind."""
+        if len(self.messages) >= self.limit:
             return False
+        self.messages.append(message)
         return True
 
-    def close(self) -> None:
-        """End the stream after what is queued; if the queue is full, end it now."""
-        if self.closed:
-            return
-        self.closed = True
-        if not self.offer(None):
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+    def end(self) -> None:
+        """The stream ends here, after what was offered (the reader will reconnect)."""
+
+    def cut_off(self) -> None:
+        """The reader fell too far behind: drop it now (it resumes from its last id)."""
 
 
 class Tailer:
@@ -87,12 +99,15 @@ class Tailer:
                  block_ms: int = BLOCK_MS) -> None:
         self.slug = slug
         self.service = service
+        # How many messages a reader may fall behind before it is cut off.
         self.queue_size = queue_size
         self.block_ms = block_ms
         self.state: Blog
         self.ring: deque[tuple[str, bytes]] = deque(maxlen=RING_SIZE)
         self.subscribers: set[Subscription] = set()
         self.idle_since = time.monotonic()
+        # When readers last got bytes from us: the heartbeat skips blogs that just spoke.
+        self.last_sent = time.monotonic()
         self.dropped = 0
         self._snapshot: tuple[int, bytes] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -103,7 +118,8 @@ class Tailer:
 
     async def stop(self) -> None:
         for sub in list(self.subscribers):
-            sub.close()
+            sub.end()
+        self.subscribers.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -116,13 +132,14 @@ class Tailer:
     async def _load(self) -> None:
         """Fold the whole log, keeping the last RING_SIZE change messages for resumes."""
         events, _ = await self.service.store.read_all(self.slug)
-        state: Blog | None = None
-        ring_from = len(events) - RING_SIZE
+        ring_from = max(len(events) - RING_SIZE, 0)
+        # Only the last RING_SIZE events need the state right after each of them (for
+        # their messages); everything before is one fold.
+        state = fold(events[:ring_from])
         self.ring.clear()
-        for n, rec in enumerate(events):
+        for rec in events[ring_from:]:
             state = apply(state, rec)
-            if n >= ring_from:
-                self._remember_message(rec, state)
+            self._remember_message(rec, state)
         if state is None:
             raise NotFound(f"no blog {self.slug!r}")
         self.state = state
@@ -166,7 +183,7 @@ class Tailer:
         logger.warning("tailer %s: the log changed under us; reloading", self.slug)
         for sub in list(self.subscribers):
             self.unsubscribe(sub)
-            sub.close()
+            sub.end()
         self._snapshot = None
         await self._load()
 
@@ -185,16 +202,21 @@ class Tailer:
                 continue  # already published (catch_up and the XREAD loop can overlap)
             self.state = apply(self.state, rec)
             message = self._remember_message(rec, self.state)
-            if message is None:
-                continue
-            # The hot path: one put_nowait per reader, no copy of the set unless some
-            # reader overflowed.
-            full = [sub for sub in self.subscribers if not sub.offer(message)]
-            for sub in full:
-                self.dropped += 1
-                self.unsubscribe(sub)
-                sub.close()
+            if message is not None:
+                self.broadcast(message)
         self.service.remember(self.state)
+
+    def broadcast(self, message: bytes) -> None:
+        """Hand `message` to every reader in one pass; cut off those who fell behind."""
+        self.last_sent = time.monotonic()
+        chunk = http_chunk(message)
+        # The hot path: one offer (one socket write) per reader, and no copy of the set
+        # unless some reader fell behind.
+        slow = [sub for sub in self.subscribers if not sub.offer(message, chunk)]
+        for sub in slow:
+            self.dropped += 1
+            self.unsubscribe(sub)
+            sub.cut_off()
 
     def _remember_message(self, rec: Recorded, after: Blog) -> bytes | None:
         change = change_view(rec, after)
@@ -206,13 +228,16 @@ class Tailer:
 
     # -- readers -------------------------------------------------------------------------
 
-    def subscribe(self, last_event_id: str | None) -> tuple[Subscription, list[bytes]]:
-        """Register a reader; return its queue and what it must get first.
+    def subscribe(self, last_event_id: str | None,
+                  sub: Subscription | None = None) -> tuple[Subscription, list[bytes]]:
+        """Register a reader; return it and the messages it must get first.
 
         Synchronous on purpose: no event can be published between computing the first
-        messages and registering the queue, so nothing falls between them.
+        messages and registering the reader, so nothing falls between them. The caller
+        offers the first messages before it next awaits anything.
         """
-        sub = Subscription(self.queue_size)
+        if sub is None:
+            sub = Subscription(self.queue_size)
         first = self.backlog(last_event_id)
         if first is None:
             first = [self.snapshot()]
@@ -258,25 +283,31 @@ class Tailer:
 
 
 class Hub:
-    """The process's tailers, started on demand and stopped when idle."""
+    """The process's tailers, started on demand and stopped when idle, and the one
+    heartbeat that keeps every idle stream of the process alive."""
 
     def __init__(self, service: Service, *, queue_size: int = 256,
-                 idle_seconds: float = 60.0, block_ms: int = BLOCK_MS) -> None:
+                 idle_seconds: float = 60.0, block_ms: int = BLOCK_MS,
+                 heartbeat_seconds: float = 15.0) -> None:
         self.service = service
         self.queue_size = queue_size
         self.idle_seconds = idle_seconds
         self.block_ms = block_ms
+        self.heartbeat_seconds = heartbeat_seconds
         self.tailers: dict[str, Tailer] = {}
         self._starting: dict[str, asyncio.Task[Tailer]] = {}
-        self._reaper: asyncio.Task[None] | None = None
+        self._chores: list[asyncio.Task[None]] = []
 
     async def tailer(self, slug: str) -> Tailer:
         tailer = self.tailers.get(slug)
         if tailer is not None and tailer.running:
             tailer.idle_since = time.monotonic()  # a request counts as use
             return tailer
-        if self._reaper is None:
-            self._reaper = asyncio.create_task(self._reap(), name="tailer-reaper")
+        if not self._chores:
+            self._chores = [
+                asyncio.create_task(self._reap(), name="tailer-reaper"),
+                asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            ]
         starting = self._starting.get(slug)
         if starting is None:
             starting = asyncio.create_task(self._start(slug))
@@ -304,11 +335,22 @@ class Hub:
                     del self.tailers[slug]
                     await tailer.stop()
 
+    async def _heartbeat(self) -> None:
+        interval = self.heartbeat_seconds
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for tailer in list(self.tailers.values()):
+                # A blog that spoke within the interval needs no heartbeat; its newest
+                # readers got their first bytes when they connected.
+                if now - tailer.last_sent >= interval * 0.9:
+                    tailer.broadcast(HEARTBEAT)
+
     async def close(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
+        for chore in self._chores:
+            chore.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+                await chore
         for tailer in list(self.tailers.values()):
             await tailer.stop()
         self.tailers.clear()

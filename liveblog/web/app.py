@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from typing import TypedDict
 
 from starlette.applications import Starlette
+from starlette.datastructures import State as StarletteState
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from liveblog import version
 from liveblog.config import Config
@@ -30,7 +32,26 @@ from liveblog.web.pages import (
     replay_page,
 )
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
+from liveblog.web.stream import PATH as STREAM_PATH
 from liveblog.web.stream import stream
+
+
+class App:
+    """The ASGI app: reader streams go straight to their own ASGI app (see stream.py for
+    why they bypass Starlette's middleware); everything else to the Starlette app."""
+
+    def __init__(self, starlette: Starlette) -> None:
+        self.starlette = starlette
+
+    @property
+    def state(self) -> StarletteState:
+        return self.starlette.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and STREAM_PATH.match(scope["path"]):
+            await stream(scope, receive, send)
+        else:
+            await self.starlette(scope, receive, send)
 
 
 class State(TypedDict):
@@ -39,7 +60,7 @@ class State(TypedDict):
     hub: Hub
 
 
-def create_app(config: Config | None = None) -> Starlette:
+def create_app(config: Config | None = None) -> App:
     config = config or Config.from_env()
     if config.redis_url is None:
         raise ConfigError(
@@ -53,7 +74,8 @@ def create_app(config: Config | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         store = Store.from_url(redis_url)
         service = Service(store)
-        hub = Hub(service, queue_size=config.reader_queue)
+        hub = Hub(service, queue_size=config.reader_queue,
+                  heartbeat_seconds=config.heartbeat_seconds)
         app.state.hub = hub  # for introspection: tests, and later metrics
         try:
             yield {"config": config, "service": service, "hub": hub}
@@ -69,7 +91,6 @@ def create_app(config: Config | None = None) -> Starlette:
     ]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
     routes += [
-        Route("/blogs/{slug}/stream", stream, methods=["GET"]),
         Route("/blogs/{slug}", blog_page, methods=["GET"]),
         Route("/blogs/{slug}/replay", replay_page, methods=["GET"]),
         Route("/blogs/{slug}/replay/frame", replay_frame, methods=["GET"]),
@@ -78,7 +99,7 @@ def create_app(config: Config | None = None) -> Starlette:
         Route("/newsroom/{slug}", newsroom, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(
+    return App(Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -86,9 +107,9 @@ def create_app(config: Config | None = None) -> Starlette:
             HTTPException: on_http_exception,
             Exception: on_unexpected,
         },
-    )
+    ))
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> App:
     """The factory uvicorn's workers call (`liveblog.web.app:app_from_env`)."""
     return create_app(Config.from_env())

@@ -1,63 +1,255 @@
-"""GET /blogs/{slug}/stream: the reader's server-sent events.
+"""GET /blogs/{slug}/stream: the reader's server-sent events, as a plain ASGI app.
 
 The first message is a snapshot, unless the reader names (Last-Event-ID, or last_event_id
 for a page's first connection) an event this process can place, in which case it gets
 exactly the changes after it. Then every change, as the blog's tailer publishes it.
+
+This is the hot path of the whole product (tens of thousands of readers, every change to
+each of them), so it is built for it rather than on a general streaming response:
+
+- The app sends the headers and the first messages through ASGI, registers the reader
+  with the tailer and then only waits for the disconnect. It runs no task, timer or queue
+  per reader: the tailer writes each message to every reader in one pass, and the hub's
+  one heartbeat covers every idle stream.
+- On uvicorn's HTTP/1.1 protocol (what `liveblog serve` runs), a reader is its
+  connection's transport: the tailer writes each message, already framed as an HTTP
+  chunk, straight to it. A reader whose unsent bytes have piled up for more messages than
+  LIVEBLOG_READER_QUEUE allows is cut off (its connection is aborted; the browser resumes
+  from its last id), so one slow phone never delays or bloats the others.
+- On any other ASGI server, each message goes through the ASGI `send`, driven one step by
+  hand: a send that cannot complete at once means the reader's transport is paused, and
+  that reader is cut off the same way.
+
+It is mounted in front of Starlette's router (see app.py) because Starlette's middleware
+wraps `send`, and the transport is only reachable through the server's own `send`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
-from collections.abc import AsyncIterator
+import re
+from typing import Any
+from urllib.parse import parse_qs
 
-from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from liveblog.live import Hub, Tailer
+from liveblog.errors import Problem
+from liveblog.live import Hub, Subscription, Tailer, http_chunk
 from liveblog.web.api import slug_from
+from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
 
+# The fast path needs uvicorn's httptools protocol; anything else gets the ASGI path.
+_FAST_CYCLES: tuple[type, ...]
+try:
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+    _FAST_CYCLES = (RequestResponseCycle,)
+except ImportError:  # pragma: no cover - uvicorn[standard] installs httptools
+    _FAST_CYCLES = ()
+
+PATH = re.compile(r"^/blogs/([^/]+)/stream$")
 # How long a browser waits before reconnecting: 1 to 4 s, different for every reader, so a
 # restart does not bring every reader back in the same instant.
 RETRY_MS = (1000, 4000)
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    # nginx (and proxies that follow it) must pass each message on at once.
+    (b"x-accel-buffering", b"no"),
+]
+_START = {"type": "http.response.start", "status": 200, "headers": HEADERS}
+_END = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
-async def stream(request: Request) -> Response:
-    slug = slug_from(request)
-    hub: Hub = request.state.hub
-    tailer = await hub.tailer(slug)
-    reconnecting_from = request.headers.get("last-event-id")
-    last_id = reconnecting_from or request.query_params.get("last_event_id")
-    if tailer.is_ahead(last_id):
-        # The reader saw events (through another process) that we have not read yet.
-        await tailer.catch_up()
+class SocketReader(Subscription):
+    """A reader on uvicorn's HTTP/1.1 protocol: each message goes straight to its transport."""
+
+    __slots__ = ("behind", "chunked", "transport")
+
+    def __init__(self, limit: int, cycle: Any) -> None:
+        super().__init__(limit)
+        self.transport = cycle.transport
+        # uvicorn frames a response without a length as chunks (it tells us which it chose
+        # when it sends the headers); we write the same framing.
+        self.chunked = bool(cycle.chunked_encoding)
+        self.behind = 0
+
+    def offer(self, message: bytes, chunk: bytes) -> bool:
+        transport = self.transport
+        try:
+            transport.write(chunk if self.chunked else message)
+        except RuntimeError:  # the connection is already closed; the handler will notice
+            return True
+        # The kernel took what it could; bytes it did not take wait in the transport. A
+        # reader is behind by one more message each time something is still waiting.
+        if transport.get_write_buffer_size():
+            self.behind += 1
+            return self.behind <= self.limit
+        self.behind = 0
+        return True
+
+    def end(self) -> None:
+        if self.chunked and not self.transport.is_closing():
+            self.transport.write(b"0\r\n\r\n")
+        self.transport.close()  # after what is buffered; the handler then sees a disconnect
+
+    def cut_off(self) -> None:
+        self.transport.abort()  # drop what is buffered: the reader resumes from its last id
+
+
+class SendReader(Subscription):
+    """A reader on any ASGI server: messages go through `send`, which must not wait."""
+
+    __slots__ = ("done", "send")
+
+    def __init__(self, limit: int, send: Send) -> None:
+        super().__init__(limit)
+        self.send = send
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def offer(self, message: bytes, chunk: bytes) -> bool:
+        step = self.send({"type": "http.response.body", "body": message, "more_body": True})
+        try:
+            step.send(None)  # type: ignore[attr-defined]
+        except StopIteration:
+            return True  # written without waiting
+        # The server is waiting for the reader's socket to drain: it is too slow.
+        step.close()  # type: ignore[attr-defined]
+        return False
+
+    def end(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+    cut_off = end
+
+
+async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+    request = Request(scope)
+    try:
+        if scope["method"] not in ("GET", "HEAD"):
+            raise HTTPException(405, headers={"Allow": "GET, HEAD"})
+        match = PATH.match(scope["path"])
+        assert match is not None, "app.py routes only stream paths here"
+        scope["path_params"] = {"slug": match.group(1)}
+        slug = slug_from(request)
+        hub: Hub = scope["state"]["hub"]
+        tailer = await hub.tailer(slug)
+        reconnecting_from = _header(scope, b"last-event-id")
+        last_id = reconnecting_from or _query(scope, "last_event_id")
+        if tailer.is_ahead(last_id):
+            # The reader saw events (through another process) that we have not read yet.
+            await tailer.catch_up()
+    except Exception as exc:
+        await (await _error_response(request, exc))(scope, receive, send)
+        return
     if tailer.is_over(reconnecting_from):
         # 204 is how a server tells EventSource to stop reconnecting: the blog has ended
         # and this reader has everything. A page's first connection (last_event_id in the
         # query) is still served, so a page opened after the end hears a late retraction.
-        return Response(status_code=204, headers={"Cache-Control": "no-store"})
-    return EventSourceResponse(
-        _messages(tailer, last_id),
-        ping=request.state.config.heartbeat_seconds,
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        # A reader that cannot take a message for this long is gone; free its slot.
-        send_timeout=30,
-    )
-
-
-async def _messages(tailer: Tailer, last_id: str | None) -> AsyncIterator[bytes]:
-    # Subscribe here, not in the handler: a body that is never iterated (a HEAD request)
-    # must not leave a subscription behind. subscribe() is synchronous, so nothing can be
-    # published between the first messages and the queue.
-    sub, first = tailer.subscribe(last_id)
+        await Response(status_code=204, headers={"Cache-Control": "no-store"})(
+            scope, receive, send)
+        return
+    await send(_START)
+    if scope["method"] == "HEAD":
+        await send(_END)  # a HEAD must not leave a reader behind
+        return
     # On an ended blog, a stream that is open stays open: an editor may still retract or
     # correct there, and open pages must see it. Only a reader who reconnects with
     # everything already gets told to stop (204, above).
+    cycle = getattr(send, "__self__", None)
+    if isinstance(cycle, _FAST_CYCLES):
+        await _serve_socket(tailer, last_id, SocketReader(tailer.queue_size, cycle), receive,
+                            send)
+    else:
+        await _serve_send(tailer, last_id, SendReader(tailer.queue_size, send), receive, send)
+
+
+def _start(tailer: Tailer, last_id: str | None, reader: Subscription) -> bool:
+    """Subscribe and offer the first messages, with nothing awaited in between."""
+    _, first = tailer.subscribe(last_id, reader)
+    opening = b"retry: %d\n\n%b" % (random.randint(*RETRY_MS), b"".join(first))
+    if reader.offer(opening, http_chunk(opening)):
+        return True
+    tailer.unsubscribe(reader)
+    return False
+
+
+async def _serve_socket(tailer: Tailer, last_id: str | None, reader: SocketReader,
+                        receive: Receive, send: Send) -> None:
+    if not _start(tailer, last_id, reader):
+        reader.cut_off()
     try:
-        yield b"retry: %d\n\n" % random.randint(*RETRY_MS)
-        for message in first:
-            yield message
-        while (change := await sub.queue.get()) is not None:
-            yield change
+        # The tailer writes; this only waits for the connection to end (the reader left,
+        # or the tailer cut it off or ended it, which closes the transport).
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except asyncio.CancelledError:
+        # The server is shutting down and has run out of patience: end the response
+        # properly (the browser reconnects to another process) instead of dying mid-way.
+        _finish_now(send, reader)
     finally:
-        tailer.unsubscribe(sub)
+        tailer.unsubscribe(reader)
+
+
+def _finish_now(send: Send, reader: SocketReader) -> None:
+    step = send(_END)
+    try:
+        step.send(None)  # type: ignore[attr-defined]
+    except StopIteration:
+        return
+    except Exception:  # the connection is going away whatever happens here
+        pass
+    else:
+        step.close()  # type: ignore[attr-defined]
+    reader.cut_off()
+
+
+async def _serve_send(tailer: Tailer, last_id: str | None, reader: SendReader,
+                      receive: Receive, send: Send) -> None:
+    if not _start(tailer, last_id, reader):
+        reader.cut_off()
+
+    async def disconnect() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    # Off uvicorn's fast path, ending a stream from the tailer's side needs a way to wake
+    # this handler: one extra task per reader.
+    watcher = asyncio.ensure_future(disconnect())
+    try:
+        await asyncio.wait([watcher, reader.done], return_when=asyncio.FIRST_COMPLETED)
+        if not watcher.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(send(_END), 5)
+    finally:
+        tailer.unsubscribe(reader)
+        watcher.cancel()
+
+
+async def _error_response(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, Problem):
+        return await on_problem(request, exc)
+    if isinstance(exc, HTTPException):
+        return await on_http_exception(request, exc)
+    return await on_unexpected(request, exc)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _query(scope: Scope, name: str) -> str | None:
+    query: bytes = scope.get("query_string", b"")
+    if not query:
+        return None
+    values = parse_qs(query.decode("latin-1")).get(name)
+    return values[0] if values else None
