@@ -209,3 +209,26 @@ def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path) -> None:
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert redis_processes_for(data_dir) == []
+
+
+def test_serve_logs_requests_but_not_each_reader_stream(data_dir: Path) -> None:
+    served = Served(data_dir)
+    editor = re.search(r"export LIVEBLOG_TOKEN=(\S+)", served.output())
+    assert editor is not None
+    auth = {"Authorization": f"Bearer {editor.group(1)}"}
+    assert httpx.post(f"{served.url}/api/blogs", headers=auth,
+                      json={"slug": "tartus", "title": "Tartus"}).status_code == 201
+    with httpx.stream("GET", f"{served.url}/blogs/tartus/stream", timeout=10) as stream:
+        assert stream.status_code == 200
+        assert any(line.startswith("event: snapshot") for line in _first_lines(stream))
+    assert httpx.get(f"{served.url}/api/blogs/tartus").status_code == 200
+    output = served.stop()
+    assert '"GET /api/blogs/tartus HTTP/1.1" 200' in output
+    assert "/stream" not in output
+
+
+def _first_lines(stream: httpx.Response) -> Iterator[str]:
+    for n, line in enumerate(stream.iter_lines()):
+        yield line
+        if n > 3:
+            return

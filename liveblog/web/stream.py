@@ -62,6 +62,8 @@ HEADERS = [
     # nginx (and proxies that follow it) must pass each message on at once.
     (b"x-accel-buffering", b"no"),
 ]
+# Chosen from, rather than formatted for every connection.
+_RETRY_LINES = [b"retry: %d\n\n" % ms for ms in range(RETRY_MS[0], RETRY_MS[1] + 1, 25)]
 _START = {"type": "http.response.start", "status": 200, "headers": HEADERS}
 _END = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -130,14 +132,13 @@ class SendReader(Subscription):
 
 
 async def stream(scope: Scope, receive: Receive, send: Send) -> None:
-    request = Request(scope)
     try:
         if scope["method"] not in ("GET", "HEAD"):
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
         match = PATH.match(scope["path"])
         assert match is not None, "app.py routes only stream paths here"
         scope["path_params"] = {"slug": match.group(1)}
-        slug = slug_from(request)
+        slug = slug_from(Request(scope))
         hub: Hub = scope["state"]["hub"]
         tailer = await hub.tailer(slug)
         reconnecting_from = _header(scope, b"last-event-id")
@@ -146,7 +147,7 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
             # The reader saw events (through another process) that we have not read yet.
             await tailer.catch_up()
     except Exception as exc:
-        await (await _error_response(request, exc))(scope, receive, send)
+        await (await _error_response(Request(scope), exc))(scope, receive, send)
         return
     if tailer.is_over(reconnecting_from):
         # 204 is how a server tells EventSource to stop reconnecting: the blog has ended
@@ -173,7 +174,7 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
 def _start(tailer: Tailer, last_id: str | None, reader: Subscription) -> bool:
     """Subscribe and offer the first messages, with nothing awaited in between."""
     _, first = tailer.subscribe(last_id, reader)
-    opening = b"retry: %d\n\n%b" % (random.randint(*RETRY_MS), b"".join(first))
+    opening = random.choice(_RETRY_LINES) + b"".join(first)
     if reader.offer(opening, http_chunk(opening)):
         return True
     tailer.unsubscribe(reader)
