@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import logging
 import os
 import re
 import secrets
@@ -84,6 +83,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             workers=workers,
             log_level="info",
             log_config=_log_config(),
+            access_log=False,  # the app logs requests itself, all but reader streams
             proxy_headers=True,
             # A spike brings thousands of readers within seconds: let the kernel hold them
             # while the loop accepts (it caps this at net.core.somaxconn).
@@ -94,22 +94,14 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         )
 
 
-class QuietStreams(logging.Filter):
-    """Leaves reader stream connections out of the access log: in a spike they arrive by
-    the ten thousand, and formatting a line for each cost a quarter of a connection's CPU."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        return not (isinstance(args, tuple) and len(args) > 2
-                    and str(args[2]).split("?", 1)[0].endswith("/stream"))
-
-
 def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with the app's access log (see web/app.py) in its format."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["quiet_streams"] = {"()": "liveblog.cli.QuietStreams"}
-    config["handlers"]["access"]["filters"] = ["quiet_streams"]
+    config["loggers"]["liveblog.access"] = {
+        "handlers": ["access"], "level": "INFO", "propagate": False,
+    }
     return config
 
 
