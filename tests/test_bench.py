@@ -1,0 +1,75 @@
+"""bench/spike.py end to end at a small size: every system, every scenario, the storm.
+
+The issue's targets are figures of the full-size run, not timed tests: nothing here asserts a
+latency. What could break is asserted: every reader connected, every update reached every
+reader exactly once and in order, the reconnect storm caught everyone up exactly, the doc
+section was written (to a temporary file, never docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NCHAN = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
+
+
+def load_spike():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("spike", ROOT / "bench" / "spike.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["spike"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.timeout(400)
+def test_spike_runs_every_system_and_delivers_everything(tmp_path: Path) -> None:
+    assert NCHAN.exists() and (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()), \
+        "needs nginx-light and libnginx-mod-nchan (scripts/test installs them)"
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nBefore.\n\n<!-- spike:begin -->\nold\n<!-- spike:end -->\n"
+                   "\nAfter.\n")
+    spike = load_spike()
+    runs = spike.main(["--quick", "--readers", "30", "--posts", "3", "--out", str(doc)])
+
+    assert set(runs) == {"main", "naive", "workers2", "burst"}
+    seen = {(scenario, r.system) for scenario, results in runs.items() for r in results}
+    assert seen == {("main", "liveblog"), ("main", "nchan"), ("main", "limit"),
+                    ("naive", "liveblog"), ("naive", "naive"),
+                    ("workers2", "liveblog w2"), ("workers2", "nchan w2"),
+                    ("burst", "liveblog"), ("burst", "nchan")}
+    for scenario, results in runs.items():
+        for r in results:
+            where = f"{scenario}/{r.system}"
+            assert r.error == "", where
+            assert r.connected == r.readers, where
+            assert r.expected == r.readers * (20 if scenario == "burst" else 3), where
+            assert r.delivered == r.expected, where
+            assert (r.missing, r.gaps, r.duplicates) == (0, 0, 0), where
+            assert r.p99 >= r.p50 > 0, where
+            assert r.cpu_us >= 0 and r.generator_cpu >= 0, where
+
+    storms = {r.system: r.storm for r in runs["main"] if r.storm}
+    assert set(storms) == {"liveblog", "nchan"}
+    for system, storm in storms.items():
+        assert storm["reconnected"] == 30, system
+        assert storm["caught_up"] == 30, system
+        assert (storm["gaps"], storm["duplicates"]) == (0, 0), system
+        assert storm["exact"] == 1.0, system
+
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n\nBefore.\n")
+    assert text.rstrip().endswith("After.")
+    assert "old" not in text
+    section = text.split("<!-- spike:begin -->")[1].split("<!-- spike:end -->")[0]
+    assert "python bench/spike.py --quick" in section
+    assert "| liveblog | 30 | 30 | 100.00% | 0 | 0 |" in section
+    for name in ("nchan", "limit", "naive", "liveblog w2", "nchan w2"):
+        assert f"| {name} |" in section
+    assert "#### Targets" in section and "PASS" in section
