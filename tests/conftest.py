@@ -119,7 +119,7 @@ def free_socket(port: int = 0) -> socket.socket:
 class UvicornThread:
     """The app served by a real uvicorn, in a thread of the test process."""
 
-    def __init__(self, config: Config, port: int = 0) -> None:
+    def __init__(self, config: Config, port: int = 0, http: str = "auto") -> None:
         self.sock = free_socket(port)
         self.port = self.sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -128,7 +128,7 @@ class UvicornThread:
             # Streams never end by themselves; on exit, cut them after half a second (in a
             # thread there are no signal handlers for sse-starlette to notice a shutdown by).
             uvicorn.Config(self.app, log_level="warning", lifespan="on",
-                           timeout_graceful_shutdown=0.5)
+                           timeout_graceful_shutdown=0.5, http=http)
         )
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True

@@ -15,6 +15,7 @@ from liveblog.domain.events import Actor, FactUpdated
 from liveblog.live import RING_SIZE, Hub
 from liveblog.service import Service
 from liveblog.store import Store
+from liveblog.web.stream import SendReader
 from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
 from tests.sse import read_stream
 
@@ -331,3 +332,42 @@ def test_a_head_request_leaves_no_reader_behind(api: Api, blog: str,
     for _ in range(3):
         assert api("HEAD", STREAM).status_code == 200
     assert _tailer_subscribers(server) == []
+
+
+def test_on_another_http_protocol_the_stream_works_the_same(
+        redis_url: str, tokens: Tokens) -> None:
+    """Off uvicorn's httptools protocol (here its h11 one), messages go through the ASGI
+    send instead of straight to the socket: same messages, same resume, same cut-off."""
+    with UvicornThread(app_config(redis_url, reader_queue=4), http="h11") as other:
+        api = Api(other.base_url)
+        api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", other.port))
+        slow.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_until(lambda: len(_tailer_subscribers(other)) == 1, what="the slow reader")
+        assert all(isinstance(sub, SendReader) for sub in _tailer_subscribers(other))
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=other.base_url, timeout=30) as client:
+                reading = asyncio.create_task(read_stream(client, STREAM, until=8))
+                await _wait_for_subscribers_in(other, 2)
+                kinds = await asyncio.to_thread(changes, api, tokens)
+                first = await reading
+                assert [m.event for m in first.messages] == ["snapshot", *kinds]
+                assert [m.id for m in first.messages] == log_ids(api, tokens)
+                again = await read_stream(client, STREAM, until=2,
+                                          last_event_id=first.messages[-3].id)
+                assert [m.id for m in again.messages] == [m.id for m in first.messages[-2:]]
+                body = "A long update. " * 1300
+                for _ in range(150):  # far more than the slow reader's buffers hold
+                    posted = await client.post(
+                        "/api/blogs/tartus/entries", json={"body": body},
+                        headers={"Authorization": f"Bearer {tokens.reporter}"})
+                    assert posted.status_code == 201
+
+        asyncio.run(scenario())
+        assert other.hub().tailers["tartus"].dropped == 1
+        wait_until(lambda: len(_tailer_subscribers(other)) == 0, what="readers to leave")
+        slow.close()
+        api.http.close()

@@ -193,22 +193,23 @@ async def _serve_socket(tailer: Tailer, last_id: str | None, reader: SocketReade
     except asyncio.CancelledError:
         # The server is shutting down and has run out of patience: end the response
         # properly (the browser reconnects to another process) instead of dying mid-way.
-        _finish_now(send, reader)
+        if not _finish_now(send):
+            reader.cut_off()
     finally:
         tailer.unsubscribe(reader)
 
 
-def _finish_now(send: Send, reader: SocketReader) -> None:
+def _finish_now(send: Send) -> bool:
+    """End the response if that needs no waiting; False if it would have to wait."""
     step = send(_END)
     try:
         step.send(None)  # type: ignore[attr-defined]
     except StopIteration:
-        return
+        return True
     except Exception:  # the connection is going away whatever happens here
-        pass
-    else:
-        step.close()  # type: ignore[attr-defined]
-    reader.cut_off()
+        return False
+    step.close()  # type: ignore[attr-defined]
+    return False
 
 
 async def _serve_send(tailer: Tailer, last_id: str | None, reader: SendReader,
@@ -228,6 +229,8 @@ async def _serve_send(tailer: Tailer, last_id: str | None, reader: SendReader,
         if not watcher.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(send(_END), 5)
+    except asyncio.CancelledError:
+        _finish_now(send)  # shutting down, as above
     finally:
         tailer.unsubscribe(reader)
         watcher.cancel()
