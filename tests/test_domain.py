@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +21,21 @@ from liveblog.domain.commands import (
     Pin,
     Retraction,
 )
-from liveblog.domain.events import Actor, Event, Recorded, event_decoder, event_encoder
-from liveblog.domain.state import Blog, CorruptLog, apply, fold
+from liveblog.domain.events import (
+    Actor,
+    BlogOpened,
+    BlogUpdated,
+    EntryEdited,
+    EntryPosted,
+    EntryRetracted,
+    Event,
+    FactUpdated,
+    PinChanged,
+    Recorded,
+    event_decoder,
+    event_encoder,
+)
+from liveblog.domain.state import Blog, CorruptLog, Entry, apply, fold, posted_entry
 from liveblog.domain.views import public_blog
 from liveblog.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, Problem
 
@@ -246,6 +260,9 @@ def run(log: Log, step: tuple[object, ...]) -> None:
             log.append(actor, commands.update_blog(blog, actor, BlogChanges(status=status)))
         case ("title", _, title):
             log.append(actor, commands.update_blog(blog, actor, BlogChanges(title=title)))
+        case ("key", _, n, title, key_event):
+            log.append(actor, commands.edit_entry(
+                blog, actor, pick(n), EntryChanges(title=title, key_event=key_event)))
 
 
 @settings(max_examples=200, deadline=None)
@@ -279,3 +296,122 @@ def test_replaying_any_prefix_gives_the_state_at_that_version(
         assert entry.revision == 1 + edits[entry.id]
         assert entry.id not in final.retracted
     assert final.pinned is None or final.pinned in final.entries
+
+
+# -- property: the persistent fold is the dict fold it replaced ----------------------------
+
+
+def reference_fold(events: list[Recorded]) -> dict[str, object]:
+    """The fold as it was before the state became persistent: dicts copied per event, the
+    entries dict in posting order, figures in the order they first appeared."""
+    head: dict[str, object] = {}
+    entries: dict[str, Entry] = {}
+    retracted: dict[str, int] = {}
+    facts: dict[str, tuple[object, ...]] = {}
+    for rec in events:
+        event = rec.event
+        if isinstance(event, BlogOpened):
+            head = {"title": event.title, "status": "live", "pinned": None}
+        elif isinstance(event, BlogUpdated):
+            head = {**head, "title": event.title or head["title"],
+                    "status": event.status or head["status"]}
+        elif isinstance(event, EntryPosted):
+            entries = {**entries, event.entry_id: posted_entry(rec)}
+        elif isinstance(event, EntryEdited):
+            old = entries[event.entry_id]
+            entries = {**entries, old.id: msgspec.structs.replace(
+                old, body=event.body, title=event.title, key_event=event.key_event,
+                image=event.image, embed=event.embed, updated_at=rec.at,
+                revision=old.revision + 1)}
+        elif isinstance(event, EntryRetracted):
+            gone = entries[event.entry_id]
+            entries = {k: v for k, v in entries.items() if k != gone.id}
+            retracted = {**retracted, gone.id: gone.posted_version}
+            if head["pinned"] == gone.id:
+                head = {**head, "pinned": None}
+        elif isinstance(event, PinChanged):
+            head = {**head, "pinned": event.entry_id}
+        elif isinstance(event, FactUpdated):
+            history = facts[event.key][-1] if event.key in facts else ()
+            point = (event.value, event.numeric, event.source, rec.at)
+            facts = {**facts, event.key: (event.label, event.value, event.numeric,
+                                          event.source, rec.at, (*history, point))}  # type: ignore[misc]
+    return {"head": head, "entries": list(entries.values()), "retracted": retracted,
+            "facts": [(key, *value) for key, value in facts.items()]}
+
+
+def plain(blog: Blog) -> dict[str, object]:
+    """The same shape, read from a (persistent) Blog."""
+    return {
+        "head": {"title": blog.title, "status": blog.status, "pinned": blog.pinned},
+        "entries": list(blog.entries.values()),
+        "retracted": dict(blog.retracted),
+        "facts": [(f.key, f.label, f.value, f.numeric, f.source, f.updated_at,
+                   tuple((p.value, p.numeric, p.source, p.at) for p in f.history))
+                  for f in sorted(blog.facts.values(), key=lambda f: f.since)],
+    }
+
+
+def reference_page(model: dict[str, object], limit: int, before: str | None) -> list[str]:
+    """The ids of a page of entries, as public_blog paged them before."""
+    entries = model["entries"]
+    retracted = model["retracted"]
+    assert isinstance(entries, list) and isinstance(retracted, dict)
+    newest_first = list(reversed(entries))
+    if before is not None:
+        cutoff = next((e.posted_version for e in entries if e.id == before), None)
+        cutoff = retracted[before] if cutoff is None else cutoff
+        newest_first = [e for e in newest_first if e.posted_version < cutoff]
+    return [e.id for e in newest_first[:limit]]
+
+
+# Edits that make an entry a key event, or no longer one.
+key_edit = st.tuples(st.just("key"), actors, st.integers(0, 20), st.none() | text, st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(action | key_edit, max_size=60), st.integers(1, 4))
+def test_the_persistent_fold_is_the_dict_fold_and_never_changes_a_state(
+    steps: list[tuple[object, ...]], limit: int,
+) -> None:
+    log = opened()
+    seen: list[tuple[dict[str, object], bytes]] = []
+
+    def look(state: Blog) -> tuple[dict[str, object], bytes]:
+        return plain(state), msgspec.json.encode(public_blog(state, limit=100))
+
+    for step in [None, *steps]:
+        if step is not None:
+            with contextlib.suppress(Problem):
+                run(log, step)
+        # What each state looked like when it was made, before any later event.
+        seen.extend(look(state) for state in log.states[len(seen):])
+    for n, state in enumerate(log.states):  # fold on again from every state kept
+        assert fold(log.events[n + 1:], state) == log.blog
+    for n, (state, (made, view)) in enumerate(zip(log.states, seen, strict=True), 1):
+        model = reference_fold(log.events[:n])
+        assert look(state) == (made, view)  # never changed since it was made
+        assert made == model  # and equal to what the old fold made
+        ids = [e.id for e in model["entries"]]  # type: ignore[attr-defined]
+        for before in (None, *ids[-3:], *list(state.retracted)[:2]):
+            page = public_blog(state, limit=limit, before=before)
+            expected = reference_page(model, limit, before)
+            assert [e.id for e in page.entries] == expected
+            older = reference_page(model, limit + 1, before)
+            assert page.next_before == (expected[-1] if len(older) > limit else None)
+            assert page.total_entries == len(ids)
+        assert [k.id for k in public_blog(state).key_events] == [
+            e.id for e in reversed(model["entries"])  # type: ignore[call-overload]
+            if e.key_event and e.title]
+
+
+def test_a_figure_updated_thousands_of_times_keeps_every_value_in_order() -> None:
+    log = opened()
+    for n in range(3000):
+        assert log.blog is not None
+        log.append(RANIA, commands.update_fact(
+            log.blog, RANIA, "deaths", FactInput(label="Deaths", value=str(n), numeric=n)))
+    assert log.blog is not None
+    history = public_blog(log.blog).facts[0].history
+    assert [p.numeric for p in history] == list(range(3000))
+    assert [p.numeric for p in log.states[100].facts["deaths"].history] == list(range(100))

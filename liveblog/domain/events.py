@@ -6,6 +6,11 @@ an existing field never changes type, so every event ever written still decodes.
 
 `Recorded` wraps an event with what the log adds: its stream id, the blog version it
 produced (1, 2, 3, ...), the server time, and who did it.
+
+Events hold only strings, numbers, times and other frozen Structs, so they can never be
+part of a reference cycle: they are declared gc=False, and the garbage collector does not
+walk the hundred thousand of them a long log decodes to (bench/fold.py: reading such a
+log took a third less time).
 """
 
 from __future__ import annotations
@@ -19,18 +24,18 @@ Role = Literal["reporter", "editor"]
 Status = Literal["live", "ended"]
 
 
-class Image(msgspec.Struct, frozen=True, kw_only=True):
+class Image(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     url: str
     alt: str
     caption: str = ""
     credit: str = ""
 
 
-class Embed(msgspec.Struct, frozen=True, kw_only=True):
+class Embed(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     url: str
 
 
-class EventBase(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class EventBase(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """What every event shares: immutable, and encoded without fields left at default."""
 
 
@@ -117,7 +122,7 @@ class Actor(msgspec.Struct, frozen=True):
         return self.role == "editor"
 
 
-class Recorded(msgspec.Struct, frozen=True, kw_only=True):
+class Recorded(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An event as the log holds it."""
 
     id: str

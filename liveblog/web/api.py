@@ -27,14 +27,16 @@ from liveblog.domain.commands import (
 from liveblog.domain.events import Event, Recorded, Role, kind
 from liveblog.domain.history import EntryHistory, TimelineRow, entry_history, timeline
 from liveblog.domain.render import render_uncached
-from liveblog.domain.state import Blog, Fact, posted_entry
+from liveblog.domain.state import Blog, posted_entry
 from liveblog.domain.views import (
     DEFAULT_PAGE,
     MAX_PAGE,
     PublicBlog,
     PublicEntry,
+    PublicFact,
     public_blog,
     public_entry,
+    public_fact,
 )
 from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
@@ -77,7 +79,7 @@ class PinResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FactResult(msgspec.Struct, frozen=True, kw_only=True):
-    fact: Fact
+    fact: PublicFact
     event_id: str | None
     version: int
 
@@ -284,7 +286,7 @@ async def update_fact(request: Request) -> Response:
         slug, actor, lambda blog: commands.update_fact(_existing(blog, slug), actor, key, cmd)
     )
     result = FactResult(
-        fact=outcome.blog.facts[key],
+        fact=public_fact(outcome.blog.facts[key]),
         event_id=_event_id(outcome.recorded),
         version=outcome.blog.version,
     )

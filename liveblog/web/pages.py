@@ -19,8 +19,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from liveblog.domain.commands import require_editor
-from liveblog.domain.state import Fact
-from liveblog.domain.views import DEFAULT_PAGE, MAX_PAGE, PublicBlog, PublicEntry, public_blog
+from liveblog.domain.views import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    PublicBlog,
+    PublicEntry,
+    PublicFact,
+    public_blog,
+)
 from liveblog.errors import FieldError, InvalidInput
 from liveblog.web.api import service_from, slug_from
 from liveblog.web.requests import authenticate, query_event_id
@@ -72,7 +78,7 @@ def plain(entry: PublicEntry, limit: int = 110) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def sparkline(fact: Fact, width: int = 120, height: int = 32) -> Markup:
+def sparkline(fact: PublicFact, width: int = 120, height: int = 32) -> Markup:
     """An inline SVG of a numeric figure's history (e.g. a death toll from 80 to 121)."""
     points = [p.numeric for p in fact.history if p.numeric is not None]
     if len(points) < 2:
