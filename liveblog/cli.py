@@ -84,6 +84,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             log_level="info",
             log_config=_log_config(),
             access_log=False,  # the app logs requests itself, all but reader streams
+            # Reader streams of tailed blogs are answered by the protocol itself, with no
+            # task per connection (see liveblog/web/protocol.py).
+            http="liveblog.web.protocol:StreamingHttpToolsProtocol",
             proxy_headers=True,
             # A spike brings thousands of readers within seconds: let the kernel hold them
             # while the loop accepts (it caps this at net.core.somaxconn).

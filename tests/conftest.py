@@ -117,9 +117,11 @@ def free_socket(port: int = 0) -> socket.socket:
 
 
 class UvicornThread:
-    """The app served by a real uvicorn, in a thread of the test process."""
+    """The app served by a real uvicorn, in a thread of the test process, with the HTTP
+    protocol `liveblog serve` runs."""
 
-    def __init__(self, config: Config, port: int = 0, http: str = "auto") -> None:
+    def __init__(self, config: Config, port: int = 0,
+                 http: str = "liveblog.web.protocol:StreamingHttpToolsProtocol") -> None:
         self.sock = free_socket(port)
         self.port = self.sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"

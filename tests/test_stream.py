@@ -371,3 +371,32 @@ def test_on_another_http_protocol_the_stream_works_the_same(
         wait_until(lambda: len(_tailer_subscribers(other)) == 0, what="readers to leave")
         slow.close()
         api.http.close()
+
+
+def test_readers_of_a_tailed_blog_are_served_without_a_task_each(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    """The first reader starts the tailer through the ASGI app; later ones are answered by
+    the HTTP protocol itself (protocol.py) and hold no task: same messages, same resume."""
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            first = asyncio.create_task(read_stream(client, STREAM, until=4))
+            await _wait_for_subscribers(server, 1)
+            tasks_before = len(server.server.server_state.tasks)
+            later = [asyncio.create_task(read_stream(client, STREAM, until=4))
+                     for _ in range(5)]
+            await _wait_for_subscribers(server, 6)
+            assert len(server.server.server_state.tasks) == tasks_before
+            kinds = await asyncio.to_thread(changes, api, tokens)
+            streams = [await first] + [await reading for reading in later]
+            ids = log_ids(api, tokens)
+            for stream in streams:
+                assert stream.status == 200
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                assert stream.headers["cache-control"] == "no-store"
+                assert stream.retry is not None and 1000 <= stream.retry <= 4000
+                assert [m.event for m in stream.messages] == ["snapshot", *kinds[:3]]
+                assert [m.id for m in stream.messages] == ids[:4]
+            resumed = await read_stream(client, STREAM, until=3, last_event_id=ids[4])
+            assert [m.id for m in resumed.messages] == ids[5:]
+
+    asyncio.run(scenario())

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import random
 import re
-from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.exceptions import HTTPException
@@ -38,19 +37,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+# The fast path needs uvicorn's httptools protocol (uvicorn[standard]); any other server
+# or protocol gets the ASGI path.
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
 from liveblog.errors import Problem
 from liveblog.live import Hub, Subscription, Tailer, http_chunk
 from liveblog.web.api import slug_from
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
-
-# The fast path needs uvicorn's httptools protocol; anything else gets the ASGI path.
-_FAST_CYCLES: tuple[type, ...]
-try:
-    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
-
-    _FAST_CYCLES = (RequestResponseCycle,)
-except ImportError:  # pragma: no cover - uvicorn[standard] installs httptools
-    _FAST_CYCLES = ()
 
 PATH = re.compile(r"^/blogs/([^/]+)/stream$")
 # How long a browser waits before reconnecting: 1 to 4 s, different for every reader, so a
@@ -69,16 +63,17 @@ _END = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 class SocketReader(Subscription):
-    """A reader on uvicorn's HTTP/1.1 protocol: each message goes straight to its transport."""
+    """A reader on uvicorn's HTTP/1.1 protocol: each message goes straight to its transport
+    (here, or in protocol.py for a connection that never reaches the ASGI app)."""
 
     __slots__ = ("behind", "chunked", "transport")
 
-    def __init__(self, limit: int, cycle: Any) -> None:
+    def __init__(self, limit: int, transport: asyncio.Transport, *, chunked: bool) -> None:
         super().__init__(limit)
-        self.transport = cycle.transport
-        # uvicorn frames a response without a length as chunks (it tells us which it chose
-        # when it sends the headers); we write the same framing.
-        self.chunked = bool(cycle.chunked_encoding)
+        self.transport = transport
+        # Whether the response is framed as HTTP/1.1 chunks (uvicorn chooses when it sends
+        # the headers; protocol.py always does).
+        self.chunked = chunked
         self.behind = 0
 
     def offer(self, message: bytes, chunk: bytes) -> bool:
@@ -164,9 +159,10 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
     # correct there, and open pages must see it. Only a reader who reconnects with
     # everything already gets told to stop (204, above).
     cycle = getattr(send, "__self__", None)
-    if isinstance(cycle, _FAST_CYCLES):
-        await _serve_socket(tailer, last_id, SocketReader(tailer.queue_size, cycle), receive,
-                            send)
+    if isinstance(cycle, RequestResponseCycle):
+        reader = SocketReader(tailer.queue_size, cycle.transport,
+                              chunked=bool(cycle.chunked_encoding))
+        await _serve_socket(tailer, last_id, reader, receive, send)
     else:
         await _serve_send(tailer, last_id, SendReader(tailer.queue_size, send), receive, send)
 

@@ -1,0 +1,107 @@
+"""uvicorn's HTTP/1.1 protocol, with reader streams answered where the request is parsed.
+
+A reader who connects to a blog this process already tails needs nothing the ASGI app
+does for other requests: no routing, no scope, no task, no coroutine that lives as long as
+the connection. So when the request's head is complete and it is a plain GET of a live
+blog's stream, the protocol writes the headers and the first messages in one write and
+hands the connection to the blog's tailer; from then on the connection is only a
+transport the tailer writes to, and its end (connection_lost) is the unsubscribe.
+
+Everything else, including every stream request that needs a decision with I/O (a blog
+not tailed yet, a reader ahead of us, an ended blog, HEAD), goes to the ASGI app as usual:
+stream.py serves those with the same messages.
+
+`liveblog serve` runs uvicorn with this protocol (`http="liveblog.web.protocol:..."`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from liveblog.live import Hub, Tailer, http_chunk
+from liveblog.web.stream import _RETRY_LINES, HEADERS, PATH, SocketReader
+
+_HEAD = b"HTTP/1.1 200 OK\r\n" + b"".join(
+    name + b": " + value + b"\r\n" for name, value in HEADERS
+) + b"transfer-encoding: chunked\r\n"
+
+
+class StreamingHttpToolsProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol that serves reader streams of tailed blogs without a task."""
+
+    reader: SocketReader | None = None
+    tailer: Tailer | None = None
+
+    def on_headers_complete(self) -> None:
+        if self.reader is None and self.cycle is None and self._stream_here():
+            return
+        super().on_headers_complete()
+
+    def _stream_here(self) -> bool:
+        parser = self.parser
+        if parser.get_method() != b"GET" or parser.get_http_version() != "1.1":
+            return False
+        url = httptools.parse_url(self.url)
+        match = PATH.match(url.path.decode("latin-1"))
+        if match is None or b"%" in url.path:
+            return False
+        hub: Hub | None = self.app_state.get("hub")
+        tailer = hub.tailers.get(match.group(1)) if hub is not None else None
+        if tailer is None or not tailer.running:
+            return False
+        reconnecting_from = None
+        for name, value in self.headers:
+            if name == b"last-event-id":
+                reconnecting_from = value.decode("latin-1")
+        last_id = reconnecting_from or _query(url.query, "last_event_id")
+        if tailer.is_ahead(last_id) or tailer.is_over(reconnecting_from):
+            return False  # the ASGI app reads the log, or answers 204
+        tailer.idle_since = time.monotonic()  # a request counts as use
+        reader = SocketReader(tailer.queue_size, self.transport, chunked=True)
+        _, first = tailer.subscribe(last_id, reader)
+        self.reader, self.tailer = reader, tailer
+        opening = random.choice(_RETRY_LINES) + b"".join(first)
+        head = [_HEAD]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(b"\r\n")
+        # Headers and the first messages in one write: one packet, not two.
+        self.transport.write(b"".join(head) + http_chunk(opening))
+        return True
+
+    # Once a connection is a stream, nothing more it sends is a request.
+    def data_received(self, data: bytes) -> None:
+        if self.reader is None:
+            super().data_received(data)
+
+    def on_body(self, body: bytes) -> None:
+        if self.reader is None:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.reader is None:
+            super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.reader is not None and self.tailer is not None:
+            self.tailer.unsubscribe(self.reader)
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self.reader is not None:
+            self.reader.end()  # the browser reconnects, to another process
+            return
+        super().shutdown()
+
+
+def _query(query: Any, name: str) -> str | None:
+    if not query:
+        return None
+    values = parse_qs(bytes(query).decode("latin-1")).get(name)
+    return values[0] if values else None
