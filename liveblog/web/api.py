@@ -51,6 +51,7 @@ from liveblog.web.requests import (
     read_body,
     read_json,
 )
+from liveblog.web.viewcache import ViewCache
 
 # -- response shapes -----------------------------------------------------------------------
 
@@ -125,6 +126,8 @@ class Health(msgspec.Struct, frozen=True):
 # -- helpers -------------------------------------------------------------------------------
 
 _ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
+_blog_json = ViewCache(128)
 _SLUG = re.compile(SLUG_PATTERN)
 _FACT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
@@ -184,7 +187,12 @@ async def get_blog(request: Request) -> Response:
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     before = request.query_params.get("before")
     blog = await service_from(request).blog(slug)
-    return json_response(public_blog(blog, limit=limit, before=before))
+    key = (slug, blog.last_event_id, limit, before)
+    body = _blog_json.get(key)
+    if body is None:
+        body = msgspec.json.encode(public_blog(blog, limit=limit, before=before))
+        _blog_json.put(key, body)
+    return Response(body, media_type="application/json")
 
 
 async def update_blog(request: Request) -> Response:

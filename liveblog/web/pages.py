@@ -30,12 +30,16 @@ from liveblog.domain.views import (
 from liveblog.errors import FieldError, InvalidInput
 from liveblog.web.api import service_from, slug_from
 from liveblog.web.requests import authenticate, query_event_id
+from liveblog.web.viewcache import ViewCache
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 STATIC = Path(__file__).parent.parent.parent / "static"
 # A cached copy is fine for a few seconds: the page resumes its stream from the event it
 # was rendered at, so it catches up the moment it opens.
 PAGE_CACHE = "public, max-age=5"
+# Reader pages by blog state, kept as long as PAGE_CACHE allows (relative times age); about
+# 80 KB each for a big blog.
+_pages = ViewCache(64, ttl=5)
 _TAGS = re.compile(r"<[^>]+>")
 
 
@@ -159,10 +163,14 @@ async def blog_page(request: Request) -> Response:
     slug = slug_from(request)
     before = request.query_params.get("before")
     state = await service_from(request).blog(slug)
-    blog = public_blog(state, limit=DEFAULT_PAGE, before=before)
     canonical = f"{request.state.config.public_url}/blogs/{slug}"
-    html = render("blog.html", blog=blog, canonical=canonical, ld=json_ld(blog, canonical),
-                  older=before is not None)
+    key = (canonical, state.last_event_id, before)
+    html = _pages.get(key)
+    if html is None:
+        blog = public_blog(state, limit=DEFAULT_PAGE, before=before)
+        html = render("blog.html", blog=blog, canonical=canonical,
+                      ld=json_ld(blog, canonical), older=before is not None).encode()
+        _pages.put(key, html)
     return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE})
 
 
