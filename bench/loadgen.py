@@ -10,7 +10,8 @@ It is driven by one JSON command per line on stdin and answers one JSON line on 
                                          bytes after a 200 head (the server's first message
                                          or comment, sent once it has subscribed the reader)
   {"cmd": "status"}                      per mark: readers that have it, last receipt time
-  {"cmd": "report", "marks": {n: t}, "out": PATH}
+  {"cmd": "order"}                       the order of marks most readers received
+  {"cmd": "report", "marks": {n: t}, "order": [n, ...], "out": PATH}
                                          latencies (receipt - t) of every (reader, mark)
                                          pair received, as float64 seconds, into PATH;
                                          counts of delivered, missing, gaps, duplicates
@@ -19,8 +20,10 @@ It is driven by one JSON command per line on stdin and answers one JSON line on 
   {"cmd": "quit"}
 
 Updates are recognised by the text `bench-mark-N-end` in a message (each distinct N once
-per message, so a body repeated as HTML counts once). A reader expects marks in order, each
-exactly once: an N that is not last+1 counts a gap, an N seen before counts a duplicate.
+per message, so a body repeated as HTML counts once). Every reader must get the marks in the
+stream's order (the order most readers saw: posts may overlap in a burst), each exactly
+once: a mark that does not follow the previous one in that order counts a gap (as does a
+missing tail), a mark seen before counts a duplicate.
 Receipt time is time.perf_counter() when the bytes come off the socket (CLOCK_MONOTONIC,
 comparable with the poster's clock in another process on this machine). A stream the
 server closes is reopened with Last-Event-ID after 100 ms, as EventSource does (counted).
@@ -38,8 +41,6 @@ import sys
 import time
 
 MARK = re.compile(rb"bench-mark-(\d+)-end")
-EVENT_ID = re.compile(rb"(?:^|\n)id: ?([^\r\n]*)")
-MESSAGE_END = re.compile(rb"\r?\n\r?\n")
 
 
 class Generator:
@@ -48,8 +49,8 @@ class Generator:
         self.port = port
         self.path = path
         self.readers = [Reader(self, i) for i in range(count)]
-        self.mark_count: dict[int, int] = {}
-        self.mark_last: dict[int, float] = {}
+        self.mark_count: list[int] = []  # per mark: readers that have it
+        self.mark_last: list[float] = []  # per mark: when the last of them got it
         self.closing = False
         self.reconnects = 0
         self.errors: dict[str, int] = {}
@@ -84,20 +85,39 @@ class Generator:
             reader.close()
 
     def status(self) -> dict[str, object]:
-        return {"count": self.mark_count, "last": self.mark_last,
+        return {"count": {m: n for m, n in enumerate(self.mark_count) if n},
+                "last": {m: t for m, t in enumerate(self.mark_last) if t},
                 "open": sum(1 for reader in self.readers if reader.connected),
                 "reconnects": self.reconnects}
 
-    def report(self, marks: dict[int, float], out: str) -> dict[str, object]:
+    def order(self) -> dict[str, object]:
+        """The order most of these readers got the marks in, and how many got exactly it."""
+        orders: dict[bytes, int] = {}
+        for reader in self.readers:
+            key = reader.marks.tobytes()
+            orders[key] = orders.get(key, 0) + 1
+        best = max(orders, key=lambda key: (len(key), orders[key]), default=b"")
+        return {"order": array.array("q", best).tolist(), "readers": orders.get(best, 0)}
+
+    def report(self, marks: dict[int, float], order: list[int], out: str) -> dict[str, object]:
+        """Latencies into `out`; a gap is a mark that is not the one after the previous in
+        `order` (the stream's order), a duplicate one that came again."""
+        position = {mark: i for i, mark in enumerate(order)}
         latencies = array.array("d")
         delivered = gaps = duplicates = 0
         for reader in self.readers:
-            gaps += reader.gaps
             duplicates += reader.duplicates
+            previous = -1
             for mark, at in zip(reader.marks, reader.times, strict=True):
+                here = position.get(mark, -2)
+                if here != previous + 1:
+                    gaps += 1
+                previous = here
                 if mark in marks:
                     latencies.append(at - marks[mark])
                     delivered += 1
+            if reader.marks and previous != len(order) - 1:
+                gaps += 1  # the last ones never came
         with open(out, "wb") as file:
             latencies.tofile(file)
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -116,12 +136,11 @@ class Reader(asyncio.Protocol):
         self.head = b""
         self.in_head = True
         self.buffer = b""
+        self.separator: bytes | None = None
         self.last_id: bytes | None = None
         self.seen = bytearray()
         self.marks = array.array("q")
         self.times = array.array("d")
-        self.last_mark = -1
-        self.gaps = 0
         self.duplicates = 0
 
     async def open(self, seconds: float) -> None:
@@ -186,30 +205,53 @@ class Reader(asyncio.Protocol):
             self.connected = True
             if self.ready is not None and not self.ready.done():
                 self.ready.set_result(True)
-        parts = MESSAGE_END.split(self.buffer + data)
-        self.buffer = parts.pop()
-        for part in parts:
-            found = EVENT_ID.search(part)
-            if found is not None:
-                self.last_id = found.group(1)
-            if b"bench-mark-" in part:
-                for mark in sorted({int(m) for m in MARK.findall(part)}):
-                    self.receive(mark, now)
+        buffer = self.buffer + data if self.buffer else data
+        separator = self.separator
+        if separator is None:
+            # Messages end in a blank line: "\n\n", or "\r\n\r\n" (sse-starlette's style).
+            lf, crlf = buffer.find(b"\n\n"), buffer.find(b"\r\n\r\n")
+            if lf == crlf == -1:
+                self.buffer = buffer
+                return
+            separator = self.separator = b"\n\n" if crlf == -1 or -1 < lf < crlf \
+                else b"\r\n\r\n"
+        end = buffer.rfind(separator)
+        if end == -1:
+            self.buffer = buffer
+            return
+        self.buffer = buffer[end + len(separator):]
+        done = buffer[:end]
+        if b"bench-mark-" in done:
+            for part in done.split(separator):
+                if b"bench-mark-" in part:
+                    found = MARK.findall(part)
+                    if found.count(found[0]) == len(found):  # one update (its body, its HTML)
+                        self.receive(int(found[0]), now)
+                    else:  # a snapshot, carrying many
+                        for mark in sorted({int(m) for m in found}):
+                            self.receive(mark, now)
+        at = done.rfind(b"\nid:")
+        if at != -1 or done.startswith(b"id:"):
+            at += 1
+            line_end = done.find(b"\n", at)
+            self.last_id = done[at + 3:line_end if line_end != -1 else len(done)].strip()
 
     def receive(self, mark: int, now: float) -> None:
-        if mark >= len(self.seen):
-            self.seen.extend(bytes(mark - len(self.seen) + 64))
-        if self.seen[mark]:
+        seen = self.seen
+        if mark >= len(seen):
+            seen.extend(bytes(mark - len(seen) + 64))
+        if seen[mark]:
             self.duplicates += 1
             return
-        self.seen[mark] = 1
-        if mark != self.last_mark + 1:
-            self.gaps += 1
-        self.last_mark = max(self.last_mark, mark)
+        seen[mark] = 1
         self.marks.append(mark)
         self.times.append(now)
         generator = self.generator
-        generator.mark_count[mark] = generator.mark_count.get(mark, 0) + 1
+        counts = generator.mark_count
+        if mark >= len(counts):
+            counts.extend([0] * (mark - len(counts) + 64))
+            generator.mark_last.extend([0.0] * (mark - len(generator.mark_last) + 64))
+        counts[mark] += 1
         generator.mark_last[mark] = now
 
 
@@ -232,7 +274,9 @@ async def main(host: str, port: int, path: str, count: int) -> None:
                 answer(generator.status())
             case "report":
                 marks = {int(n): t for n, t in command["marks"].items()}
-                answer(generator.report(marks, command["out"]))
+                answer(generator.report(marks, command["order"], command["out"]))
+            case "order":
+                answer(generator.order())
             case "disconnect":
                 generator.close_all()
                 await asyncio.sleep(0)

@@ -38,10 +38,10 @@ def test_spike_runs_every_system_and_delivers_everything(tmp_path: Path) -> None
     spike = load_spike()
     runs = spike.main(["--quick", "--readers", "30", "--posts", "3", "--out", str(doc)])
 
-    assert set(runs) == {"main", "naive", "workers2", "burst"}
+    assert set(runs) == {"main", "baseline", "workers2", "burst"}
     seen = {(scenario, r.system) for scenario, results in runs.items() for r in results}
     assert seen == {("main", "liveblog"), ("main", "nchan"), ("main", "limit"),
-                    ("naive", "liveblog"), ("naive", "naive"),
+                    ("baseline", "liveblog"), ("baseline", "naive"),
                     ("workers2", "liveblog w2"), ("workers2", "nchan w2"),
                     ("burst", "liveblog"), ("burst", "nchan")}
     for scenario, results in runs.items():
