@@ -14,7 +14,7 @@ import msgspec
 from liveblog.cli_store import with_store
 from liveblog.config import Config
 from liveblog.domain.events import BlogOpened, Recorded, kind
-from liveblog.domain.state import Blog, apply
+from liveblog.domain.state import Blog, apply, fold
 from liveblog.domain.views import public_blog, summarize
 from liveblog.errors import NotFound
 from liveblog.service import Service
@@ -118,9 +118,7 @@ def replay(slug: str, speed: float, at: str | None) -> None:
         if not found:
             raise click.ClickException(f"blog {slug!r} has no event {at!r}")
         start = found[0] + 1
-    blog: Blog | None = None
-    for rec in events[:start]:
-        blog = apply(blog, rec)
+    blog = fold(events[:start])
     if blog is not None:
         click.echo(describe(blog))
     for rec, pause in _paced(events[start:], speed, events[start - 1] if start else None):

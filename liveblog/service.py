@@ -89,7 +89,7 @@ class Service:
         self._cache_size = cache_size
         # Checkpoints of past states (see checkpoints.py) of the blogs folded or replayed
         # most recently. Bounded: at most MAX_CHECKPOINTS states per blog, each holding what
-        # about CHECKPOINT_EVERY events changed; bench/fold.py measures about 25 MiB for a
+        # about CHECKPOINT_EVERY events changed; bench/fold.py measures 24 MiB for a
         # 100,000-event blog, well under 1 MiB for a blog of a few thousand events.
         self._checkpoints: OrderedDict[str, Checkpoints] = OrderedDict()
         self._checkpoint_blogs = checkpoint_blogs
