@@ -68,7 +68,7 @@ def test_spike_runs_every_system_and_delivers_everything(tmp_path: Path) -> None
     assert text.rstrip().endswith("After.")
     assert "old" not in text
     section = text.split("<!-- spike:begin -->")[1].split("<!-- spike:end -->")[0]
-    assert "python bench/spike.py --quick" in section
+    assert ".venv/bin/python bench/spike.py --quick" in section
     assert "| liveblog | 30 | 30 | 100.00% | 0 | 0 |" in section
     for name in ("nchan", "limit", "naive", "liveblog w2", "nchan w2"):
         assert f"| {name} |" in section
