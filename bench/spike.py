@@ -37,6 +37,7 @@ import argparse
 import array
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import importlib
 import json
@@ -859,7 +860,7 @@ def targets(runs: dict[str, list[Result]]) -> list[Row]:
               f"{fmt(naive.p99)} / {fmt(lb.p99)} ms = {x(naive.p99, lb.p99)}; "
               f"{lb.delivered_pct:.2f}%", "≥ 3×; 100%",
               lb.complete and le(3 * lb.p99, naive.p99))
-    lb, nchan = get("workers2", "liveblog-w2"), get("workers2", "nchan-w2")
+    lb, nchan = get("workers2", "liveblog w2"), get("workers2", "nchan w2")
     if lb:
         check(f"--workers 2, {lb.readers:,} readers: delivered",
               f"{lb.connected:,} connected, {lb.delivered_pct:.2f}%, {lb.gaps} gaps, "
@@ -874,6 +875,9 @@ def targets(runs: dict[str, list[Result]]) -> list[Row]:
               f"{lb.delivered_pct:.2f}%, {lb.gaps} gaps, {lb.duplicates} dups "
               f"({fmt(lb.post_rate, 0)} posts/s sent, {lb.post_conflicts} answered 409 and "
               "retried)", "100%", lb.complete)
+        check("burst: updates accepted per second (POSTs sent on schedule, 8 in flight)",
+              f"{fmt(lb.post_rate)}/s" + (f" (Nchan {fmt(nchan.post_rate)}/s)" if nchan else ""),
+              "100/s", lb.post_rate >= 95)
         if nchan:
             check("burst p99 vs Nchan's", f"{fmt(lb.p99)} vs {fmt(nchan.p99)} ms = "
                   f"{x(lb.p99, nchan.p99)}", "≤ 2×", le(lb.p99, nchan.p99, 2))
@@ -924,10 +928,25 @@ def machine() -> str:
             f"open-file limit {resource.getrlimit(resource.RLIMIT_NOFILE)[1]:,} per process")
 
 
+def revision() -> str:
+    """The commit measured, and whether liveblog/ had uncommitted changes then."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except OSError:
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "an unknown commit"
+    dirty = git("status", "--porcelain", "--", "liveblog")
+    return commit + (" with uncommitted changes in liveblog/" if dirty else "")
+
+
 def render(args: argparse.Namespace, command: str, runs: dict[str, list[Result]],
            plan: list[Scenario], rows: list[Row], others: list[Row], when: str) -> str:
     out = [BEGIN, "", "```sh", command, "```", "",
-           f"{when}, on {machine()}. Generator and servers share the machine's cores.", "",
+           f"{when}, liveblog at {revision()}, on {machine()}. Generator and servers share "
+           "the machine's cores.", "",
            "Latency: from just before each POST is sent to the update's receipt on each "
            "reader's socket, over every (reader, update) pair. Server CPU: utime+stime of "
            "the server's processes over the delivery phase per delivered message (Redis "
@@ -1047,6 +1066,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[Result]]:
     parser.add_argument("--profile", action="store_true",
                         help="py-spy record liveblog during the `main` delivery")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    parser.add_argument("--json", type=Path, help="also write every result here, as JSON")
     args = parser.parse_args(argv)
     small = args.quick
     args.readers = args.readers or (30 if small else 10_000)
@@ -1083,6 +1103,12 @@ def main(argv: list[str] | None = None) -> dict[str, list[Result]]:
         for r in results:
             if r.profile:
                 print(f"\npy-spy, {r.system}:\n" + "\n".join(r.profile))
+    if args.json:
+        args.json.write_text(json.dumps(
+            {"command": command, "when": when, "machine": machine(),
+             "runs": {name: [dataclasses.asdict(r) for r in results]
+                      for name, results in runs.items()},
+             "targets": rows, "others": others}, indent=1, default=str))
     if not args.no_doc:
         write_doc(args.out, render(args, command.strip(), runs, plan, rows, others, when))
         print(f"\nwrote {args.out}")

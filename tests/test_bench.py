@@ -9,6 +9,7 @@ section was written (to a temporary file, never docs/benchmarks.md).
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -36,7 +37,8 @@ def test_spike_runs_every_system_and_delivers_everything(tmp_path: Path) -> None
     doc.write_text("# Benchmarks\n\nBefore.\n\n<!-- spike:begin -->\nold\n<!-- spike:end -->\n"
                    "\nAfter.\n")
     spike = load_spike()
-    runs = spike.main(["--quick", "--readers", "30", "--posts", "3", "--out", str(doc)])
+    runs = spike.main(["--quick", "--readers", "30", "--posts", "3", "--out", str(doc),
+                       "--json", str(tmp_path / "spike.json")])
 
     assert set(runs) == {"main", "baseline", "workers2", "burst"}
     seen = {(scenario, r.system) for scenario, results in runs.items() for r in results}
@@ -69,7 +71,17 @@ def test_spike_runs_every_system_and_delivers_everything(tmp_path: Path) -> None
     assert "old" not in text
     section = text.split("<!-- spike:begin -->")[1].split("<!-- spike:end -->")[0]
     assert ".venv/bin/python bench/spike.py --quick" in section
+    assert "liveblog at " in section
     assert "| liveblog | 30 | 30 | 100.00% | 0 | 0 |" in section
     for name in ("nchan", "limit", "naive", "liveblog w2", "nchan w2"):
         assert f"| {name} |" in section
     assert "#### Targets" in section and "PASS" in section
+    for figure in ("30 readers, one process", "p99 vs Nchan", "p99 vs the reference limit",
+                   "server CPU per delivered message", "RSS per connected reader",
+                   "time to connect 30 readers", "POST p99 with 30 readers",
+                   "reconnect storm: 30 readers", "reconnect storm time",
+                   "naive p99 ÷ liveblog p99", "--workers 2, 60 readers: delivered",
+                   "--workers 2, 60 readers: p99 vs Nchan", "burst, 30 readers: delivered",
+                   "burst p99 vs Nchan", "burst: updates accepted per second"):
+        assert figure in section, figure
+    assert json.loads((tmp_path / "spike.json").read_text())["runs"]["main"][0]["readers"] == 30
