@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
+import httpx
 import pytest
 from openapi_spec_validator import validate
 
 from liveblog.web.api import OPERATIONS
-from tests.conftest import Api, RedisServer, Tokens
+from tests.conftest import Api, RedisServer, Tokens, UvicornThread
 
 PROBLEM = "application/problem+json"
 
@@ -413,3 +415,22 @@ def test_urls_a_parser_refuses_and_non_ascii_digits_are_client_errors(
                        params={"after": "\u0661-\u0661"}), 422)  # Arabic-Indic digits
     assert_problem(api("GET", "/api/blogs/tartus/state", tokens.editor,
                        params={"at": "²"}), 422)
+
+
+def test_a_burst_of_concurrent_posts_all_land(api: Api, tokens: Tokens, blog: str,
+                                              server: UvicornThread) -> None:
+    """Forty reporters' posts at the same moment: each is accepted once, none gives up
+    on conflicts, and the log holds them all."""
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            async def post(n: int) -> int:
+                response = await client.post(
+                    "/api/blogs/tartus/entries", json={"body": f"Update {n}"},
+                    headers={"Authorization": f"Bearer {tokens.reporter}"})
+                return response.status_code
+            return list(await asyncio.gather(*(post(n) for n in range(40))))
+
+    assert asyncio.run(burst()) == [201] * 40
+    events = api("GET", "/api/blogs/tartus/events", tokens.editor, params={"limit": 100})
+    bodies = sorted(e["data"]["body"] for e in events.json()["events"][1:])
+    assert bodies == sorted(f"Update {n}" for n in range(40))
