@@ -31,8 +31,12 @@ from liveblog.errors import NotFound, StoreUnavailable
 from liveblog.service import Service
 
 RING_SIZE = 1024
-# Readers written to between two yields to the event loop (about 10 ms of writes here).
-BROADCAST_SLICE = 1000
+# Readers written to between two yields to the event loop: about 3 ms of writes here, so a
+# reporter's POST, which awaits Redis three times, waits for the pass about 10 ms at most.
+BROADCAST_SLICE = 256
+# The shortest time between two broadcasts of a blog. Updates seconds apart never wait; in a
+# burst (2,000 readers, 100 updates/s) batches of two or three halve the writes.
+BATCH_SECONDS = 0.02
 SNAPSHOT_ENTRIES = 20
 BLOCK_MS = 15_000
 # A comment line: browsers ignore it; proxies see traffic and keep the stream open.
@@ -110,6 +114,7 @@ class Tailer:
         self.idle_since = time.monotonic()
         # When readers last got bytes from us: the heartbeat skips blogs that just spoke.
         self.last_sent = time.monotonic()
+        self.last_published = 0.0
         self.dropped = 0
         self._snapshot: tuple[int, bytes] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -152,6 +157,11 @@ class Tailer:
         pause = 0.1
         while True:
             try:
+                # At most one broadcast per BATCH_SECONDS: in a burst, what arrives
+                # meanwhile goes out as one write per reader, not one per update.
+                wait = BATCH_SECONDS - (time.monotonic() - self.last_published)
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 events = await self.service.store.wait_for_events(
                     self.slug, self.state.last_event_id, block_ms=self.block_ms
                 )
@@ -213,6 +223,7 @@ class Tailer:
                 if message is not None:
                     messages.append(message)
             self.service.remember(self.state)
+            self.last_published = time.monotonic()
             if messages:
                 # Whatever arrived together goes out together: one write per reader for
                 # the whole batch, so a burst of updates costs fewer writes, not more.

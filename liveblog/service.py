@@ -3,7 +3,9 @@
 A write reads the current state, lets a domain command decide the event, and appends it
 with the version it decided on. If another write landed in between, the store refuses
 (VersionConflict), and the write runs again on the newer state: every event in the log
-was decided on exactly the state it follows.
+was decided on exactly the state it follows. The one exception is a new entry, whose
+meaning does not depend on what else was posted meanwhile: it only needs the blog to be
+still live (the store checks that, and that its id is new), so posts never conflict.
 
 Each process keeps the latest state of the blogs it served and catches up from the log
 (one round trip for the new events) before every read, so a read right after a write
@@ -181,46 +183,61 @@ class Service:
             replay = await self._replay(slug, actor, idempotency)
             if replay is not None:
                 return replay
-        # Writes to one blog from this process take turns: racing each other they would
-        # only conflict and retry (a burst of 8 concurrent posts made 125 of 1,000 give up
-        # after MAX_ATTEMPTS). Across processes the store's version check still decides.
+        outcome = await self._attempt(slug, actor, decide, idempotency)
+        if outcome is not None:
+            return outcome
+        # It conflicted: writes to this blog from this process now take turns, or racing
+        # each other they would only conflict again (a burst of 8 concurrent posts made 125
+        # of 1,000 give up after MAX_ATTEMPTS). Across processes the store still decides.
         async with self._writing.setdefault(slug, asyncio.Lock()):
-            return await self._execute(slug, actor, decide, idempotency)
-
-    async def _execute(self, slug: str, actor: Actor, decide: Decide,
-                       idempotency: tuple[str, str] | None) -> Outcome:
-        for _ in range(MAX_ATTEMPTS):
-            blog = await self._load(slug)
-            event = decide(blog)
-            if event is None:
-                if blog is None:  # pragma: no cover - commands raise NotFound first
-                    raise NotFound(f"no blog {slug!r}")
-                return Outcome(blog, None)
-            at = self.clock()
-            if isinstance(event, BlogOpened):
-                await self.store.register_blog(slug, at)
-            try:
-                appended = await self.store.append(
-                    slug,
-                    event,
-                    actor,
-                    at,
-                    expected_version=0 if blog is None else blog.version,
-                    entry_revision=_revision_guard(blog, event),
-                    summary=_summary(event, at),
-                    idempotency=idempotency,
-                )
-            except VersionConflict:
-                continue
-            if appended.replayed:
-                return Outcome(await self.blog(slug), appended.recorded, replayed=True)
-            after = apply(blog, appended.recorded)
-            self.remember(after)
-            checkpoints = self._checkpoints.get(slug)
-            if checkpoints is not None:
-                checkpoints.offer(after)
-            return Outcome(after, appended.recorded)
+            for _ in range(MAX_ATTEMPTS - 1):
+                outcome = await self._attempt(slug, actor, decide, idempotency)
+                if outcome is not None:
+                    return outcome
         raise Conflict(f"blog {slug!r} is changing too fast to apply this; try again")
+
+    async def _attempt(self, slug: str, actor: Actor, decide: Decide,
+                       idempotency: tuple[str, str] | None) -> Outcome | None:
+        """Decide on the current state and append; None if the store saw a conflict."""
+        blog = await self._load(slug)
+        event = decide(blog)
+        if event is None:
+            if blog is None:  # pragma: no cover - commands raise NotFound first
+                raise NotFound(f"no blog {slug!r}")
+            return Outcome(blog, None)
+        at = self.clock()
+        if isinstance(event, BlogOpened):
+            await self.store.register_blog(slug, at)
+        # A new entry means the same whatever landed before it, as long as the blog is
+        # still live (its id is checked by the store too): posts never conflict with each
+        # other, so a burst of them is appended side by side.
+        commutes = isinstance(event, EntryPosted) and blog is not None
+        try:
+            appended = await self.store.append(
+                slug,
+                event,
+                actor,
+                at,
+                expected_version=0 if blog is None else blog.version,
+                while_live=commutes,
+                entry_revision=_revision_guard(blog, event),
+                summary=_summary(event, at),
+                idempotency=idempotency,
+            )
+        except VersionConflict:
+            return None
+        if appended.replayed:
+            return Outcome(await self.blog(slug), appended.recorded, replayed=True)
+        recorded = appended.recorded
+        if blog is not None and recorded.version != blog.version + 1:
+            # Others' events landed first: read them, and ours, from the log.
+            return Outcome(await self.blog(slug), recorded)
+        after = apply(blog, recorded)
+        self.remember(after)
+        checkpoints = self._checkpoints.get(slug)
+        if checkpoints is not None:
+            checkpoints.offer(after)
+        return Outcome(after, recorded)
 
     async def _replay(
         self, slug: str, actor: Actor, idempotency: tuple[str, str]

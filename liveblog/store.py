@@ -41,8 +41,9 @@ from liveblog.errors import (
 IDEMPOTENCY_TTL_SECONDS = 25 * 3600  # "at least 24 hours", with an hour to spare
 
 # KEYS: log, meta[, idempotency]
-# ARGV: expected version ('' = any), entry id ('' = none), expected revision ('' = any,
-#       '0' = must not exist, 'N'), new revision ('' = keep, 'N', 'x' = retracted),
+# ARGV: expected version ('' = any, 'live' = any while the blog is live), entry id
+#       ('' = none), expected revision ('' = any, '0' = must not exist, 'N'),
+#       new revision ('' = keep, 'N', 'x' = retracted),
 #       fingerprint, ttl, stream id ('*' = new; an import keeps the original),
 #       number of summary pairs, summary pairs..., event field pairs...
 _APPEND = """
@@ -52,7 +53,11 @@ if idem then
   if seen then return {'seen', seen} end
 end
 local version = redis.call('XLEN', log)
-if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= version then
+if ARGV[1] == 'live' then
+  if version == 0 or redis.call('HGET', meta, 'status') == 'ended' then
+    return {'conflict', tostring(version)}
+  end
+elseif ARGV[1] ~= '' and tonumber(ARGV[1]) ~= version then
   return {'conflict', tostring(version)}
 end
 local entry = ARGV[2]
@@ -221,6 +226,7 @@ class Store:
         at: datetime,
         *,
         expected_version: int | None = None,
+        while_live: bool = False,
         entry_revision: tuple[str, str, str] | None = None,
         summary: Mapping[str, str] | None = None,
         idempotency: tuple[str, str] | None = None,
@@ -229,6 +235,8 @@ class Store:
         """Append one event atomically, or raise without appending anything.
 
         expected_version: the blog version the caller decided on (VersionConflict if not).
+        while_live: instead of a version, only require the blog to be live (for events
+            that mean the same whatever else landed first, such as a new entry).
         entry_revision: (entry id, expected revision, new revision), see _APPEND.
         summary: fields of the blog's meta hash to set with it (title, status, times).
         idempotency: (key, request fingerprint); a key seen before returns its event.
@@ -240,7 +248,7 @@ class Store:
         entry, expected_rev, new_rev = entry_revision or ("", "", "")
         pairs = {"updated_at": at.isoformat(), **(summary or {})}
         args: list[str | bytes] = [
-            "" if expected_version is None else str(expected_version),
+            "live" if while_live else "" if expected_version is None else str(expected_version),
             entry, expected_rev, new_rev,
             idempotency[1] if idempotency else "",
             str(IDEMPOTENCY_TTL_SECONDS),

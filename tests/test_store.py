@@ -198,3 +198,32 @@ def test_keys_of_a_blog_share_one_cluster_slot(redis_url: str) -> None:
         await store.close()
 
     run(scenario())
+
+
+def test_a_post_needs_a_live_blog_not_a_version(redis_url: str) -> None:
+    """A new entry appended while_live lands whatever else landed first, but never on a
+    blog that has ended meanwhile, and never on a blog that does not exist."""
+    from liveblog.domain.events import BlogUpdated
+
+    async def scenario() -> None:
+        store = Store.from_url(redis_url)
+        with pytest.raises(VersionConflict):
+            await store.append("nowhere", EntryPosted(entry_id="n0", body="x"), RANIA, AT,
+                               while_live=True)
+        assert await store.length("nowhere") == 0
+        await store.close()
+        store = await opened(redis_url)
+        for n in range(3):  # others' posts: the version moves on
+            await store.append("tartus", EntryPosted(entry_id=f"e{n}", body="x"), RANIA, AT)
+        appended = await store.append("tartus", EntryPosted(entry_id="late", body="x"),
+                                      RANIA, AT, expected_version=1, while_live=True)
+        assert appended.recorded.version == 5
+        await store.append("tartus", BlogUpdated(status="ended"), ED, AT,
+                           summary={"status": "ended"})
+        with pytest.raises(VersionConflict):
+            await store.append("tartus", EntryPosted(entry_id="after", body="x"), RANIA, AT,
+                               while_live=True)
+        assert await store.length("tartus") == 6
+        await store.close()
+
+    run(scenario())
