@@ -211,12 +211,7 @@ def test_a_slow_reader_is_cut_off_without_delaying_the_others(
     with UvicornThread(app_config(redis_url, reader_queue=4)) as small:
         api = Api(small.base_url)
         api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
-        # The slow reader: subscribes, then reads nothing, with a tiny receive buffer.
-        slow = socket.socket()
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.connect(("127.0.0.1", small.port))
-        slow.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        wait_until(lambda: len(_tailer_subscribers(small)) == 1, what="the slow reader")
+        slow = _slow_reader(small)
         posts = 150
         body = "A long update. " * 1300  # ~40 kB a message (body and html): buffers fill fast
 
@@ -239,6 +234,16 @@ def test_a_slow_reader_is_cut_off_without_delaying_the_others(
         wait_until(lambda: len(_tailer_subscribers(small)) == 0, what="readers to leave")
         slow.close()
         api.http.close()
+
+
+def _slow_reader(server: UvicornThread) -> socket.socket:
+    """A reader that subscribes, then reads nothing, with a tiny receive buffer."""
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", server.port))
+    slow.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    wait_until(lambda: len(_tailer_subscribers(server)) == 1, what="the slow reader")
+    return slow
 
 
 def _tailer_subscribers(server: UvicornThread) -> list[object]:
@@ -341,11 +346,7 @@ def test_on_another_http_protocol_the_stream_works_the_same(
     with UvicornThread(app_config(redis_url, reader_queue=4), http="h11") as other:
         api = Api(other.base_url)
         api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
-        slow = socket.socket()
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.connect(("127.0.0.1", other.port))
-        slow.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        wait_until(lambda: len(_tailer_subscribers(other)) == 1, what="the slow reader")
+        slow = _slow_reader(other)
         assert all(isinstance(sub, SendReader) for sub in _tailer_subscribers(other))
 
         async def scenario() -> None:
