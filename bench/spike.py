@@ -943,7 +943,8 @@ def revision() -> str:
 
 
 def render(args: argparse.Namespace, command: str, runs: dict[str, list[Result]],
-           plan: list[Scenario], rows: list[Row], others: list[Row], when: str) -> str:
+           plan: list[Scenario], rows: list[Row], others: list[Row], when: str,
+           spreads: dict[str, list[str]] | None = None) -> str:
     out = [BEGIN, "", "```sh", command, "```", "",
            f"{when}, liveblog at {revision()}, on {machine()}. Generator and servers share "
            "the machine's cores.", "",
@@ -961,8 +962,11 @@ def render(args: argparse.Namespace, command: str, runs: dict[str, list[Result]]
         results = runs.get(scenario.name, [])
         if not results:
             continue
+        rounds = (f" Each system's median round of {args.repeat} by p99 (every round: "
+                  + "; ".join((spreads or {}).get(scenario.name, [])) + ")."
+                  if args.repeat > 1 else "")
         out += [f"#### {scenario.title}", "",
-                f"{scenario.posts:,} updates, {scenario.interval:g} s apart.", "",
+                f"{scenario.posts:,} updates, {scenario.interval:g} s apart.{rounds}", "",
                 md_table(HEADER, table(results)), ""]
         failed = [r for r in results if r.error]
         for r in failed:
@@ -1010,35 +1014,64 @@ def write_doc(path: Path, section: str) -> None:
     path.write_text(text)
 
 
-async def run(args: argparse.Namespace) -> tuple[dict[str, list[Result]], list[Row]]:
+async def run(args: argparse.Namespace
+              ) -> tuple[dict[str, list[Result]], list[Row], dict[str, list[str]]]:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers inherit it
     plan = scenarios(args)
     workdir = Path(tempfile.mkdtemp(prefix="spike-"))
-    runs: dict[str, list[Result]] = {}
+    # Every round runs every scenario and system once, so a noisy minute on the shared
+    # machine lands on one round of all of them, not on one system.
+    rounds: dict[str, dict[str, list[Result]]] = {}
     try:
-        for scenario in plan:
-            print(f"\n== {scenario.title}: {scenario.posts} updates, {scenario.interval:g} s "
-                  "apart", flush=True)
-            for name in scenario.systems:
-                system = SYSTEMS[name](workdir / f"{scenario.name}-{name}")
-                result = await measure(system, scenario, args)
-                runs.setdefault(scenario.name, []).append(result)
-                print(f"  {name}: {result.connected:,}/{result.readers:,} connected, "
-                      f"{result.delivered_pct:.2f}% delivered, p99 {fmt(result.p99)} ms"
-                      + (f"  [{result.error}]" if result.error else ""), flush=True)
-                await asyncio.sleep(args.pause)
-            results = runs.get(scenario.name, [])
-            print("\n" + text_table(HEADER, table(results)))
-            if rat := ratios(results):
-                print("\n" + text_table(RATIO_HEADER, rat))
-            for r in results:
-                if r.storm:
-                    print(f"  reconnect storm, {r.system}: {r.storm}")
+        for round_ in range(args.repeat):
+            for scenario in plan:
+                print(f"\n== {scenario.title}: {scenario.posts} updates, "
+                      f"{scenario.interval:g} s apart"
+                      + (f" (round {round_ + 1} of {args.repeat})" if args.repeat > 1 else ""),
+                      flush=True)
+                for name in scenario.systems:
+                    system = SYSTEMS[name](workdir / f"{scenario.name}-{name}-{round_}")
+                    result = await measure(system, scenario, args)
+                    rounds.setdefault(scenario.name, {}).setdefault(name, []).append(result)
+                    print(f"  {name}: {result.connected:,}/{result.readers:,} connected, "
+                          f"{result.delivered_pct:.2f}% delivered, p99 {fmt(result.p99)} ms"
+                          + (f"  [{result.error}]" if result.error else ""), flush=True)
+                    await asyncio.sleep(args.pause)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    return runs, targets(runs)
+    runs: dict[str, list[Result]] = {}
+    spreads: dict[str, list[str]] = {}
+    for scenario in plan:
+        by_system = rounds.get(scenario.name, {})
+        spreads[scenario.name] = spread(by_system)
+        runs[scenario.name] = [median_round(by_system[name]) for name in scenario.systems
+                               if name in by_system]
+        results = runs[scenario.name]
+        print(f"\n== {scenario.title}" + (f": the median round of {args.repeat} by p99, "
+                                           "for each system" if args.repeat > 1 else ""))
+        print(text_table(HEADER, table(results)))
+        if rat := ratios(results):
+            print("\n" + text_table(RATIO_HEADER, rat))
+        for r in results:
+            if r.storm:
+                print(f"  reconnect storm, {r.system}: {r.storm}")
+        for line in spreads[scenario.name]:
+            print("  " + line)
+    return runs, targets(runs), spreads
+
+
+def median_round(results: list[Result]) -> Result:
+    """The round whose p99 is the median (the lower middle one of an even number)."""
+    ordered = sorted(results, key=lambda r: (bool(r.error), r.p99))
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def spread(by_system: dict[str, list[Result]]) -> list[str]:
+    """Each system's p99 in every round, when there was more than one."""
+    return [f"{results[0].system}: p99 by round " + ", ".join(fmt(r.p99) for r in results)
+            + " ms" for results in by_system.values() if len(results) > 1]
 
 
 def main(argv: list[str] | None = None) -> dict[str, list[Result]]:
@@ -1067,6 +1100,9 @@ def main(argv: list[str] | None = None) -> dict[str, list[Result]]:
                         help="py-spy record liveblog during the `main` delivery")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     parser.add_argument("--json", type=Path, help="also write every result here, as JSON")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of every scenario; each system's median round by p99 "
+                        "is the one reported, every round's p99 is shown [1]")
     args = parser.parse_args(argv)
     small = args.quick
     args.readers = args.readers or (30 if small else 10_000)
@@ -1090,7 +1126,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[Result]]:
         import uvloop
 
         runner = uvloop.run
-    runs, rows = runner(run(args))
+    runs, rows, spreads = runner(run(args))
     others = other_figures(not args.quick and not args.only)
     plan = scenarios(args)
     for title, table_rows in (("Targets (liveblog, measured in this run)", rows),
@@ -1110,7 +1146,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[Result]]:
                       for name, results in runs.items()},
              "targets": rows, "others": others}, indent=1, default=str))
     if not args.no_doc:
-        write_doc(args.out, render(args, command.strip(), runs, plan, rows, others, when))
+        write_doc(args.out, render(args, command.strip(), runs, plan, rows, others, when,
+                                   spreads))
         print(f"\nwrote {args.out}")
     return runs
 

@@ -38,6 +38,7 @@ def test_spike_runs_every_system_and_delivers_everything(tmp_path: Path) -> None
                    "\nAfter.\n")
     spike = load_spike()
     runs = spike.main(["--quick", "--readers", "30", "--posts", "3", "--out", str(doc),
+                       "--repeat", "2",
                        "--json", str(tmp_path / "spike.json")])
 
     assert set(runs) == {"main", "baseline", "workers2", "burst"}
@@ -76,6 +77,8 @@ def test_spike_runs_every_system_and_delivers_everything(tmp_path: Path) -> None
     for name in ("nchan", "limit", "naive", "liveblog w2", "nchan w2"):
         assert f"| {name} |" in section
     assert "#### Targets" in section and "PASS" in section
+    assert section.count("median round of 2 by p99") == 4  # one per scenario
+    assert "liveblog: p99 by round " in section
     for figure in ("30 readers, one process", "p99 vs Nchan", "p99 vs the reference limit",
                    "server CPU per delivered message", "RSS per connected reader",
                    "time to connect 30 readers", "POST p99 with 30 readers",
