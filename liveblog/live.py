@@ -26,7 +26,14 @@ import msgspec
 
 from liveblog.domain.events import Recorded, kind
 from liveblog.domain.state import Blog, CorruptLog, apply, fold
-from liveblog.domain.views import change_view, public_blog
+from liveblog.domain.views import (
+    EntryChange,
+    PinView,
+    change_view,
+    public_blog,
+    public_entry,
+    withdrawn,
+)
 from liveblog.errors import NotFound, StoreUnavailable
 from liveblog.service import Service
 
@@ -111,7 +118,9 @@ class Tailer:
         self.queue_size = queue_size
         self.block_ms = block_ms
         self.state: Blog
-        self.ring: deque[tuple[str, bytes]] = deque(maxlen=RING_SIZE)
+        # (event id, kind, message, and the change when it carries an entry's words)
+        self.ring: deque[tuple[str, str, bytes, EntryChange | PinView | None]] = deque(
+            maxlen=RING_SIZE)
         self.subscribers: set[Subscription] = set()
         self.idle_since = time.monotonic()
         # When readers last got bytes from us: the heartbeat skips blogs that just spoke.
@@ -257,8 +266,10 @@ class Tailer:
         change = change_view(rec, after)
         if change is None:
             return None
-        message = sse_message(rec.id, kind(rec.event), change)
-        self.ring.append((rec.id, message))
+        event = kind(rec.event)
+        message = sse_message(rec.id, event, change)
+        carries = change if isinstance(change, EntryChange | PinView) and change.entry else None
+        self.ring.append((rec.id, event, message, carries))
         return message
 
     # -- readers -------------------------------------------------------------------------
@@ -292,10 +303,19 @@ class Tailer:
             return []
         # From the newest back: a reconnecting reader has usually missed only a few.
         missed: list[bytes] = []
-        for event_id, message in reversed(self.ring):
+        for event_id, event, message, carries in reversed(self.ring):
             if event_id == last_event_id:
                 missed.reverse()
                 return missed
+            if carries is not None and carries.entry is not None:
+                stands = self.state.entries.get(carries.entry.id)
+                if stands is None or stands.revision != carries.entry.revision:
+                    # Words since retracted or corrected: replaying them would publish them
+                    # again. Same message, same id, with the entry as it stands now (or,
+                    # retracted, with no words at all; its retraction follows).
+                    now = public_entry(stands) if stands else withdrawn(carries.entry)
+                    message = sse_message(event_id, event,
+                                          msgspec.structs.replace(carries, entry=now))
             missed.append(message)
         return None
 

@@ -4,6 +4,7 @@ snapshots, heartbeats, slow readers, several processes, the end of a blog."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.stream import SendReader
 from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
-from tests.sse import read_stream
+from tests.sse import Stream, messages, read_stream
 
 STREAM = "/blogs/tartus/stream"
 
@@ -399,5 +400,50 @@ def test_readers_of_a_tailed_blog_are_served_without_a_task_each(
                 assert [m.id for m in stream.messages] == ids[:4]
             resumed = await read_stream(client, STREAM, until=3, last_event_id=ids[4])
             assert [m.id for m in resumed.messages] == ids[5:]
+
+    asyncio.run(scenario())
+
+
+def test_no_resume_replays_retracted_or_corrected_words(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    """Whatever id a reader resumes from (header or query), the stream never sends the text
+    of a retracted entry or an entry's corrected-away revision: only what stands now."""
+    def post(body: str) -> str:
+        response = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                       json={"body": body})
+        return str(response.json()["entry"]["id"])
+
+    kept = post("OLD-WORDING of the first report")
+    secret = post("SECRET-WORDS that a court ordered withdrawn")
+    api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": secret})
+    post("A later update")
+    api("PATCH", f"/api/blogs/tartus/entries/{kept}", tokens.editor,
+        json={"body": "New wording of the first report"})
+    api("DELETE", f"/api/blogs/tartus/entries/{secret}", tokens.editor,
+        json={"reason": "legal"})
+    ids = log_ids(api, tokens)
+
+    async def first_messages(client: httpx.AsyncClient, headers: dict[str, str],
+                             params: dict[str, str]) -> list[str]:
+        seen: list[str] = []
+        async with client.stream("GET", STREAM, headers=headers, params=params) as response:
+            assert response.status_code == 200
+            async for message in messages(response.aiter_lines(), Stream(200, response.headers)):
+                seen.append(json.dumps(message.data))
+                if message.id == ids[-1]:
+                    return seen
+        return seen
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            for event_id in ids[:-1]:  # from the last one there is nothing to send
+                for how in ("header", "query"):
+                    headers = {"Last-Event-ID": event_id} if how == "header" else {}
+                    params = {"last_event_id": event_id} if how == "query" else {}
+                    sent = " ".join(await first_messages(client, headers, params))
+                    assert "SECRET-WORDS" not in sent, (event_id, how)
+                    assert "OLD-WORDING" not in sent, (event_id, how)
+                    if event_id in ids[:5]:  # before the correction: it must arrive
+                        assert "New wording" in sent, (event_id, how)
 
     asyncio.run(scenario())

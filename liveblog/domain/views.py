@@ -112,6 +112,12 @@ def public_fact(fact: Fact) -> PublicFact:
     )
 
 
+def withdrawn(entry: PublicEntry) -> PublicEntry:
+    """A retracted entry as a resumed stream may still name it: no words, no media."""
+    return msgspec.structs.replace(entry, title=None, body="", html="", key_event=False,
+                                   image=None, embed=None)
+
+
 def public_blog(blog: Blog, *, limit: int = DEFAULT_PAGE, before: str | None = None) -> PublicBlog:
     """The blog as readers see it, with one page of entries, newest first.
 
