@@ -18,7 +18,7 @@ import click
 
 from liveblog import version
 from liveblog.cli_store import with_store
-from liveblog.config import Config
+from liveblog.config import Config, redacted
 from liveblog.embedded import redis_url_for
 from liveblog.errors import LiveblogError
 from liveblog.service import utcnow
@@ -53,7 +53,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         config = dataclasses.replace(config, redis_url=url)
         created = with_store(config, _first_editor)
         where = "embedded Redis in " + str(config.data_dir.resolve()) \
-            if os.environ.get("LIVEBLOG_REDIS_URL") in (None, "") else url
+            if os.environ.get("LIVEBLOG_REDIS_URL") in (None, "") else redacted(url)
         lines = [
             f"liveblog {version()} on {config.public_url}  (store: {where})",
             f"  blogs:    {config.public_url}/api/blogs",

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from liveblog.config import Config
+from liveblog.config import Config, redacted
 from liveblog.embedded import redis_url_for
 from liveblog.errors import StoreUnavailable
 from liveblog.store import Store
@@ -25,7 +25,9 @@ def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
                 return await work(store)
             except StoreUnavailable as exc:
                 where = "LIVEBLOG_REDIS_URL" if config.redis_url else "the embedded Redis"
-                raise StoreUnavailable(f"cannot reach {where} ({url}): {exc.detail}") from exc
+                cause = exc.__cause__ or exc.detail
+                raise StoreUnavailable(
+                    f"cannot reach {where} ({redacted(url)}): {cause}") from exc
             finally:
                 await store.close()
 

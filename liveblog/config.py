@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from liveblog.errors import ConfigError
 
@@ -122,6 +123,24 @@ class Config:
             heartbeat_seconds=heartbeat,
             reader_queue=reader_queue,
         )
+
+
+def redacted(url: str) -> str:
+    """A Redis URL fit to print or log: its password (in the user part or the query)
+    replaced by ***, so it never reaches a terminal, a log or a problem body."""
+    parts = urlsplit(url)
+    if parts.password is None and "password=" not in parts.query:
+        return url
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        name = user.split(":", 1)[0]
+        netloc = f"{name}:***@{host}"
+    query = "&".join(
+        f"{key}=***" if key == "password" else f"{key}={value}" if value else key
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _override(overrides: Mapping[str, object], key: str, value: str | None) -> object:

@@ -114,7 +114,9 @@ def _unavailable_on_redis_errors(
             return await method(*args, **kwargs)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, OSError) as exc:
-            raise StoreUnavailable(f"the event store cannot be reached ({exc})") from exc
+            # The cause names Redis's address: it stays chained for logs and the CLI, and
+            # never reaches a client's problem body.
+            raise StoreUnavailable() from exc
 
     return wrapper
 

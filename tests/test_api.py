@@ -394,6 +394,8 @@ def test_redis_down_is_503_with_retry_after(tmp_path, tokens: Tokens) -> None:  
                 response = client(method, path, "test-token-ed", json=body)
                 assert_problem(response, 503)
                 assert response.headers["retry-after"].isdigit()
+                # Where Redis lives is for the log, not for whoever asked.
+                assert str(own.directory) not in response.text
             own = start_redis(tmp_path / "redis")
             assert client("GET", "/healthz").status_code == 200
             client.http.close()

@@ -183,6 +183,16 @@ def test_an_unreachable_redis_url_fails_token_commands_clearly(tmp_path: Path) -
     assert "cannot reach LIVEBLOG_REDIS_URL (unix:///nonexistent.sock)" in result.stderr
 
 
+def test_a_redis_password_is_never_printed(tmp_path: Path) -> None:
+    env = liveblog_env(tmp_path / "var", 8000,
+                       LIVEBLOG_REDIS_URL="redis://ops:s3cret-pw@127.0.0.1:1/0?password=s3cret-q")
+    result = liveblog(env, "token", "list")
+    assert result.returncode == 2
+    assert "cannot reach LIVEBLOG_REDIS_URL (redis://ops:***@127.0.0.1:1/0?password=***)" \
+        in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
 def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path) -> None:
     sock = free_socket()
     port = sock.getsockname()[1]
