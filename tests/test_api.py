@@ -436,3 +436,28 @@ def test_a_burst_of_concurrent_posts_all_land(api: Api, tokens: Tokens, blog: st
     events = api("GET", "/api/blogs/tartus/events", tokens.editor, params={"limit": 100})
     bodies = sorted(e["data"]["body"] for e in events.json()["events"][1:])
     assert bodies == sorted(f"Update {n}" for n in range(40))
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "body", "status"), [
+    ("GET", "/api/blogs/tartus?limit=" + "9" * 5000, {}, None, 422),
+    ("GET", "/api/blogs/tartus/events?limit=" + "9" * 5000, {}, None, 422),
+    ("PATCH", "/api/blogs/tartus/entries/{entry}", {"If-Match": '"' + "9" * 5000 + '"'},
+     b'{"body": "x"}', 400),
+    ("POST", "/api/blogs/tartus/entries", {}, b"[" * 1000 + b"]" * 1000, 400),
+    ("POST", "/api/blogs/tartus/entries", {}, b'{"body": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+     400),
+    ("GET", "/api/blogs/tartus/events?after=99999999999999999999-0", {}, None, 422),
+    ("GET", "/api/blogs/tartus/state?at=99999999999999999999-99999999999999999999", {}, None,
+     422),
+])
+def test_oversized_numbers_and_deep_json_are_client_errors(
+        api: Api, tokens: Tokens, blog: str, method: str, path: str,
+        headers: dict[str, str], body: bytes | None, status: int) -> None:
+    entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                json={"body": "Blast"}).json()["entry"]["id"]
+    path = path.replace("{entry}", entry)
+    before = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
+    response = api(method, path, tokens.editor,
+                   headers={"Content-Type": "application/json", **headers}, content=body)
+    assert_problem(response, status)
+    assert api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"] == before

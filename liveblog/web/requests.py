@@ -39,7 +39,8 @@ async def authenticate(request: Request) -> Actor:
 async def read_body(request: Request) -> bytes:
     limit: int = request.state.config.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and _digits(declared) and int(declared) > limit:
+    if declared is not None and _digits(declared) and (len(declared) > 18
+                                                       or int(declared) > limit):
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -68,6 +69,8 @@ def parse_json(request: Request, body: bytes, type_: type[S], *, optional: bool 
         data = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise MalformedRequest(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedRequest("the body's JSON is nested too deeply") from None
     return convert(data, type_)
 
 
@@ -152,7 +155,7 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not _digits(raw) or not low <= int(raw) <= high:
+    if not _digits(raw) or len(raw) > 18 or not low <= int(raw) <= high:
         raise InvalidInput([FieldError(name, f"must be a whole number from {low} to {high}")])
     return int(raw)
 
@@ -162,14 +165,22 @@ STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 
 def _digits(value: str) -> bool:
     # str.isdigit() also accepts "²" and other scripts' digits, which int() or Redis refuse.
+    # Callers check the length before int(): Python refuses to convert 4,300 digits or more,
+    # and nothing here is meant to be longer than 18 (or 20 in a stream id).
     return value.isascii() and value.isdecimal()
+
+
+_MAX_STREAM_ID_PART = 2**64 - 1  # Redis refuses a larger half of a stream id
 
 
 def query_event_id(request: Request, name: str, *, versions: bool = False) -> str | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if STREAM_ID.match(raw) or (versions and _digits(raw) and len(raw) < 19):
+    if STREAM_ID.match(raw) and all(
+            int(part) <= _MAX_STREAM_ID_PART for part in raw.split("-")):
+        return raw
+    if versions and _digits(raw) and len(raw) < 19:
         return raw
     expected = "an event id like 1732900000000-0" + (" or a version number" if versions else "")
     raise InvalidInput([FieldError(name, f"must be {expected}")])
@@ -183,8 +194,8 @@ def if_match_revision(request: Request) -> int | None:
     value = raw.strip()
     if value.startswith('"') and value.endswith('"') and len(value) >= 2:
         value = value[1:-1]
-    if not _digits(value):
-        raise MalformedRequest(f'If-Match must be an entry revision like "3", got {raw!r}')
+    if not _digits(value) or len(value) > 18:
+        raise MalformedRequest(f'If-Match must be an entry revision like "3", got {raw[:40]!r}')
     return int(value)
 
 
