@@ -123,9 +123,9 @@ class Tailer:
             maxlen=RING_SIZE)
         self.subscribers: set[Subscription] = set()
         self.idle_since = time.monotonic()
-        # When readers last got bytes from us: the heartbeat skips blogs that just spoke.
-        self.last_sent = time.monotonic()
-        self.last_published = 0.0
+        # When readers last got bytes from us: the heartbeat skips blogs that just spoke,
+        # and the next broadcast waits until BATCH_SECONDS after it.
+        self.last_sent = 0.0
         self.dropped = 0
         self._snapshot: tuple[int, bytes] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -170,7 +170,7 @@ class Tailer:
             try:
                 # At most one broadcast per BATCH_SECONDS: in a burst, what arrives
                 # meanwhile goes out as one write per reader, not one per update.
-                wait = BATCH_SECONDS - (time.monotonic() - self.last_published)
+                wait = BATCH_SECONDS - (time.monotonic() - self.last_sent)
                 if wait > 0:
                     await asyncio.sleep(wait)
                 events = await self.service.store.wait_for_events(
@@ -234,7 +234,6 @@ class Tailer:
                 if message is not None:
                     messages.append(message)
             self.service.remember(self.state)
-            self.last_published = time.monotonic()
             if messages:
                 # Whatever arrived together goes out together: one write per reader for
                 # the whole batch, so a burst of updates costs fewer writes, not more.

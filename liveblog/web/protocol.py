@@ -17,10 +17,7 @@ stream.py serves those with the same messages.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from typing import Any
-from urllib.parse import parse_qs
 
 import httptools
 from uvicorn.protocols.http.flow_control import FlowControl
@@ -28,7 +25,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 
 from liveblog.live import Hub, Tailer, http_chunk
-from liveblog.web.stream import _RETRY_LINES, HEADERS, PATH, SocketReader
+from liveblog.web.stream import (
+    HEADERS,
+    PATH,
+    SocketReader,
+    last_event_id_header,
+    opening_of,
+    query_value,
+)
 
 _HEAD = b"HTTP/1.1 200 OK\r\n" + b"".join(
     name + b": " + value + b"\r\n" for name, value in HEADERS
@@ -83,18 +87,15 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
         tailer = hub.tailers.get(match.group(1)) if hub is not None else None
         if tailer is None or not tailer.running:
             return False
-        reconnecting_from = None
-        for name, value in self.headers:
-            if name == b"last-event-id":
-                reconnecting_from = value.decode("latin-1")
-        last_id = reconnecting_from or _query(url.query, "last_event_id")
+        reconnecting_from = last_event_id_header(self.headers)
+        last_id = reconnecting_from or query_value(url.query or b"", "last_event_id")
         if tailer.is_ahead(last_id) or tailer.is_over(reconnecting_from):
             return False  # the ASGI app reads the log, or answers 204
         tailer.idle_since = time.monotonic()  # a request counts as use
         reader = SocketReader(tailer.queue_size, self.transport, chunked=True)
         _, first = tailer.subscribe(last_id, reader)
         self.reader, self.tailer = reader, tailer
-        opening = random.choice(_RETRY_LINES) + b"".join(first)
+        opening = opening_of(first)
         head = [_HEAD]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
@@ -126,10 +127,3 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
             self.reader.end()  # the browser reconnects, to another process
             return
         super().shutdown()
-
-
-def _query(query: Any, name: str) -> str | None:
-    if not query:
-        return None
-    values = parse_qs(bytes(query).decode("latin-1")).get(name)
-    return values[0] if values else None

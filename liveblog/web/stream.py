@@ -136,8 +136,9 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
         slug = slug_from(Request(scope))
         hub: Hub = scope["state"]["hub"]
         tailer = await hub.tailer(slug)
-        reconnecting_from = _header(scope, b"last-event-id")
-        last_id = reconnecting_from or _query(scope, "last_event_id")
+        reconnecting_from = last_event_id_header(scope["headers"])
+        last_id = reconnecting_from or query_value(scope.get("query_string", b""),
+                                                   "last_event_id")
         if tailer.is_ahead(last_id):
             # The reader saw events (through another process) that we have not read yet.
             await tailer.catch_up()
@@ -170,7 +171,7 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
 def _start(tailer: Tailer, last_id: str | None, reader: Subscription) -> bool:
     """Subscribe and offer the first messages, with nothing awaited in between."""
     _, first = tailer.subscribe(last_id, reader)
-    opening = random.choice(_RETRY_LINES) + b"".join(first)
+    opening = opening_of(first)
     if reader.offer(opening, http_chunk(opening)):
         return True
     tailer.unsubscribe(reader)
@@ -240,15 +241,19 @@ async def _error_response(request: Request, exc: Exception) -> Response:
     return await on_unexpected(request, exc)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
+def opening_of(first: list[bytes]) -> bytes:
+    """What a new stream starts with: its retry line, then its first messages."""
+    return random.choice(_RETRY_LINES) + b"".join(first)
+
+
+def last_event_id_header(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for key, value in headers:
+        if key == b"last-event-id":
+            return value.decode("latin-1")
     return None
 
 
-def _query(scope: Scope, name: str) -> str | None:
-    query: bytes = scope.get("query_string", b"")
+def query_value(query: bytes, name: str) -> str | None:
     if not query:
         return None
     values = parse_qs(query.decode("latin-1")).get(name)
