@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 import re
 import secrets
@@ -19,6 +20,7 @@ import click
 from liveblog import version
 from liveblog.cli_store import with_store
 from liveblog.config import Config, redacted
+from liveblog.durability import judge
 from liveblog.embedded import redis_url_for
 from liveblog.errors import LiveblogError
 from liveblog.service import utcnow
@@ -51,7 +53,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     config = Config.from_env(host=host, port=port)
     with redis_url_for(config.redis_url, config.data_dir) as url:
         config = dataclasses.replace(config, redis_url=url)
-        created = with_store(config, _first_editor)
+        created = with_store(config, functools.partial(_prepare, config))
         where = "embedded Redis in " + str(config.data_dir.resolve()) \
             if os.environ.get("LIVEBLOG_REDIS_URL") in (None, "") else redacted(url)
         lines = [
@@ -110,6 +112,13 @@ def _log_config() -> dict[str, Any]:
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+async def _prepare(config: Config, store: Store) -> str | None:
+    """Refuse a Redis that would lose updates (a clear message, before uvicorn starts; each
+    worker checks again), then make the first editor token of a new store."""
+    judge(await store.durability(), config.durability)
+    return await _first_editor(store)
 
 
 async def _first_editor(store: Store) -> str | None:

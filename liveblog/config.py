@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from liveblog.durability import Policy
 from liveblog.errors import ConfigError
 
 
@@ -51,6 +52,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Messages a reader may fall behind before it is cut off (it resumes from its last id).",
     ),
     Setting(
+        "LIVEBLOG_DURABILITY",
+        "strict",
+        "strict: refuse an external Redis that would lose acknowledged updates (no "
+        "append-only file, or evicting keys); warn: log it and serve anyway.",
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL",
         None,
         "Base URL readers use (for printed links). Unset: http://HOST:PORT.",
@@ -68,6 +75,7 @@ class Config:
     public_url: str
     heartbeat_seconds: float = 15.0
     reader_queue: int = 256
+    durability: Policy = "strict"
 
     @classmethod
     def from_env(
@@ -108,6 +116,10 @@ class Config:
             "LIVEBLOG_READER_QUEUE",
             _override(overrides, "reader_queue", raw("LIVEBLOG_READER_QUEUE")), 1, 100_000,
         )
+        durability = raw("LIVEBLOG_DURABILITY")
+        if durability not in ("strict", "warn"):
+            raise ConfigError(f"LIVEBLOG_DURABILITY must be strict or warn, got {durability!r}")
+        policy: Policy = "warn" if durability == "warn" else "strict"
         public = raw("LIVEBLOG_PUBLIC_URL")
         if public is not None and not public.startswith(("http://", "https://")):
             raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")
@@ -122,6 +134,7 @@ class Config:
             public_url=public_url,
             heartbeat_seconds=heartbeat,
             reader_queue=reader_queue,
+            durability=policy,
         )
 
 

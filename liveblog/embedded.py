@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import os
 import shutil
 import signal
 import subprocess
@@ -77,8 +78,11 @@ class EmbeddedRedis:
                 f"LIVEBLOG_DATA_DIR is too deep for a Unix socket ({self.socket}); "
                 "choose a shorter path"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.data_dir / "embedded.lock", "w")  # noqa: SIM115 - held open
+        # The append-only file holds every word ever posted, retracted ones included, and
+        # the token hashes: nobody but this user reads it, whatever the umask says.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        self._lock = os.fdopen(_private_file(self.data_dir / "embedded.lock"), "w")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -101,10 +105,10 @@ class EmbeddedRedis:
             "--daemonize", "no",
         ]
         # Startup errors (a bad option, say) go to stderr before the log file is open.
-        with open(self.log, "ab") as early_errors:
+        with os.fdopen(_private_file(self.log, os.O_APPEND), "ab") as early_errors:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=early_errors, preexec_fn=_die_with_parent,
+                stderr=early_errors, preexec_fn=_private_child,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -155,6 +159,19 @@ def redis_url_for(redis_url: str | None, data_dir: Path) -> Iterator[str]:
         yield embedded.url
     finally:
         embedded.stop()
+
+
+def _private_file(path: Path, flags: int = os.O_TRUNC) -> int:
+    """Open (creating) a file only its owner can read, even if it existed with more."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def _private_child() -> None:
+    # Redis creates its append-only files with the umask it inherits: make them 0600.
+    os.umask(0o077)
+    _die_with_parent()
 
 
 def _die_with_parent() -> None:

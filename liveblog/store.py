@@ -30,6 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 
 from liveblog.domain.events import Actor, Event, Recorded, event_decoder, event_encoder, kind
+from liveblog.durability import Durability
 from liveblog.errors import (
     Conflict,
     IdempotencyKeyReused,
@@ -188,6 +189,23 @@ class Store:
     @_unavailable_on_redis_errors
     async def ping(self) -> None:
         await self.redis.ping()
+
+    @_unavailable_on_redis_errors
+    async def durability(self) -> Durability:
+        """What Redis says about keeping our writes (see durability.py)."""
+        persistence = await self.redis.info("persistence")
+        memory = await self.redis.info("memory")
+        try:
+            fsync = (await self.redis.config_get("appendfsync")).get("appendfsync")
+        except redis.exceptions.ResponseError:  # CONFIG disabled, as managed Redis often is
+            fsync = None
+        aof = persistence.get("aof_enabled")
+        policy = memory.get("maxmemory_policy")
+        return Durability(
+            appendonly=None if aof is None else bool(int(aof)),
+            appendfsync=None if fsync is None else _text(fsync),
+            maxmemory_policy=None if policy is None else _text(policy),
+        )
 
     # -- blogs ---------------------------------------------------------------------------
 
@@ -388,6 +406,10 @@ def _decode(row: tuple[bytes, dict[bytes, bytes]]) -> Recorded:
         role=fields[b"role"].decode(),  # type: ignore[arg-type]
         event=event_decoder.decode(fields[b"data"]),
     )
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _log(slug: str) -> str:

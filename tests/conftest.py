@@ -59,7 +59,8 @@ def start_redis(directory: Path) -> RedisServer:
     sock = directory / "redis.sock"
     process = subprocess.Popen(
         [find_redis_server(), "--port", "0", "--unixsocket", str(sock), "--dir", str(directory),
-         "--save", "", "--appendonly", "no", "--logfile", str(directory / "redis.log")],
+         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+         "--logfile", str(directory / "redis.log")],
         stdout=subprocess.DEVNULL,
     )
     server = RedisServer(process, sock, directory)

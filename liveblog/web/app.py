@@ -18,7 +18,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from liveblog import version
 from liveblog.config import Config
-from liveblog.errors import ConfigError, Problem
+from liveblog.durability import judge
+from liveblog.errors import ConfigError, Problem, StoreUnavailable
 from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
@@ -108,6 +109,7 @@ def create_app(config: Config | None = None) -> App:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         store = Store.from_url(redis_url)
+        await _check_durability(store, config)
         service = Service(store)
         hub = Hub(service, queue_size=config.reader_queue,
                   heartbeat_seconds=config.heartbeat_seconds)
@@ -143,6 +145,18 @@ def create_app(config: Config | None = None) -> App:
             Exception: on_unexpected,
         },
     ))
+
+
+async def _check_durability(store: Store, config: Config) -> None:
+    """Every process checks (see durability.py); an unreachable Redis is not a reason to
+    refuse to start (readers get 503s until it is back), so that is only logged."""
+    try:
+        found = await store.durability()
+    except StoreUnavailable:
+        logging.getLogger("liveblog.durability").warning(
+            "Redis unreachable at startup: its durability settings are not checked")
+        return
+    judge(found, config.durability)
 
 
 def app_from_env() -> App:

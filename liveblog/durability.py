@@ -1,0 +1,81 @@
+"""Whether the Redis we were given keeps what we acknowledge.
+
+liveblog answers a reporter's POST once Redis has the event. That is only a promise if
+Redis writes it to disk (an append-only file) and never evicts a key to make room (an
+evicted log is a blog gone). The embedded Redis is started that way; an external one is
+checked at startup, by every process, against LIVEBLOG_DURABILITY:
+
+- strict (the default): refuse to start on a Redis that would lose acknowledged updates
+  (no append-only file, or an eviction policy other than noeviction).
+- warn: log the same findings and serve anyway (development, or a deployment that
+  relies on replicas and WAIT instead; see docs/deploy.md).
+
+`appendfsync everysec` is reported but allowed in both: Redis's own default, it loses at
+most a second of writes on a power cut of the machine (not on a crash of the process),
+which is the usual trade for a replicated Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import msgspec
+
+from liveblog.errors import ConfigError
+
+Policy = Literal["strict", "warn"]
+logger = logging.getLogger("liveblog.durability")
+
+
+class Durability(msgspec.Struct, frozen=True, kw_only=True):
+    """What a Redis says about its persistence; None where it would not tell (managed
+    services often disable CONFIG)."""
+
+    appendonly: bool | None
+    appendfsync: str | None
+    maxmemory_policy: str | None
+
+
+def findings(d: Durability) -> tuple[list[str], list[str]]:
+    """(what loses acknowledged updates, what a careful operator should know)."""
+    fatal: list[str] = []
+    notes: list[str] = []
+    if d.appendonly is False:
+        fatal.append(
+            "Redis keeps no append-only file (appendonly no): a crash loses every update "
+            "since its last snapshot. Fix: `CONFIG SET appendonly yes` and `appendonly yes` "
+            "in redis.conf"
+        )
+    elif d.appendonly is None:
+        notes.append("Redis did not say whether it keeps an append-only file")
+    if d.maxmemory_policy is not None and d.maxmemory_policy != "noeviction":
+        fatal.append(
+            f"Redis evicts keys when full (maxmemory-policy {d.maxmemory_policy}): it "
+            "would delete whole blogs. Fix: `CONFIG SET maxmemory-policy noeviction`"
+        )
+    elif d.maxmemory_policy is None:
+        notes.append("Redis did not say what it does when its memory is full")
+    if d.appendonly and d.appendfsync not in (None, "always"):
+        notes.append(
+            f"Redis syncs its append-only file {d.appendfsync}: a power cut of its machine "
+            "can lose up to a second of acknowledged updates (a replica, or WAIT, covers it)"
+        )
+    return fatal, notes
+
+
+def judge(d: Durability, policy: Policy) -> None:
+    """Log what was found; raise ConfigError if it would lose updates and policy is strict."""
+    fatal, notes = findings(d)
+    for note in notes:
+        logger.warning("%s", note)
+    if not fatal:
+        return
+    if policy == "warn":
+        for finding in fatal:
+            logger.warning("%s (serving anyway: LIVEBLOG_DURABILITY=warn)", finding)
+        return
+    raise ConfigError(
+        "; ".join(fatal)
+        + ". Or set LIVEBLOG_DURABILITY=warn to serve on this Redis anyway."
+    )

@@ -1,0 +1,148 @@
+"""Durability is checked, not assumed (issue 8, item 12): `liveblog serve` refuses an
+external Redis that would lose acknowledged updates, and the embedded Redis keeps its
+files (every word ever posted, retracted ones too) private whatever the umask."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from liveblog.embedded import EmbeddedRedis, find_redis_server
+from tests.conftest import RedisServer, free_socket, stop_redis, wait_until
+from tests.test_cli import liveblog_env, redis_processes_for
+
+
+def redis_with(directory: Path, *options: str) -> RedisServer:
+    directory.mkdir(parents=True, exist_ok=True)
+    sock = directory / "redis.sock"
+    process = subprocess.Popen(
+        [find_redis_server(), "--port", "0", "--unixsocket", str(sock), "--dir",
+         str(directory), "--save", "", "--logfile", str(directory / "redis.log"), *options],
+        stdout=subprocess.DEVNULL,
+    )
+    server = RedisServer(process, sock, directory)
+
+    def answers() -> bool:
+        try:
+            with server.client() as client:
+                return bool(client.ping())
+        except Exception:
+            return False
+
+    wait_until(answers, what="redis-server to answer")
+    return server
+
+
+@pytest.fixture
+def lossy_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = redis_with(tmp_path / "lossy", "--appendonly", "no",
+                        "--maxmemory-policy", "allkeys-lru")
+    yield server
+    stop_redis(server)
+
+
+def free_port() -> int:
+    with free_socket() as sock:
+        return int(sock.getsockname()[1])
+
+
+def serve(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "liveblog", "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_serve_refuses_a_redis_that_would_lose_updates(lossy_redis: RedisServer,
+                                                       tmp_path: Path) -> None:
+    port = free_port()
+    env = liveblog_env(tmp_path / "var", port, LIVEBLOG_REDIS_URL=lossy_redis.url)
+    process = serve(env)
+    try:
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode != 0, output
+    assert "appendonly no" in output and "maxmemory-policy allkeys-lru" in output, output
+    assert "LIVEBLOG_DURABILITY=warn" in output
+    assert "Traceback" not in output  # a message for an operator, not a crash
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    with lossy_redis.client() as client:
+        assert client.dbsize() == 0  # not even the first editor token was written
+
+
+def test_warn_serves_on_such_a_redis_and_says_so(lossy_redis: RedisServer,
+                                                 tmp_path: Path) -> None:
+    port = free_port()
+    env = liveblog_env(tmp_path / "var", port, LIVEBLOG_REDIS_URL=lossy_redis.url,
+                       LIVEBLOG_DURABILITY="warn")
+    process = serve(env)
+    try:
+        def healthy() -> bool:
+            assert process.poll() is None
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, timeout=30, what="liveblog serve to answer")
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert "keeps no append-only file" in output and "evicts keys" in output, output
+    assert "serving anyway: LIVEBLOG_DURABILITY=warn" in output
+
+
+def test_serve_accepts_an_append_only_redis_and_notes_everysec(tmp_path: Path) -> None:
+    server = redis_with(tmp_path / "aof", "--appendonly", "yes", "--appendfsync", "everysec")
+    port = free_port()
+    env = liveblog_env(tmp_path / "var", port, LIVEBLOG_REDIS_URL=server.url)
+    process = serve(env)
+    try:
+        wait_until(lambda: _answers(port, process), timeout=30, what="liveblog serve")
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+        stop_redis(server)
+    assert "syncs its append-only file everysec" in output, output
+
+
+def _answers(port: int, process: subprocess.Popen[str]) -> bool:
+    assert process.poll() is None
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success
+    except httpx.TransportError:
+        return False
+
+
+def test_the_embedded_redis_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir(mode=0o755)  # made by hand, world-readable, before the first start
+    previous = os.umask(0o022)
+    embedded = EmbeddedRedis(data_dir)
+    try:
+        embedded.start()
+        with embedded_client(embedded) as client:
+            client.xadd("liveblog:{x}:log", {"v": "1", "data": "withdrawn words"})
+    finally:
+        os.umask(previous)
+        embedded.stop()
+        for pid in redis_processes_for(data_dir):
+            os.kill(pid, 9)
+    modes = {str(path.relative_to(tmp_path)): stat.S_IMODE(path.stat().st_mode)
+             for path in [data_dir, *data_dir.rglob("*")] if not path.is_socket()}
+    assert any("appendonly" in name for name in modes), modes
+    readable_by_others = {name: oct(mode) for name, mode in modes.items() if mode & 0o077}
+    assert readable_by_others == {}
+
+
+def embedded_client(embedded: EmbeddedRedis):  # type: ignore[no-untyped-def]
+    import redis
+
+    return redis.Redis(unix_socket_path=str(embedded.socket))
