@@ -49,7 +49,8 @@ def story(server: UvicornThread, api: Api, tokens: Tokens) -> Iterator[dict[str,
             "image": {"url": "https://example.com/SECRET-IMAGE.jpg", "alt": "SECRET-ALT",
                       "caption": "SECRET-CAPTION", "credit": "SECRET-CREDIT"},
         }),
-        "embed": post({"body": "SECRET-BODY-2", "embed": {"url": "https://example.com/SECRET-EMBED"}}),
+        "embed": post({"body": "SECRET-BODY-2",
+                       "embed": {"url": "https://example.com/SECRET-EMBED"}}),
         "corrected": post({
             "body": "A toll of OLD-WORDING-3", "title": "OLD-TITLE-3", "key_event": True,
             "image": {"url": "https://example.com/toll.jpg", "alt": "Toll",
@@ -64,7 +65,8 @@ def withdraw(api: Api, tokens: Tokens, ids: dict[str, str]) -> None:
     def ok(response: httpx.Response) -> None:
         assert response.status_code in (200, 201), response.text
 
-    ok(api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": ids["retracted"]}))
+    ok(api("PUT", "/api/blogs/tartus/pinned", tokens.editor,
+           json={"entry_id": ids["retracted"]}))
     ok(api("PATCH", f"/api/blogs/tartus/entries/{ids['corrected']}", tokens.editor, json={
         "body": "A toll of 80", "title": "Toll", "key_event": True,
         "image": {"url": "https://example.com/toll.jpg", "alt": "Toll",
@@ -113,7 +115,7 @@ def every_public_read(base_url: str, event_ids: list[str], entry_ids: list[str],
     for event_id in event_ids:
         ms, seq = (int(part) for part in event_id.split("-"))
         near |= {event_id, f"{ms}-{seq + 1}", f"{ms - 1}-0", f"{ms + 1}-0"}
-    ids = sorted(near) + ["0-0", "0-1", "garbage", ""]
+    ids = [*sorted(near), "0-0", "0-1", "garbage", ""]
     with httpx.Client(base_url=base_url, timeout=10) as http:
         gets = ["/api/blogs", "/api/blogs/tartus", "/api/blogs/tartus?limit=1",
                 "/blogs/tartus", "/", "/newsroom", "/newsroom/tartus", "/blogs/tartus/replay"]
