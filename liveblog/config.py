@@ -51,6 +51,30 @@ SETTINGS: tuple[Setting, ...] = (
         "Messages a reader may fall behind before it is cut off (it resumes from its last id).",
     ),
     Setting(
+        "LIVEBLOG_MAX_STREAMS",
+        "10000",
+        "Reader streams one process holds at once; past it a new stream gets 503 with "
+        "Retry-After.",
+    ),
+    Setting(
+        "LIVEBLOG_MAX_STREAMS_PER_IP",
+        "1000",
+        "Reader streams one client address (an IPv6 /64) holds at once per process; past it "
+        "503 with Retry-After.",
+    ),
+    Setting(
+        "LIVEBLOG_MAX_TAILERS",
+        "100",
+        "Blogs one process tails at once; past it the longest-idle one without readers stops, "
+        "or a new blog's stream gets 503.",
+    ),
+    Setting(
+        "LIVEBLOG_TAIL_BLOCK_MS",
+        "5000",
+        "Longest wait of a tailer's XREAD; a dead Redis connection is noticed within this plus "
+        "2 s, a replaced log within this.",
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL",
         None,
         "Base URL readers use (for printed links). Unset: http://HOST:PORT.",
@@ -68,6 +92,10 @@ class Config:
     public_url: str
     heartbeat_seconds: float = 15.0
     reader_queue: int = 256
+    max_streams: int = 10_000
+    max_streams_per_ip: int = 1000
+    max_tailers: int = 100
+    tail_block_ms: int = 5000
 
     @classmethod
     def from_env(
@@ -108,6 +136,15 @@ class Config:
             "LIVEBLOG_READER_QUEUE",
             _override(overrides, "reader_queue", raw("LIVEBLOG_READER_QUEUE")), 1, 100_000,
         )
+
+        def limit(key: str, name: str, high: int) -> int:
+            return _integer(name, _override(overrides, key, raw(name)), 1, high)
+
+        max_streams = limit("max_streams", "LIVEBLOG_MAX_STREAMS", 10_000_000)
+        max_streams_per_ip = limit("max_streams_per_ip", "LIVEBLOG_MAX_STREAMS_PER_IP",
+                                   10_000_000)
+        max_tailers = limit("max_tailers", "LIVEBLOG_MAX_TAILERS", 100_000)
+        tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 60_000)
         public = raw("LIVEBLOG_PUBLIC_URL")
         if public is not None and not public.startswith(("http://", "https://")):
             raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")
@@ -122,6 +159,10 @@ class Config:
             public_url=public_url,
             heartbeat_seconds=heartbeat,
             reader_queue=reader_queue,
+            max_streams=max_streams,
+            max_streams_per_ip=max_streams_per_ip,
+            max_tailers=max_tailers,
+            tail_block_ms=tail_block_ms,
         )
 
 
