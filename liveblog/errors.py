@@ -18,7 +18,10 @@
         ├── UnsupportedMediaType   415  a body that is not application/json
         ├── InvalidInput           422  fields that are missing, unknown or wrong (each named)
         ├── IdempotencyKeyReused   422  an Idempotency-Key sent again with another request
-        └── StoreUnavailable       503  Redis cannot be reached; retry later
+        ├── StoreUnavailable       503  Redis cannot be reached; retry later
+        └── Overloaded             503  a limit on reader streams or tailed blogs is
+                                        reached (per client address or per process);
+                                        retry later
 
 The domain raises these too: they say what went wrong in the newsroom's terms, and the
 status is how HTTP happens to spell it.
@@ -132,3 +135,13 @@ class StoreUnavailable(Problem):
 
     def __init__(self, detail: str = "the event store cannot be reached") -> None:
         super().__init__(detail, headers={"Retry-After": "2"})
+
+
+class Overloaded(Problem):
+    """A stream this process will not take now: it, or the client's address, already holds
+    its maximum (LIVEBLOG_MAX_STREAMS, LIVEBLOG_MAX_STREAMS_PER_IP, LIVEBLOG_MAX_TAILERS)."""
+
+    status, code, title = 503, "overloaded", "Too busy"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -34,7 +36,7 @@ from liveblog.domain.views import (
     public_entry,
     withdrawn,
 )
-from liveblog.errors import NotFound, StoreUnavailable
+from liveblog.errors import NotFound, Overloaded, StoreUnavailable
 from liveblog.service import Service
 
 RING_SIZE = 1024
@@ -48,6 +50,8 @@ BROADCAST_SLICE = 256
 BATCH_SECONDS = 0.05
 SNAPSHOT_ENTRIES = 20
 BLOCK_MS = 15_000
+# Seconds a refused stream is told to wait (Retry-After), picked at random in this range.
+RETRY_AFTER = (5, 15)
 # A comment line: browsers ignore it; proxies see traffic and keep the stream open.
 HEARTBEAT = b": ping\n\n"
 logger = logging.getLogger("liveblog.live")
@@ -68,6 +72,22 @@ def _position(event_id: str) -> tuple[int, int]:
     """Where a (well-formed) stream id sits in the log."""
     ms, _, seq = event_id.partition("-")
     return int(ms), int(seq)
+
+
+def client_key(address: str) -> str:
+    """What the per-client limit counts by: the address, or for IPv6 its /64, which one
+    household or host holds whole and picks addresses from at will."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    except ValueError:
+        return address
+
+
+def _retry_after() -> int:
+    # Spread the retries of many refused readers rather than bring them back together.
+    return random.randint(RETRY_AFTER[0], RETRY_AFTER[1])
 
 
 def parse_event_id(value: str | None) -> tuple[int, int] | None:
@@ -338,19 +358,84 @@ class Tailer:
 
 class Hub:
     """The process's tailers, started on demand and stopped when idle, and the one
-    heartbeat that keeps every idle stream of the process alive."""
+    heartbeat that keeps every idle stream of the process alive.
+
+    It also counts the process's reader streams, whichever path serves them (the ASGI app
+    or the HTTP protocol's fast path), so that anonymous readers cannot make a process hold
+    more streams, or tail more blogs, than it was set up for.
+    """
 
     def __init__(self, service: Service, *, queue_size: int = 256,
                  idle_seconds: float = 60.0, block_ms: int = BLOCK_MS,
-                 heartbeat_seconds: float = 15.0) -> None:
+                 heartbeat_seconds: float = 15.0, max_streams: int = 10_000,
+                 max_streams_per_client: int = 1000, max_tailers: int = 100) -> None:
         self.service = service
         self.queue_size = queue_size
         self.idle_seconds = idle_seconds
         self.block_ms = block_ms
         self.heartbeat_seconds = heartbeat_seconds
+        self.max_streams = max_streams
+        self.max_streams_per_client = max_streams_per_client
+        self.max_tailers = max_tailers
         self.tailers: dict[str, Tailer] = {}
+        self.streams = 0
+        self.streams_by_client: dict[str, int] = {}
         self._starting: dict[str, asyncio.Task[Tailer]] = {}
         self._chores: list[asyncio.Task[None]] = []
+
+    # -- limits --------------------------------------------------------------------------
+
+    def admit(self, client: str | None) -> None:
+        """Count a new stream from `client` (its address; None when it has none, as on a
+        Unix socket), or raise Overloaded if the process or the client holds its maximum.
+        Every admit is paired with one release when the stream ends."""
+        if self.streams >= self.max_streams:
+            raise Overloaded(
+                f"this server holds its maximum of {self.max_streams} reader streams; "
+                "retry later", _retry_after())
+        if client is not None:
+            key = client_key(client)
+            held = self.streams_by_client.get(key, 0)
+            if held >= self.max_streams_per_client:
+                # The detail does not echo the address: it may be a proxy's idea of it.
+                raise Overloaded(
+                    f"your address holds its maximum of {self.max_streams_per_client} "
+                    "reader streams on this server; close one or retry later", _retry_after())
+            self.streams_by_client[key] = held + 1
+        self.streams += 1
+
+    def release(self, client: str | None) -> None:
+        self.streams -= 1
+        if client is not None:
+            key = client_key(client)
+            held = self.streams_by_client.get(key, 0) - 1
+            if held > 0:
+                self.streams_by_client[key] = held
+            else:
+                self.streams_by_client.pop(key, None)
+
+    def _make_room(self) -> list[Tailer]:
+        """Make room for one more tailer: take out the tailers that stopped, then, if still
+        at the limit, the longest-idle one without readers (returned, to be stopped).
+        Overloaded if every tailer has readers. Synchronous, so that two blogs starting at
+        once cannot both take the last place."""
+        stopped = [t for t in self.tailers.values() if not t.running]
+        for tailer in stopped:
+            del self.tailers[tailer.slug]
+        if len(self.tailers) + len(self._starting) < self.max_tailers:
+            return stopped
+        idle = [t for t in self.tailers.values() if not t.subscribers]
+        if not idle:
+            raise Overloaded(
+                f"this server follows its maximum of {self.max_tailers} blogs, each with "
+                "readers; retry later", _retry_after())
+        oldest = min(idle, key=lambda t: t.idle_since)
+        logger.info("tailer %s: stopped to make room (%d blogs tailed)", oldest.slug,
+                    self.max_tailers)
+        del self.tailers[oldest.slug]
+        return [*stopped, oldest]
+
+    # -- tailers -------------------------------------------------------------------------
 
     async def tailer(self, slug: str) -> Tailer:
         tailer = self.tailers.get(slug)
@@ -364,25 +449,34 @@ class Hub:
             ]
         starting = self._starting.get(slug)
         if starting is None:
+            if tailer is not None:
+                del self.tailers[slug]  # it stopped; a new one takes its place
+            leaving = self._make_room()
             starting = asyncio.create_task(self._start(slug))
             self._starting[slug] = starting
-        try:
-            return await asyncio.shield(starting)
-        finally:
-            if starting.done():
-                self._starting.pop(slug, None)
+            for old in leaving:
+                await old.stop()
+        return await asyncio.shield(starting)
 
     async def _start(self, slug: str) -> Tailer:
-        tailer = Tailer(slug, self.service, queue_size=self.queue_size, block_ms=self.block_ms)
-        await tailer.start()
-        self.tailers[slug] = tailer
-        return tailer
+        try:
+            tailer = Tailer(slug, self.service, queue_size=self.queue_size,
+                            block_ms=self.block_ms)
+            await tailer.start()
+            self.tailers[slug] = tailer
+            return tailer
+        finally:
+            # Here, not in the waiters: a waiter that is cancelled (its reader left while
+            # the blog loaded) must not leave the slug counted as starting.
+            del self._starting[slug]
 
     async def _reap(self) -> None:
         while True:
             await asyncio.sleep(max(self.idle_seconds / 4, 0.05))
             now = time.monotonic()
             for slug, tailer in list(self.tailers.items()):
+                if self.tailers.get(slug) is not tailer:
+                    continue  # stopped meanwhile, to make room (or replaced)
                 if not tailer.running or (
                     not tailer.subscribers and now - tailer.idle_since > self.idle_seconds
                 ):

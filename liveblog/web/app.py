@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 from collections.abc import AsyncIterator
 from typing import TypedDict
 
@@ -38,6 +39,8 @@ from liveblog.web.stream import PATH as STREAM_PATH
 from liveblog.web.stream import stream
 
 access_log = logging.getLogger("liveblog.access")
+# Open files a process keeps besides its reader streams and its tailers' connections.
+FILES_KEPT = 256
 
 
 class App:
@@ -112,7 +115,10 @@ def create_app(config: Config | None = None) -> App:
         await _check_durability(store, config)
         service = Service(store)
         hub = Hub(service, queue_size=config.reader_queue,
-                  heartbeat_seconds=config.heartbeat_seconds)
+                  heartbeat_seconds=config.heartbeat_seconds,
+                  max_streams=streams_the_process_can_hold(config),
+                  max_streams_per_client=config.max_streams_per_ip,
+                  max_tailers=config.max_tailers)
         app.state.hub = hub  # for introspection: tests, and later metrics
         try:
             yield {"config": config, "service": service, "hub": hub}
@@ -157,6 +163,24 @@ async def _check_durability(store: Store, config: Config) -> None:
             "Redis unreachable at startup: its durability settings are not checked")
         return
     judge(found, config.durability)
+
+
+def streams_the_process_can_hold(config: Config) -> int:
+    """LIVEBLOG_MAX_STREAMS, or fewer if the open-file limit leaves no room for them: past
+    it, accept() fails (uvicorn stops accepting for a second, every request waits) and
+    Redis connections cannot be opened, where a 503 would have said what happened."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return config.max_streams
+    # Kept for the rest: a Redis connection per tailer, the pools, other requests, files.
+    room = soft - config.max_tailers - FILES_KEPT
+    if config.max_streams <= room:
+        return config.max_streams
+    allowed = max(room, 1)
+    logging.getLogger("liveblog").warning(
+        "LIVEBLOG_MAX_STREAMS is %d, but the open-file limit (ulimit -n) is %d: holding at "
+        "most %d streams; raise the limit to hold more", config.max_streams, soft, allowed)
+    return allowed
 
 
 def app_from_env() -> App:

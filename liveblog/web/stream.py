@@ -127,14 +127,31 @@ class SendReader(Subscription):
 
 
 async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+    hub: Hub = scope["state"]["hub"]
+    # The peer's address, or, when uvicorn trusts the peer as a proxy (its proxy_headers
+    # and FORWARDED_ALLOW_IPS), the client's address from X-Forwarded-For: uvicorn's
+    # middleware rewrote it before we got here. protocol.py works it out the same way.
+    client = scope.get("client")
+    address = client[0] if client else None
     try:
         if scope["method"] not in ("GET", "HEAD"):
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
+        hub.admit(address)  # before anything is loaded: a refused stream costs nothing
+    except Exception as exc:
+        await (await _error_response(Request(scope), exc))(scope, receive, send)
+        return
+    try:
+        await _stream(hub, scope, receive, send)
+    finally:
+        hub.release(address)
+
+
+async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
+    try:
         match = PATH.match(scope["path"])
         assert match is not None, "app.py routes only stream paths here"
         scope["path_params"] = {"slug": match.group(1)}
         slug = slug_from(Request(scope))
-        hub: Hub = scope["state"]["hub"]
         tailer = await hub.tailer(slug)
         reconnecting_from = last_event_id_header(scope["headers"])
         last_id = reconnecting_from or query_value(scope.get("query_string", b""),
