@@ -52,6 +52,16 @@
     if (text != null) node.textContent = text;
     return node;
   }
+  // The host an http(s) link goes to, or null for one this browser cannot parse: `new URL`
+  // throws on those, and one bad link must not take the rest of the page with it.
+  function hostOf(url) {
+    try {
+      var parsed = new URL(url);
+      return /^https?:$/.test(parsed.protocol) && parsed.hostname ? parsed.hostname : null;
+    } catch (error) {
+      return null;
+    }
+  }
   function timeEl(iso) {
     var t = el("time", { datetime: iso, "data-abs": "" });
     t.textContent = clock.format(new Date(iso));
@@ -86,9 +96,19 @@
       article.appendChild(figure);
     }
     if (e.embed) {
-      var card = el("a", { "class": "embed-card", href: e.embed.url, rel: "noopener noreferrer nofollow ugc", target: "_blank" });
-      card.appendChild(el("span", { "class": "embed-domain" }, new URL(e.embed.url).hostname));
-      card.appendChild(el("span", { "class": "embed-cta" }, "Open the embedded post ↗"));
+      var host = hostOf(e.embed.url);
+      var card;
+      if (host) {
+        card = el("a", { "class": "embed-card", href: e.embed.url, rel: "noopener noreferrer nofollow ugc", target: "_blank" });
+        card.appendChild(el("span", { "class": "embed-domain" }, host));
+        card.appendChild(el("span", { "class": "embed-cta" }, "Open the embedded post ↗"));
+      } else {
+        // Logged before the server checked URLs as browsers parse them: shown, never followed.
+        card = el("p", { "class": "embed-card embed-unusable" });
+        card.appendChild(el("span", { "class": "embed-domain" }, "Embedded link"));
+        card.appendChild(document.createTextNode(" "));
+        card.appendChild(el("span", { "class": "embed-url" }, e.embed.url));
+      }
       article.appendChild(card);
     }
     if (e.revision > 1) {

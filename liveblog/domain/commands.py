@@ -15,7 +15,6 @@ Rules a newsroom would expect and that the issue leaves open:
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -33,6 +32,7 @@ from liveblog.domain.events import (
     PinChanged,
 )
 from liveblog.domain.state import Blog, Entry
+from liveblog.domain.urls import url_problem
 from liveblog.errors import (
     Conflict,
     FieldError,
@@ -65,17 +65,9 @@ EntryId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an 
 
 
 def _check_urls(**urls: str | None) -> None:
-    """The pattern lets "https://[x" through; a real parser must accept it too."""
-    bad = []
-    for name, url in urls.items():
-        if url is None:
-            continue
-        try:
-            ok = bool(urlsplit(url).hostname)
-        except ValueError:
-            ok = False
-        if not ok:
-            bad.append(FieldError(name, "must be: an http(s):// URL with a host name"))
+    """The pattern lets "https://example.com:99999/" through; a browser must parse it too."""
+    bad = [FieldError(name, problem) for name, url in urls.items()
+           if url is not None and (problem := url_problem(url)) is not None]
     if bad:
         raise InvalidInput(bad)
 

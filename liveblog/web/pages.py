@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -19,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from liveblog.domain.commands import require_editor
+from liveblog.domain.urls import host_of
 from liveblog.domain.views import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -68,13 +68,6 @@ def ago(value: datetime, now: datetime | None = None) -> str:
         return "1 hour ago" if hours == 1 else f"{hours} hours ago"
     days = round(hours / 24)
     return "yesterday" if days == 1 else f"{days} days ago"
-
-
-def domain(url: str) -> str:
-    try:
-        return urlsplit(url).hostname or url
-    except ValueError:  # stored before URLs were parsed on the way in
-        return url
 
 
 def plain(entry: PublicEntry, limit: int = 110) -> str:
@@ -138,7 +131,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, domain=domain, plain=plain,
+    env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, host=host_of, plain=plain,
                        ago=ago)
     env.globals.update(sparkline=sparkline, css=Markup((STATIC / "style.css").read_text()))
     return env
