@@ -33,6 +33,7 @@ from liveblog.domain.events import Actor, Event, Recorded, event_decoder, event_
 from liveblog.errors import (
     Conflict,
     IdempotencyKeyReused,
+    NotFound,
     PreconditionFailed,
     StoreUnavailable,
     VersionConflict,
@@ -137,10 +138,11 @@ class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Appended(msgspec.Struct, frozen=True):
-    """The outcome of an append: the new event, or the one an idempotency key already made."""
+    """The outcome of an append: the new event, or (repeated) the one an earlier request
+    with the same idempotency key made."""
 
     recorded: Recorded
-    replayed: bool
+    repeated: bool
 
 
 class Store:
@@ -274,7 +276,7 @@ class Store:
                 id=event_id, version=int(reply[2]), at=at, actor=actor.name, role=actor.role,
                 event=event,
             )
-            return Appended(recorded, replayed=False)
+            return Appended(recorded, repeated=False)
         if outcome == "conflict":
             raise VersionConflict(expected_version or 0, int(reply[1]))
         if outcome == "stale":
@@ -288,8 +290,8 @@ class Store:
         event_id, _, fingerprint = reply[1].decode().partition(" ")
         if idempotency is not None and fingerprint != idempotency[1]:
             raise IdempotencyKeyReused(idempotency[0])
-        recorded_before = await self.event(slug, event_id)
-        return Appended(recorded_before, replayed=True)
+        earlier = await self.event(slug, event_id)
+        return Appended(earlier, repeated=True)
 
     @_unavailable_on_redis_errors
     async def find_idempotent(self, slug: str, actor: Actor, key: str) -> tuple[str, str] | None:
@@ -304,7 +306,7 @@ class Store:
     async def event(self, slug: str, event_id: str) -> Recorded:
         rows = await self.redis.xrange(_log(slug), min=event_id, max=event_id)
         if not rows:
-            raise LookupError(f"no event {event_id} in blog {slug!r}")
+            raise NotFound(f"blog {slug!r} has no event {event_id!r}")
         return _decode(rows[0])
 
     @_unavailable_on_redis_errors

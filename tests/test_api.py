@@ -182,6 +182,21 @@ def test_idempotency_key_returns_the_original_result(api: Api, tokens: Tokens, b
     assert other.status_code == 201 and other.json()["event_id"] != first.json()["event_id"]
 
 
+def test_a_key_whose_event_the_log_lost_is_a_404_not_a_500(
+        api: Api, tokens: Tokens, blog: str, redis_server: RedisServer) -> None:
+    """The log was restored from a backup older than the key: the key's event is gone."""
+    headers = {"Idempotency-Key": "lost-1"}
+    path = "/api/blogs/tartus/entries"
+    assert api("POST", path, tokens.reporter, json={"body": "x"}, headers=headers).status_code \
+        == 201
+    with redis_server.client() as client:
+        client.delete("liveblog:{tartus}:log", "liveblog:{tartus}:meta")
+    api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "Restored"})
+    problem = assert_problem(api("POST", path, tokens.reporter, json={"body": "x"},
+                                 headers=headers), 404)
+    assert "no event" in problem["detail"]
+
+
 def test_edit_by_author_and_editor_with_if_match(api: Api, tokens: Tokens, blog: str) -> None:
     entry = post(api, tokens.reporter, "At least 80 dead")["entry"]
     path = f"/api/blogs/tartus/entries/{entry['id']}"

@@ -125,7 +125,7 @@ def test_concurrent_retries_with_one_idempotency_key_append_once(redis_url: str)
             "tartus", EntryPosted(entry_id="o1", body="x"), other, AT,
             idempotency=("retry-1", "fingerprint-a"),
         )
-        assert not appended.replayed
+        assert not appended.repeated
         # The same key with another body is refused, not silently merged.
         with pytest.raises(IdempotencyKeyReused):
             await services[0].store.append(

@@ -32,11 +32,10 @@ from liveblog.domain.events import (
     Status,
 )
 from liveblog.domain.persistent import SparseVector
-from liveblog.errors import LiveblogError
 
-
-class CorruptLog(LiveblogError):
-    """The log holds an event that cannot follow the ones before it."""
+# CorruptLog lives in the errors tree; re-exported because the log's readers (live.py)
+# know it as the fold's error.
+from liveblog.errors import CorruptLog as CorruptLog
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -222,7 +222,9 @@ async def post_entry(request: Request) -> Response:
     assert outcome.recorded is not None
     entry = public_entry(posted_entry(outcome.recorded))
     headers = {"Location": f"/api/blogs/{slug}#entry-{entry.id}", "ETag": f'"{entry.revision}"'}
-    if outcome.replayed:
+    if outcome.repeated:
+        # The header's name is the one clients of idempotency keys know (Stripe's); in our
+        # own words it is a repeated request, not the editors' replay.
         headers["Idempotent-Replayed"] = "true"
     result = EntryResult(
         entry=entry, event_id=outcome.recorded.id, version=outcome.recorded.version
