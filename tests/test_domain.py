@@ -36,7 +36,7 @@ from liveblog.domain.events import (
     event_encoder,
 )
 from liveblog.domain.state import Blog, CorruptLog, Entry, apply, fold, posted_entry
-from liveblog.domain.views import public_blog
+from liveblog.domain.views import FACT_HISTORY_POINTS, fact_history, public_blog
 from liveblog.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, Problem
 
 EDITOR = Actor("ed", "editor")
@@ -412,6 +412,13 @@ def test_a_figure_updated_thousands_of_times_keeps_every_value_in_order() -> Non
         log.append(RANIA, commands.update_fact(
             log.blog, RANIA, "deaths", FactInput(label="Deaths", value=str(n), numeric=n)))
     assert log.blog is not None
-    history = public_blog(log.blog).facts[0].history
-    assert [p.numeric for p in history] == list(range(3000))
+    assert [p.numeric for p in log.blog.facts["deaths"].history] == list(range(3000))
     assert [p.numeric for p in log.states[100].facts["deaths"].history] == list(range(100))
+    # What travels is the newest FACT_HISTORY_POINTS and the count; the rest pages.
+    public = public_blog(log.blog).facts[0]
+    assert [p.numeric for p in public.history] == list(range(3000 - FACT_HISTORY_POINTS, 3000))
+    assert public.history_total == 3000
+    pages = [fact_history(log.blog, "deaths", start=start, limit=700)
+             for start in range(0, 3000, 700)]
+    assert [p.numeric for page in pages for p in page.points] == list(range(3000))
+    assert [page.next_start for page in pages] == [700, 1400, 2100, 2800, None]
