@@ -273,7 +273,7 @@ class Service:
             if isinstance(rec.event, BlogOpened):
                 await self.store.register_blog(slug, rec.at)
             await self.store.append(
-                slug, rec.event, Actor(rec.actor, rec.role), rec.at,
+                slug, rec.event, Actor(rec.actor, rec.role, rec.actor_id or ""), rec.at,
                 expected_version=0 if blog is None else blog.version,
                 entry_revision=_revision_guard(blog, rec.event),
                 summary=_summary(rec.event, rec.at),

@@ -96,6 +96,8 @@ class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
     actor: str
     role: Role
     data: Event
+    # The actor's identity; null for events logged before identities were recorded.
+    actor_id: str | None
 
 
 class EventPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,6 +113,8 @@ class Timeline(msgspec.Struct, frozen=True):
 class Me(msgspec.Struct, frozen=True):
     name: str
     role: Role
+    # The identity behind the token: what owns its entries; kept when it is rotated.
+    id: str
 
 
 class PreviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -333,7 +337,7 @@ async def read_events(request: Request) -> Response:
         events=[
             LoggedEvent(
                 id=e.id, version=e.version, type=kind(e.event), at=e.at, actor=e.actor,
-                role=e.role, data=e.event,
+                role=e.role, data=e.event, actor_id=e.actor_id,
             )
             for e in events
         ],
@@ -376,7 +380,7 @@ async def read_entry_history(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     actor = await authenticate(request)
-    return json_response(Me(actor.name, actor.role))
+    return json_response(Me(actor.name, actor.role, actor.id))
 
 
 async def preview(request: Request) -> Response:

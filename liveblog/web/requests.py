@@ -34,7 +34,7 @@ async def authenticate(request: Request) -> Actor:
     record = await request.state.service.store.find_token(secret.strip())
     if record is None:
         raise Unauthorized("this token is unknown or has been revoked")
-    return Actor(record.name, record.role)
+    return Actor(record.name, record.role, record.id)
 
 
 async def read_body(request: Request) -> bytes:
