@@ -21,7 +21,7 @@ from liveblog.service import Service
 from liveblog.store import Store
 
 
-class ExportLine(msgspec.Struct, frozen=True, kw_only=True):
+class ExportLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One event per line: the same fields as GET /api/blogs/{slug}/events."""
 
     id: str
@@ -31,12 +31,15 @@ class ExportLine(msgspec.Struct, frozen=True, kw_only=True):
     actor: str
     role: str
     data: msgspec.Raw
+    # Absent for events logged before identities were (and in exports made before).
+    actor_id: str | None = None
 
 
 def export_line(rec: Recorded) -> bytes:
     data = msgspec.Raw(msgspec.json.encode(rec.event))
     line = ExportLine(id=rec.id, version=rec.version, type=kind(rec.event),
-                      at=rec.at.isoformat(), actor=rec.actor, role=rec.role, data=data)
+                      at=rec.at.isoformat(), actor=rec.actor, role=rec.role, data=data,
+                      actor_id=rec.actor_id)
     return msgspec.json.encode(line)
 
 

@@ -3,6 +3,8 @@
     LiveblogError
     ├── ConfigError                a setting is missing or wrong (names the setting)
     ├── EmbeddedRedisError         the embedded redis-server could not be started
+    ├── CorruptLog                 the log holds an event that cannot follow the ones
+    │                              before it (wiped or restored under us, or hand-edited)
     └── Problem                    what a client did wrong or cannot have now; carries an
         │                          HTTP status and is rendered as RFC 9457 problem+json
         ├── MalformedRequest       400  the body is not JSON, or a header is malformed
@@ -42,6 +44,11 @@ class ConfigError(LiveblogError):
 
 class EmbeddedRedisError(LiveblogError):
     """The embedded redis-server could not be found, started or reached."""
+
+
+class CorruptLog(LiveblogError):
+    """The log holds an event that cannot follow the ones before it. Readers of the log
+    catch it to start over from what the log holds now."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from liveblog.domain import ids
 from liveblog.domain.events import Recorded, kind
 from liveblog.domain.state import Blog, CorruptLog, apply, fold
 from liveblog.domain.views import (
@@ -68,12 +69,6 @@ def http_chunk(message: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(message), message)
 
 
-def _position(event_id: str) -> tuple[int, int]:
-    """Where a (well-formed) stream id sits in the log."""
-    ms, _, seq = event_id.partition("-")
-    return int(ms), int(seq)
-
-
 def client_key(address: str) -> str:
     """What the per-client limit counts by: the address, or for IPv6 its /64, which one
     household or host holds whole and picks addresses from at will."""
@@ -88,16 +83,6 @@ def client_key(address: str) -> str:
 def _retry_after() -> int:
     # Spread the retries of many refused readers rather than bring them back together.
     return random.randint(RETRY_AFTER[0], RETRY_AFTER[1])
-
-
-def parse_event_id(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    ms, _, seq = value.partition("-")
-    digits = ms + seq
-    if not (ms and seq and digits.isascii() and digits.isdecimal()) or len(digits) > 40:
-        return None
-    return int(ms), int(seq)
 
 
 class Subscription:
@@ -246,7 +231,7 @@ class Tailer:
             messages = []
             for rec in events:
                 if rec.version <= self.state.version:
-                    if _position(rec.id) > _position(self.state.last_event_id):
+                    if ids.position(rec.id) > ids.position(self.state.last_event_id):
                         raise CorruptLog(f"event {rec.id} repeats version {rec.version}")
                     continue  # already published (catch_up and the XREAD loop can overlap)
                 self.state = apply(self.state, rec)
@@ -339,8 +324,8 @@ class Tailer:
         return None
 
     def is_ahead(self, last_event_id: str | None) -> bool:
-        theirs = parse_event_id(last_event_id)
-        ours = parse_event_id(self.state.last_event_id)
+        theirs = ids.parse(last_event_id)
+        ours = ids.parse(self.state.last_event_id)
         return theirs is not None and ours is not None and theirs > ours
 
     def is_over(self, last_event_id: str | None) -> bool:

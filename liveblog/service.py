@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from liveblog.checkpoints import CHECKPOINT_EVERY, Checkpoints
+from liveblog.domain import ids
 from liveblog.domain.events import (
     Actor,
     BlogOpened,
@@ -37,8 +38,14 @@ from liveblog.domain.events import (
     Event,
     Recorded,
 )
-from liveblog.domain.state import Blog, CorruptLog, apply, fold
-from liveblog.errors import Conflict, IdempotencyKeyReused, NotFound, VersionConflict
+from liveblog.domain.state import Blog, apply, fold
+from liveblog.errors import (
+    Conflict,
+    CorruptLog,
+    IdempotencyKeyReused,
+    NotFound,
+    VersionConflict,
+)
 from liveblog.store import BlogSummary, Store
 
 Decide = Callable[[Blog | None], Event | None]
@@ -67,11 +74,11 @@ def fingerprint(body: bytes) -> str:
 
 class Outcome(msgspec.Struct, frozen=True):
     """The state after a write, the event it appended (None: nothing to change), and
-    whether that event was an earlier request's, found by its idempotency key."""
+    whether the request repeated an earlier one (same idempotency key), whose event it is."""
 
     blog: Blog
     recorded: Recorded | None
-    replayed: bool = False
+    repeated: bool = False
 
 
 class Service:
@@ -135,15 +142,15 @@ class Service:
         about CHECKPOINT_EVERY events once the checkpoints up to it exist; the first call
         on a long blog makes them (one fold of the log up to `at`)."""
         latest = await self.blog(slug)
-        if at.isascii() and at.isdecimal():
-            version = int(at)
+        asked = ids.parse_version(at)
+        if asked is not None:
+            version = asked
             if not 0 < version <= latest.version:
                 raise NotFound(f"blog {slug!r} has no version {version}")
+        elif ids.is_stream_id(at):
+            version = (await self.store.event(slug, at)).version
         else:
-            try:
-                version = (await self.store.event(slug, at)).version
-            except LookupError:
-                raise NotFound(f"blog {slug!r} has no event {at!r}") from None
+            raise NotFound(f"blog {slug!r} has no event {at[:60]!r}")
         if version == latest.version:
             return latest
         checkpoints = self._checkpoints_for(slug)
@@ -180,9 +187,9 @@ class Service:
         blog returns the original event and appends nothing.
         """
         if idempotency is not None:
-            replay = await self._replay(slug, actor, idempotency)
-            if replay is not None:
-                return replay
+            earlier = await self._repeat(slug, actor, idempotency)
+            if earlier is not None:
+                return earlier
         outcome = await self._attempt(slug, actor, decide, idempotency)
         if outcome is not None:
             return outcome
@@ -226,8 +233,8 @@ class Service:
             )
         except VersionConflict:
             return None
-        if appended.replayed:
-            return Outcome(await self.blog(slug), appended.recorded, replayed=True)
+        if appended.repeated:
+            return Outcome(await self.blog(slug), appended.recorded, repeated=True)
         recorded = appended.recorded
         if blog is not None and recorded.version != blog.version + 1:
             # Others' events landed first: read them, and ours, from the log.
@@ -239,9 +246,10 @@ class Service:
             checkpoints.offer(after)
         return Outcome(after, recorded)
 
-    async def _replay(
+    async def _repeat(
         self, slug: str, actor: Actor, idempotency: tuple[str, str]
     ) -> Outcome | None:
+        """The earlier request's outcome, if this one repeats it (same key, same body)."""
         seen = await self.store.find_idempotent(slug, actor, idempotency[0])
         if seen is None:
             return None
@@ -249,7 +257,7 @@ class Service:
         if seen_fingerprint != idempotency[1]:
             raise IdempotencyKeyReused(idempotency[0])
         recorded = await self.store.event(slug, event_id)
-        return Outcome(await self.blog(slug), recorded, replayed=True)
+        return Outcome(await self.blog(slug), recorded, repeated=True)
 
     async def import_log(
         self, slug: str, events: Iterable[Recorded], progress: Callable[[int], None] = _noop
@@ -265,7 +273,7 @@ class Service:
             if isinstance(rec.event, BlogOpened):
                 await self.store.register_blog(slug, rec.at)
             await self.store.append(
-                slug, rec.event, Actor(rec.actor, rec.role), rec.at,
+                slug, rec.event, Actor(rec.actor, rec.role, rec.actor_id or ""), rec.at,
                 expected_version=0 if blog is None else blog.version,
                 entry_revision=_revision_guard(blog, rec.event),
                 summary=_summary(rec.event, rec.at),

@@ -8,17 +8,19 @@ append script may touch them together):
                                  rev:<entry id> (each entry's revision, "x" once retracted)
     liveblog:{slug}:idem:<hash>  string: "<event id> <request fingerprint>", expires
     {liveblog}:blogs             sorted set: every slug ever opened (score: opening time)
-    {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at}
+    {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at, id}
     {liveblog}:token-names       hash: name -> sha256(token)
 
-A stream entry's fields: v (blog version), type, at (ISO 8601), actor, role, data (the
-event's tagged JSON).
+A stream entry's fields: v (blog version), type, at (ISO 8601), actor, role, actor_id (the
+actor's identity; absent from events logged before identities were), data (the event's
+tagged JSON).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -34,6 +36,7 @@ from liveblog.durability import Durability
 from liveblog.errors import (
     Conflict,
     IdempotencyKeyReused,
+    NotFound,
     PreconditionFailed,
     StoreUnavailable,
     VersionConflict,
@@ -88,6 +91,16 @@ redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 return 1
 """
 
+# KEYS: tokens, token-names. ARGV: name, the digest it must still point at, new digest,
+# the record under the new digest. The old secret stops working in the same step.
+_ROTATE_TOKEN = """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
 _REVOKE_TOKEN = """
 local digest = redis.call('HGET', KEYS[2], ARGV[1])
 if not digest then return 0 end
@@ -126,6 +139,10 @@ class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     role: str
     created_at: datetime
+    # The identity the token was issued to (Actor.id): random, minted with the token, kept
+    # by `token rotate`. "" in records stored before identities were; those read as
+    # legacy_identity(their digest): theirs alone, and gone with the token.
+    id: str = ""
 
 
 class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,10 +155,11 @@ class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Appended(msgspec.Struct, frozen=True):
-    """The outcome of an append: the new event, or the one an idempotency key already made."""
+    """The outcome of an append: the new event, or (repeated) the one an earlier request
+    with the same idempotency key made."""
 
     recorded: Recorded
-    replayed: bool
+    repeated: bool
 
 
 class Store:
@@ -161,6 +179,7 @@ class Store:
         self._append = self.writer.register_script(_APPEND)
         self._create_token = client.register_script(_CREATE_TOKEN)
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
+        self._rotate_token = client.register_script(_ROTATE_TOKEN)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -264,7 +283,7 @@ class Store:
         """
         keys = [_log(slug), _meta(slug)]
         if idempotency is not None:
-            keys.append(_idempotency(slug, actor.name, idempotency[0]))
+            keys.append(_idempotency(slug, actor, idempotency[0]))
         entry, expected_rev, new_rev = entry_revision or ("", "", "")
         pairs = {"updated_at": at.isoformat(), **(summary or {})}
         args: list[str | bytes] = [
@@ -282,17 +301,19 @@ class Store:
             "at", at.isoformat(),
             "actor", actor.name,
             "role", actor.role,
-            "data", event_encoder.encode(event),
         ]
+        if actor.id:
+            args += ["actor_id", actor.id]
+        args += ["data", event_encoder.encode(event)]
         reply = await self._append(keys=keys, args=args)
         outcome = reply[0].decode()
         if outcome == "ok":
             event_id = reply[1].decode()
             recorded = Recorded(
                 id=event_id, version=int(reply[2]), at=at, actor=actor.name, role=actor.role,
-                event=event,
+                event=event, actor_id=actor.id or None,
             )
-            return Appended(recorded, replayed=False)
+            return Appended(recorded, repeated=False)
         if outcome == "conflict":
             raise VersionConflict(expected_version or 0, int(reply[1]))
         if outcome == "stale":
@@ -306,13 +327,13 @@ class Store:
         event_id, _, fingerprint = reply[1].decode().partition(" ")
         if idempotency is not None and fingerprint != idempotency[1]:
             raise IdempotencyKeyReused(idempotency[0])
-        recorded_before = await self.event(slug, event_id)
-        return Appended(recorded_before, replayed=True)
+        earlier = await self.event(slug, event_id)
+        return Appended(earlier, repeated=True)
 
     @_unavailable_on_redis_errors
     async def find_idempotent(self, slug: str, actor: Actor, key: str) -> tuple[str, str] | None:
         """The (event id, fingerprint) an idempotency key produced, if it is remembered."""
-        seen = await self.redis.get(_idempotency(slug, actor.name, key))
+        seen = await self.redis.get(_idempotency(slug, actor, key))
         if seen is None:
             return None
         event_id, _, fingerprint = seen.decode().partition(" ")
@@ -322,7 +343,7 @@ class Store:
     async def event(self, slug: str, event_id: str) -> Recorded:
         rows = await self.redis.xrange(_log(slug), min=event_id, max=event_id)
         if not rows:
-            raise LookupError(f"no event {event_id} in blog {slug!r}")
+            raise NotFound(f"blog {slug!r} has no event {event_id!r}")
         return _decode(rows[0])
 
     @_unavailable_on_redis_errors
@@ -373,8 +394,9 @@ class Store:
 
     @_unavailable_on_redis_errors
     async def create_token(self, name: str, role: str, secret: str, at: datetime) -> bool:
-        """Store a token by its hash; False if the name is taken."""
-        record = msgspec.json.encode(TokenRecord(name=name, role=role, created_at=at))
+        """Store a token by its hash, for a new identity; False if the name is taken."""
+        record = msgspec.json.encode(
+            TokenRecord(name=name, role=role, created_at=at, id=new_identity()))
         created = await self._create_token(
             keys=[_TOKENS, _TOKEN_NAMES], args=[name, _digest(secret), record]
         )
@@ -382,14 +404,30 @@ class Store:
 
     @_unavailable_on_redis_errors
     async def find_token(self, secret: str) -> TokenRecord | None:
-        raw = await self.redis.hget(_TOKENS, _digest(secret))
-        return None if raw is None else msgspec.json.decode(raw, type=TokenRecord)
+        digest = _digest(secret)
+        raw = await self.redis.hget(_TOKENS, digest)
+        return None if raw is None else _token_record(digest, raw)
 
     @_unavailable_on_redis_errors
     async def list_tokens(self) -> list[TokenRecord]:
         raw = await self.redis.hgetall(_TOKENS)
-        records = [msgspec.json.decode(value, type=TokenRecord) for value in raw.values()]
+        records = [_token_record(digest.decode(), value) for digest, value in raw.items()]
         return sorted(records, key=lambda r: r.created_at)
+
+    @_unavailable_on_redis_errors
+    async def rotate_token(self, name: str, secret: str) -> TokenRecord | None:
+        """Give the identity named `name` a new secret; the old one stops working. None if
+        there is no such token (or it was revoked or rotated meanwhile)."""
+        digest = await self.redis.hget(_TOKEN_NAMES, name)
+        raw = None if digest is None else await self.redis.hget(_TOKENS, digest)
+        if digest is None or raw is None:
+            return None
+        record = _token_record(digest.decode(), raw)  # a legacy record keeps its identity
+        rotated = await self._rotate_token(
+            keys=[_TOKENS, _TOKEN_NAMES],
+            args=[name, digest, _digest(secret), msgspec.json.encode(record)],
+        )
+        return record if rotated else None
 
     @_unavailable_on_redis_errors
     async def revoke_token(self, name: str) -> bool:
@@ -405,6 +443,7 @@ def _decode(row: tuple[bytes, dict[bytes, bytes]]) -> Recorded:
         actor=fields[b"actor"].decode(),
         role=fields[b"role"].decode(),  # type: ignore[arg-type]
         event=event_decoder.decode(fields[b"data"]),
+        actor_id=actor_id.decode() if (actor_id := fields.get(b"actor_id")) else None,
     )
 
 
@@ -420,9 +459,32 @@ def _meta(slug: str) -> str:
     return f"liveblog:{{{slug}}}:meta"
 
 
-def _idempotency(slug: str, actor: str, key: str) -> str:
-    scope = hashlib.sha256(f"{actor}\0{key}".encode()).hexdigest()[:32]
+def _idempotency(slug: str, actor: Actor, key: str) -> str:
+    # A key is its identity's, not its name's: whoever is given a revoked name later must
+    # not get the former holder's answers. (An actor without an identity, which no request
+    # has, would fall back to its name.)
+    who = actor.id or f"name\0{actor.name}"
+    scope = hashlib.sha256(f"{who}\0{key}".encode()).hexdigest()[:32]
     return f"liveblog:{{{slug}}}:idem:{scope}"
+
+
+def new_identity() -> str:
+    """An identity for a new token: 16 hex digits, 64 random bits."""
+    return secrets.token_hex(8)
+
+
+def legacy_identity(digest: str) -> str:
+    """The identity of a token stored before identities were: derived from the token's
+    digest, so it is stable for that token's life and no other token (a new one with the
+    same name included) ever has it."""
+    return "legacy-" + hashlib.sha256(f"identity\0{digest}".encode()).hexdigest()[:16]
+
+
+def _token_record(digest: str, raw: bytes) -> TokenRecord:
+    record = msgspec.json.decode(raw, type=TokenRecord)
+    if not record.id:
+        record = msgspec.structs.replace(record, id=legacy_identity(digest))
+    return record
 
 
 def _digest(secret: str) -> str:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from openapi_spec_validator import validate
 
+from liveblog.domain.events import Actor, FactUpdated
+from liveblog.domain.views import FACT_HISTORY_POINTS
+from liveblog.store import Store
 from liveblog.web.api import OPERATIONS
 from tests.conftest import Api, RedisServer, Tokens, UvicornThread
 
@@ -182,6 +186,21 @@ def test_idempotency_key_returns_the_original_result(api: Api, tokens: Tokens, b
     assert other.status_code == 201 and other.json()["event_id"] != first.json()["event_id"]
 
 
+def test_a_key_whose_event_the_log_lost_is_a_404_not_a_500(
+        api: Api, tokens: Tokens, blog: str, redis_server: RedisServer) -> None:
+    """The log was restored from a backup older than the key: the key's event is gone."""
+    headers = {"Idempotency-Key": "lost-1"}
+    path = "/api/blogs/tartus/entries"
+    assert api("POST", path, tokens.reporter, json={"body": "x"}, headers=headers).status_code \
+        == 201
+    with redis_server.client() as client:
+        client.delete("liveblog:{tartus}:log", "liveblog:{tartus}:meta")
+    api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "Restored"})
+    problem = assert_problem(api("POST", path, tokens.reporter, json={"body": "x"},
+                                 headers=headers), 404)
+    assert "no event" in problem["detail"]
+
+
 def test_edit_by_author_and_editor_with_if_match(api: Api, tokens: Tokens, blog: str) -> None:
     entry = post(api, tokens.reporter, "At least 80 dead")["entry"]
     path = f"/api/blogs/tartus/entries/{entry['id']}"
@@ -280,6 +299,68 @@ def test_a_figure_keeps_its_history(api: Api, tokens: Tokens, blog: str) -> None
     assert_problem(api("PUT", path, json={"label": "x", "value": "1"}), 401)
 
 
+def test_a_figure_updated_3000_times_travels_with_its_last_points_only(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread, redis_url: str) -> None:
+    """Every fact-updated message, snapshot and state carried the figure's whole history:
+    280 KB per message after 3,000 updates. Now the last FACT_HISTORY_POINTS and a count;
+    the history endpoint pages through all of it."""
+    updates = 3000
+
+    async def append_updates() -> list[str]:
+        store = Store.from_url(redis_url)
+        ids = []
+        for n in range(updates):
+            appended = await store.append(
+                "tartus", FactUpdated(key="deaths", label="Deaths", value=f"at least {n}",
+                                      numeric=n, source="Ministry of Health"),
+                Actor("rania", "reporter"), datetime.now(UTC))
+            ids.append(appended.recorded.id)
+        await store.close()
+        return ids
+
+    ids = asyncio.run(append_updates())
+
+    async def raw_messages(last_event_id: str | None, count: int) -> list[bytes]:
+        headers = {} if last_event_id is None else {"Last-Event-ID": last_event_id}
+        found = []
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client, \
+                client.stream("GET", "/blogs/tartus/stream", headers=headers) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    found.append(line.encode())
+                    if len(found) == count:
+                        return found
+        raise AssertionError("the stream ended early")
+
+    [update] = asyncio.run(raw_messages(ids[-2], 1))
+    [snapshot] = asyncio.run(raw_messages(None, 1))
+    state = api("GET", "/api/blogs/tartus")
+    sizes = {"message": len(update), "snapshot": len(snapshot), "state": len(state.content)}
+    print(f"after {updates} updates of one figure, bytes: {sizes}")
+    assert max(sizes.values()) < 10_000, sizes
+    fact = state.json()["facts"][0]
+    assert fact["history_total"] == updates and len(fact["history"]) == FACT_HISTORY_POINTS
+    assert [p["numeric"] for p in fact["history"]] == \
+        list(range(updates - FACT_HISTORY_POINTS, updates))
+
+    every: list[float] = []
+    start: int | None = 0
+    while start is not None:
+        page = api("GET", "/api/blogs/tartus/facts/deaths/history",
+                   params={"start": start}).json()
+        assert page["total"] == updates and page["start"] == start
+        every += [p["numeric"] for p in page["points"]]
+        start = page["next_start"]
+    assert every == list(range(updates))
+    short = api("GET", "/api/blogs/tartus/facts/deaths/history",
+                params={"start": 2990, "limit": 5}).json()
+    assert [p["numeric"] for p in short["points"]] == [2990, 2991, 2992, 2993, 2994]
+    assert short["next_start"] == 2995
+    assert_problem(api("GET", "/api/blogs/tartus/facts/nothing/history"), 404)
+    assert_problem(api("GET", "/api/blogs/tartus/facts/deaths/history",
+                       params={"limit": 501}), 422, fields={"limit"})
+
+
 # -- paging ------------------------------------------------------------------------------------
 
 
@@ -310,7 +391,7 @@ def test_the_event_log_pages_for_editors_only(api: Api, tokens: Tokens, blog: st
     page = api("GET", "/api/blogs/tartus/events", tokens.editor, params={"limit": 2}).json()
     assert [e["version"] for e in page["events"]] == [1, 2]
     event = page["events"][0]
-    assert set(event) == {"id", "version", "type", "at", "actor", "role", "data"}
+    assert set(event) == {"id", "version", "type", "at", "actor", "actor_id", "role", "data"}
     assert (event["type"], event["actor"], event["role"]) == ("blog-opened", "ed", "editor")
     rest = api("GET", "/api/blogs/tartus/events", tokens.editor,
                params={"after": page["next"]}).json()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import free_socket, wait_until
+from tests.conftest import Api, Tokens, free_socket, wait_until
 from tests.processes import (
     Processes,
     Served,
@@ -107,6 +107,52 @@ def test_token_commands_start_and_stop_their_own_redis_when_none_runs(data_dir: 
     assert liveblog(env, "token", "revoke", "nobody").returncode != 0
     assert "ed\teditor" in liveblog(env, "token", "list").stdout
     assert redis_processes_for(data_dir) == []
+
+
+def test_a_name_given_again_is_someone_new_and_rotation_keeps_the_identity(
+        tmp_path: Path, api: Api, tokens: Tokens, blog: str, redis_url: str) -> None:
+    """Revoke rania, create a new rania: the new holder must not own the old entries or the
+    old idempotency keys. `token rotate` gives the same identity a new secret."""
+    env = liveblog_env(tmp_path / "var", 8000, LIVEBLOG_REDIS_URL=redis_url)
+    entries = "/api/blogs/tartus/entries"
+    key = {"Idempotency-Key": "first-report"}
+    first = api("POST", entries, tokens.reporter, json={"body": "Blast"}, headers=key)
+    assert first.status_code == 201
+    old_entry = first.json()["entry"]["id"]
+    old_id = api("GET", "/api/me", tokens.reporter).json()["id"]
+
+    assert liveblog(env, "token", "revoke", "rania").returncode == 0
+    created = liveblog(env, "token", "create", "--name", "rania", "--role", "reporter")
+    assert created.returncode == 0, created.stderr
+    new_rania = created.stdout.strip().splitlines()[-1]
+    me = api("GET", "/api/me", new_rania).json()
+    assert me["name"] == "rania" and me["id"] != old_id
+
+    for method, body in (("PATCH", {"body": "Mine now"}), ("DELETE", {"reason": "mine"})):
+        refused = api(method, f"{entries}/{old_entry}", new_rania, json=body)
+        assert refused.status_code == 403, refused.text
+    repeat = api("POST", entries, new_rania, json={"body": "Blast"}, headers=key)
+    assert repeat.status_code == 201 and "idempotent-replayed" not in repeat.headers
+    assert repeat.json()["entry"]["id"] != old_entry  # a post of its own, not the old answer
+    new_entry = repeat.json()["entry"]["id"]
+    events = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
+    assert [(e["actor"], e["actor_id"]) for e in events[1:]] == \
+        [("rania", old_id), ("rania", me["id"])]
+
+    rotated = liveblog(env, "token", "rotate", "rania")
+    assert rotated.returncode == 0, rotated.stderr
+    secret = rotated.stdout.strip().splitlines()[-1]
+    assert secret.startswith("lb_") and secret != new_rania
+    assert api("GET", "/api/me", new_rania).status_code == 401
+    assert api("GET", "/api/me", secret).json() == me  # the same identity
+    edited = api("PATCH", f"{entries}/{new_entry}", secret, json={"body": "Blasts"})
+    assert edited.status_code == 200, edited.text
+    again = api("POST", entries, secret, json={"body": "Blast"}, headers=key)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["entry"]["id"] == new_entry
+    assert liveblog(env, "token", "rotate", "nobody").returncode != 0
+    listed = liveblog(env, "token", "list").stdout
+    assert "rania\treporter\tcreated " in listed and f"identity {me['id']}" in listed
 
 
 def test_serve_with_several_workers(data_dir: Path, processes: Processes) -> None:

@@ -278,7 +278,14 @@ def _find_entry(blog: Blog, entry_id: str) -> Entry:
 def _entry_for_change(blog: Blog, actor: Actor, entry_id: str, what: str) -> Entry:
     entry = _find_entry(blog, entry_id)
     if not actor.is_editor:
-        if entry.author != actor.name:
+        # Ownership is by identity, not by name: a name revoked and given to someone else
+        # does not hand them the entries of its former holder.
+        if entry.author_id is None:
+            raise Forbidden(
+                f"entry {entry_id} was posted before authors were recorded by identity; "
+                f"only an editor may {what} it"
+            )
+        if not actor.id or entry.author_id != actor.id:
             raise Forbidden(
                 f"only its author ({entry.author!r}) or an editor may {what} entry {entry_id}"
             )

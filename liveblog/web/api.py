@@ -30,10 +30,13 @@ from liveblog.domain.render import render_uncached
 from liveblog.domain.state import Blog, posted_entry
 from liveblog.domain.views import (
     DEFAULT_PAGE,
+    HISTORY_PAGE,
     MAX_PAGE,
+    FactHistory,
     PublicBlog,
     PublicEntry,
     PublicFact,
+    fact_history,
     public_blog,
     public_entry,
     public_fact,
@@ -93,6 +96,8 @@ class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
     actor: str
     role: Role
     data: Event
+    # The actor's identity; null for events logged before identities were recorded.
+    actor_id: str | None
 
 
 class EventPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,6 +113,8 @@ class Timeline(msgspec.Struct, frozen=True):
 class Me(msgspec.Struct, frozen=True):
     name: str
     role: Role
+    # The identity behind the token: what owns its entries; kept when it is rotated.
+    id: str
 
 
 class PreviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -130,6 +137,8 @@ _ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _blog_json = ViewCache(128)
 _SLUG = re.compile(SLUG_PATTERN)
 _FACT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# No history is longer than its blog's log; this only keeps the number a number.
+MAX_HISTORY_START = 10**12
 
 
 def json_response(
@@ -158,6 +167,15 @@ def _entry_id(request: Request) -> str:
     if not _ENTRY_ID.match(entry_id):
         raise NotFound(f"no entry {entry_id!r}")
     return entry_id
+
+
+def _fact_key(request: Request) -> str:
+    key: str = request.path_params["key"]
+    if not _FACT_KEY.match(key):
+        raise InvalidInput([FieldError(
+            "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
+        )])
+    return key
 
 
 def _event_id(recorded: Recorded | None) -> str | None:
@@ -222,7 +240,9 @@ async def post_entry(request: Request) -> Response:
     assert outcome.recorded is not None
     entry = public_entry(posted_entry(outcome.recorded))
     headers = {"Location": f"/api/blogs/{slug}#entry-{entry.id}", "ETag": f'"{entry.revision}"'}
-    if outcome.replayed:
+    if outcome.repeated:
+        # The header's name is the one clients of idempotency keys know (Stripe's); in our
+        # own words it is a repeated request, not the editors' replay.
         headers["Idempotent-Replayed"] = "true"
     result = EntryResult(
         entry=entry, event_id=outcome.recorded.id, version=outcome.recorded.version
@@ -283,12 +303,8 @@ async def set_pin(request: Request) -> Response:
 
 async def update_fact(request: Request) -> Response:
     slug = slug_from(request)
-    key: str = request.path_params["key"]
     actor = await authenticate(request)
-    if not _FACT_KEY.match(key):
-        raise InvalidInput([FieldError(
-            "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
-        )])
+    key = _fact_key(request)
     cmd = await read_json(request, FactInput)
     outcome = await service_from(request).execute(
         slug, actor, lambda blog: commands.update_fact(_existing(blog, slug), actor, key, cmd)
@@ -299,6 +315,15 @@ async def update_fact(request: Request) -> Response:
         version=outcome.blog.version,
     )
     return json_response(result)
+
+
+async def read_fact_history(request: Request) -> Response:
+    slug = slug_from(request)
+    key = _fact_key(request)
+    start = query_int(request, "start", 0, 0, MAX_HISTORY_START)
+    limit = query_int(request, "limit", HISTORY_PAGE, 1, HISTORY_PAGE)
+    blog = await service_from(request).blog(slug)
+    return json_response(fact_history(blog, key, start=start, limit=limit))
 
 
 async def read_events(request: Request) -> Response:
@@ -312,7 +337,7 @@ async def read_events(request: Request) -> Response:
         events=[
             LoggedEvent(
                 id=e.id, version=e.version, type=kind(e.event), at=e.at, actor=e.actor,
-                role=e.role, data=e.event,
+                role=e.role, data=e.event, actor_id=e.actor_id,
             )
             for e in events
         ],
@@ -355,7 +380,7 @@ async def read_entry_history(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     actor = await authenticate(request)
-    return json_response(Me(actor.name, actor.role))
+    return json_response(Me(actor.name, actor.role, actor.id))
 
 
 async def preview(request: Request) -> Response:
@@ -449,6 +474,20 @@ OPERATIONS: tuple[Operation, ...] = (
         FactResult, body=FactInput,
         params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.", required=True)),
         errors=WRITE_ERRORS,
+    ),
+    Operation(
+        "GET", "/api/blogs/{slug}/facts/{key}/history", read_fact_history,
+        "Every value a key figure had, oldest first, a page at a time", "anyone", FactHistory,
+        params=(
+            SLUG,
+            Param("key", "path", "The figure's key, e.g. death-toll.", required=True),
+            Param("start", "query", "The position of the first value (0: its first).",
+                  {"type": "integer", "minimum": 0, "maximum": MAX_HISTORY_START}),
+            Param("limit", "query",
+                  f"Values per page (1-{HISTORY_PAGE}, default {HISTORY_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": HISTORY_PAGE}),
+        ),
+        errors=(404, 422, 503),
     ),
     Operation(
         "GET", "/api/blogs/{slug}/events", read_events, "The raw event log, in order", "editor",
