@@ -42,6 +42,7 @@ from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
 from liveblog.store import BlogSummary
 from liveblog.web.requests import (
+    IDEMPOTENCY_KEY,
     authenticate,
     idempotency_key,
     if_match_revision,
@@ -426,7 +427,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", "/api/blogs/{slug}/entries", post_entry, "Post an entry", "reporter",
         EntryResult, status=201, body=NewEntry,
         params=(SLUG, Param("Idempotency-Key", "header",
-                            "Retries with the same key return the first result.")),
+                            "Retries with the same key return the first result.",
+                            {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern})),
         errors=WRITE_ERRORS,
     ),
     Operation(

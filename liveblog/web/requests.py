@@ -199,11 +199,18 @@ def if_match_revision(request: Request) -> int | None:
     return int(value)
 
 
+# 1 to 255 visible ASCII characters but '"', bare or (as the IETF draft writes it, a
+# structured-field string) in double quotes. The OpenAPI document declares this pattern.
+IDEMPOTENCY_KEY = re.compile(r'^(?:[!#-~]{1,255}|"[!#-~]{1,255}")$')
+
+
 def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
-    key = key.strip().strip('"')
-    if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise MalformedRequest("Idempotency-Key must be 1 to 255 printable characters")
-    return key
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise MalformedRequest(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters (no spaces or quotes "
+            "inside), optionally in double quotes"
+        )
+    return key.strip('"')
