@@ -35,3 +35,23 @@ def test_idempotency_keys_are_accepted_exactly_as_declared(
             assert response.status_code == 201, (key, response.text)
         else:
             assert_problem(response, 400)
+
+
+def declared_body(api: Api, method: str, path: str) -> dict[str, Any]:
+    """The request body schema of an operation, with the components its $refs point to."""
+    document = api("GET", "/openapi.json").json()
+    body = document["paths"][path][method]["requestBody"]["content"]["application/json"]
+    return {**body["schema"], "components": document["components"]}
+
+
+def test_edits_are_accepted_exactly_as_declared(api: Api, tokens: Tokens, blog: str) -> None:
+    # The document allowed {}, and an edit with only a note; both got a 422.
+    schema = declared_body(api, "patch", "/api/blogs/{slug}/entries/{entry_id}")
+    posted = api("POST", f"/api/blogs/{blog}/entries", tokens.reporter, json={"body": "Blast"})
+    path = f"/api/blogs/{blog}/entries/{posted.json()['entry']['id']}"
+    for body in ({}, {"note": "typo"}, {"body": "Blasts"}, {"key_event": True, "note": "key"}):
+        response = api("PATCH", path, tokens.reporter, json=body)
+        if allows(schema, body):
+            assert response.status_code == 200, (body, response.text)
+        else:
+            assert_problem(response, 422, fields={"body"})

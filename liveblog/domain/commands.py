@@ -126,6 +126,15 @@ class EntryChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     note: Annotated[str, Meta(max_length=500)] | None = None
 
 
+# An edit changes at least one of these (a note alone changes nothing). The OpenAPI document
+# says so too: its request schema is EditRequest.
+EDITABLE = ("body", "title", "key_event", "image", "embed")
+EditRequest = Annotated[
+    EntryChanges,
+    Meta(extra_json_schema={"anyOf": [{"required": [name]} for name in EDITABLE]}),
+]
+
+
 class Retraction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(max_length=500)] = ""
 
@@ -193,12 +202,8 @@ def edit_entry(
             f"entry {entry_id} is at revision {entry.revision}, not {if_revision}: "
             "someone changed it meanwhile"
         )
-    if all(
-        value is UNSET for value in (cmd.body, cmd.title, cmd.key_event, cmd.image, cmd.embed)
-    ):
-        raise InvalidInput(
-            [FieldError("body", "give at least one of body, title, key_event, image, embed")]
-        )
+    if all(getattr(cmd, name) is UNSET for name in EDITABLE):
+        raise InvalidInput([FieldError("body", "give at least one of " + ", ".join(EDITABLE))])
     _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
                    "embed.url": cmd.embed.url if cmd.embed else None})
     if cmd.body is not UNSET:

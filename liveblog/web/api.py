@@ -17,6 +17,7 @@ from liveblog.domain import commands
 from liveblog.domain.commands import (
     SLUG_PATTERN,
     BlogChanges,
+    EditRequest,
     EntryChanges,
     FactInput,
     NewBlog,
@@ -433,7 +434,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
-        "Edit an entry (its author, or an editor)", "author", EntryResult, body=EntryChanges,
+        "Edit an entry (its author, or an editor)", "author", EntryResult, body=EditRequest,
         params=(SLUG, ENTRY, Param("If-Match", "header",
                                    'The revision the edit is based on, e.g. "2".')),
         errors=(*WRITE_ERRORS, 410, 412),
