@@ -55,3 +55,16 @@ def test_edits_are_accepted_exactly_as_declared(api: Api, tokens: Tokens, blog: 
             assert response.status_code == 200, (body, response.text)
         else:
             assert_problem(response, 422, fields={"body"})
+
+
+def test_figure_keys_are_accepted_exactly_as_declared(
+        api: Api, tokens: Tokens, blog: str) -> None:
+    # The document allowed any key; the handler refused all but lowercase ones with a 422.
+    schema = declared(api, "put", "/api/blogs/{slug}/facts/{key}", "key")
+    for key in ("deaths", "death-toll", "x" * 40, "Deaths", "-x", "x" * 41, "dé"):
+        response = api("PUT", f"/api/blogs/{blog}/facts/{key}", tokens.reporter,
+                       json={"label": "Deaths", "value": "80"})
+        if allows(schema, key):
+            assert response.status_code == 200, (key, response.text)
+        else:
+            assert_problem(response, 422, fields={"key"})

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from liveblog.domain import commands
 from liveblog.domain.commands import (
+    FACT_KEY_PATTERN,
     SLUG_PATTERN,
     BlogChanges,
     EditRequest,
@@ -131,7 +132,7 @@ _ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
 _blog_json = ViewCache(128)
 _SLUG = re.compile(SLUG_PATTERN)
-_FACT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_FACT_KEY = re.compile(FACT_KEY_PATTERN)
 
 
 def json_response(
@@ -287,7 +288,7 @@ async def update_fact(request: Request) -> Response:
     slug = slug_from(request)
     key: str = request.path_params["key"]
     actor = await authenticate(request)
-    if not _FACT_KEY.match(key):
+    if not _FACT_KEY.fullmatch(key):
         raise InvalidInput([FieldError(
             "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
         )])
@@ -450,7 +451,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PUT", "/api/blogs/{slug}/facts/{key}", update_fact, "Update a key figure", "reporter",
         FactResult, body=FactInput,
-        params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.", required=True)),
+        params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.",
+                            {"type": "string", "pattern": FACT_KEY_PATTERN}, required=True)),
         errors=WRITE_ERRORS,
     ),
     Operation(
