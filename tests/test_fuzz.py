@@ -68,3 +68,34 @@ def test_figure_keys_are_accepted_exactly_as_declared(
             assert response.status_code == 200, (key, response.text)
         else:
             assert_problem(response, 422, fields={"key"})
+
+
+def test_event_ids_versions_page_sizes_and_if_match_are_checked_as_declared(
+        api: Api, tokens: Tokens, blog: str) -> None:
+    # The document allowed any string for at, after and If-Match, and any integer for the
+    # state's limit; the handlers refused most of them (422, or 400 for a header).
+    cases: list[tuple[str, str, str, str, dict[str, Any]]] = []
+    posted = api("POST", f"/api/blogs/{blog}/entries", tokens.reporter, json={"body": "Blast"})
+    entry = f"/api/blogs/{blog}/entries/{posted.json()['entry']['id']}"
+    for at in ("1", "1-0", "9999999999999999999-0", "yesterday", "1.5", "2-",
+               "18446744073709551616-0"):
+        cases.append(("get", "/api/blogs/{slug}/state", "at", f"/api/blogs/{blog}/state",
+                      {"params": {"at": at}}))
+    for limit in ("1", "100", "0", "101"):
+        cases.append(("get", "/api/blogs/{slug}/state", "limit", f"/api/blogs/{blog}/state",
+                      {"params": {"at": "1", "limit": limit}}))
+    for after in ("0-0", "1", "yesterday"):
+        cases.append(("get", "/api/blogs/{slug}/events", "after", f"/api/blogs/{blog}/events",
+                      {"params": {"after": after}}))
+    for revision in ("*", '"1"', "2", 'W/"1"', '"1'):
+        cases.append(("patch", "/api/blogs/{slug}/entries/{entry_id}", "If-Match", entry,
+                      {"headers": {"If-Match": revision}, "json": {"key_event": True}}))
+    for method, template, name, path, request in cases:
+        value = {**request.get("params", {}), **request.get("headers", {})}[name]
+        response = api(method.upper(), path, tokens.editor, **request)
+        refused = 400 if name == "If-Match" else 422
+        if allows(declared(api, method, template, name), int(value) if name == "limit" else value):
+            assert response.status_code < 400 or response.status_code in (404, 412), \
+                (name, value, response.text)
+        else:
+            assert_problem(response, refused)

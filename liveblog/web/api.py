@@ -44,7 +44,10 @@ from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
 from liveblog.store import BlogSummary
 from liveblog.web.requests import (
+    EVENT_ID,
+    EVENT_ID_OR_VERSION,
     IDEMPOTENCY_KEY,
+    IF_MATCH,
     authenticate,
     idempotency_key,
     if_match_revision,
@@ -437,7 +440,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
         "Edit an entry (its author, or an editor)", "author", EntryResult, body=EditRequest,
         params=(SLUG, ENTRY, Param("If-Match", "header",
-                                   'The revision the edit is based on, e.g. "2".')),
+                                   'The revision the edit is based on, e.g. "2".',
+                                   {"type": "string", "pattern": IF_MATCH.pattern})),
         errors=(*WRITE_ERRORS, 410, 412),
     ),
     Operation(
@@ -460,7 +464,8 @@ OPERATIONS: tuple[Operation, ...] = (
         EventPage,
         params=(
             SLUG,
-            Param("after", "query", "An event id: only events after it."),
+            Param("after", "query", "An event id: only events after it.",
+                  {"type": "string", "pattern": EVENT_ID.pattern}),
             Param("limit", "query", "Events per page (1-1000, default 100).",
                   {"type": "integer", "minimum": 1, "maximum": 1000}),
         ),
@@ -471,8 +476,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "editor", PublicBlog,
         params=(
             SLUG,
-            Param("at", "query", "An event id, or a blog version number.", required=True),
-            Param("limit", "query", "Entries per page.", {"type": "integer"}),
+            Param("at", "query", "An event id, or a blog version number.",
+                  {"type": "string", "pattern": EVENT_ID_OR_VERSION.pattern}, required=True),
+            Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
             Param("before", "query", "An entry id: only entries posted before it."),
         ),
         errors=(401, 403, 404, 422, 503),
