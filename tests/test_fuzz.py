@@ -99,3 +99,13 @@ def test_event_ids_versions_page_sizes_and_if_match_are_checked_as_declared(
                 (name, value, response.text)
         else:
             assert_problem(response, refused)
+
+
+def test_a_wrong_method_is_told_every_method_of_the_path(api: Api) -> None:
+    # With a route per operation, OPTIONS /api/blogs was told "Allow: GET, HEAD" (no POST).
+    for path, item in api("GET", "/openapi.json").json()["paths"].items():
+        url = path.replace("{slug}", "tartus").replace("{entry_id}", "e1").replace("{key}", "k")
+        response = api("OPTIONS", url)
+        assert_problem(response, 405)
+        allowed = {m.strip() for m in response.headers["allow"].split(",")}
+        assert {m.upper() for m in item} <= allowed, (path, allowed)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from liveblog.domain import commands
 from liveblog.domain.commands import (
@@ -498,3 +499,25 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/healthz", healthz, "Health, including Redis", "anyone", Health,
               errors=(503,)),
 )
+
+
+def routes() -> list[Route]:
+    """One route per path, whatever its methods: Starlette answers a wrong method with the
+    methods of the first route that matched the path, so a route per operation made the
+    405 for `PUT /api/blogs` say `Allow: GET, HEAD` and leave out POST."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for op in OPERATIONS:
+        by_path.setdefault(op.path, {})[op.method] = op.endpoint
+    return [Route(path, _by_method(endpoints), methods=list(endpoints))
+            for path, endpoints in by_path.items()]
+
+
+def _by_method(
+    endpoints: dict[str, Callable[[Request], Awaitable[Response]]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        # Starlette lets HEAD through wherever GET is allowed.
+        method = "GET" if request.method == "HEAD" else request.method
+        return await endpoints[method](request)
+
+    return endpoint
