@@ -51,6 +51,8 @@ Slug = Annotated[
         description="1 to 64 lowercase letters, digits and inner hyphens",
     ),
 ]
+# A key figure's key, in its URL: /api/blogs/{slug}/facts/{key}.
+FACT_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 Headline = Annotated[str, Meta(min_length=1, max_length=200)]
 Description = Annotated[str, Meta(max_length=2000)]
 Body = Annotated[str, Meta(min_length=1, max_length=20000, description="Markdown.")]
@@ -116,6 +118,15 @@ class EntryChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     image: ImageInput | UnsetType | None = UNSET
     embed: EmbedInput | UnsetType | None = UNSET
     note: Annotated[str, Meta(max_length=500)] | None = None
+
+
+# An edit changes at least one of these (a note alone changes nothing). The OpenAPI document
+# says so too: its request schema is EditRequest.
+EDITABLE = ("body", "title", "key_event", "image", "embed")
+EditRequest = Annotated[
+    EntryChanges,
+    Meta(extra_json_schema={"anyOf": [{"required": [name]} for name in EDITABLE]}),
+]
 
 
 class Retraction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -185,12 +196,8 @@ def edit_entry(
             f"entry {entry_id} is at revision {entry.revision}, not {if_revision}: "
             "someone changed it meanwhile"
         )
-    if all(
-        value is UNSET for value in (cmd.body, cmd.title, cmd.key_event, cmd.image, cmd.embed)
-    ):
-        raise InvalidInput(
-            [FieldError("body", "give at least one of body, title, key_event, image, embed")]
-        )
+    if all(getattr(cmd, name) is UNSET for name in EDITABLE):
+        raise InvalidInput([FieldError("body", "give at least one of " + ", ".join(EDITABLE))])
     _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
                    "embed.url": cmd.embed.url if cmd.embed else None})
     if cmd.body is not UNSET:

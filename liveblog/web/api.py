@@ -12,11 +12,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
-from liveblog.domain import commands
+from liveblog.domain import commands, ids
 from liveblog.domain.commands import (
+    FACT_KEY_PATTERN,
     SLUG_PATTERN,
     BlogChanges,
+    EditRequest,
     EntryChanges,
     FactInput,
     NewBlog,
@@ -45,6 +48,8 @@ from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
 from liveblog.store import BlogSummary
 from liveblog.web.requests import (
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
     authenticate,
     idempotency_key,
     if_match_revision,
@@ -136,7 +141,7 @@ _ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
 _blog_json = ViewCache(128)
 _SLUG = re.compile(SLUG_PATTERN)
-_FACT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_FACT_KEY = re.compile(FACT_KEY_PATTERN)
 # No history is longer than its blog's log; this only keeps the number a number.
 MAX_HISTORY_START = 10**12
 
@@ -171,7 +176,7 @@ def _entry_id(request: Request) -> str:
 
 def _fact_key(request: Request) -> str:
     key: str = request.path_params["key"]
-    if not _FACT_KEY.match(key):
+    if not _FACT_KEY.fullmatch(key):
         raise InvalidInput([FieldError(
             "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
         )])
@@ -451,14 +456,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", "/api/blogs/{slug}/entries", post_entry, "Post an entry", "reporter",
         EntryResult, status=201, body=NewEntry,
         params=(SLUG, Param("Idempotency-Key", "header",
-                            "Retries with the same key return the first result.")),
+                            "Retries with the same key return the first result.",
+                            {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern})),
         errors=WRITE_ERRORS,
     ),
     Operation(
         "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
-        "Edit an entry (its author, or an editor)", "author", EntryResult, body=EntryChanges,
+        "Edit an entry (its author, or an editor)", "author", EntryResult, body=EditRequest,
         params=(SLUG, ENTRY, Param("If-Match", "header",
-                                   'The revision the edit is based on, e.g. "2".')),
+                                   'The revision the edit is based on, e.g. "2".',
+                                   {"type": "string", "pattern": IF_MATCH.pattern})),
         errors=(*WRITE_ERRORS, 410, 412),
     ),
     Operation(
@@ -472,7 +479,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PUT", "/api/blogs/{slug}/facts/{key}", update_fact, "Update a key figure", "reporter",
         FactResult, body=FactInput,
-        params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.", required=True)),
+        params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.",
+                            {"type": "string", "pattern": FACT_KEY_PATTERN}, required=True)),
         errors=WRITE_ERRORS,
     ),
     Operation(
@@ -480,7 +488,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Every value a key figure had, oldest first, a page at a time", "anyone", FactHistory,
         params=(
             SLUG,
-            Param("key", "path", "The figure's key, e.g. death-toll.", required=True),
+            Param("key", "path", "The figure's key, e.g. death-toll.",
+                  {"type": "string", "pattern": FACT_KEY_PATTERN}, required=True),
             Param("start", "query", "The position of the first value (0: its first).",
                   {"type": "integer", "minimum": 0, "maximum": MAX_HISTORY_START}),
             Param("limit", "query",
@@ -494,7 +503,8 @@ OPERATIONS: tuple[Operation, ...] = (
         EventPage,
         params=(
             SLUG,
-            Param("after", "query", "An event id: only events after it."),
+            Param("after", "query", "An event id: only events after it.",
+                  {"type": "string", "pattern": ids.PATTERN}),
             Param("limit", "query", "Events per page (1-1000, default 100).",
                   {"type": "integer", "minimum": 1, "maximum": 1000}),
         ),
@@ -505,8 +515,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "editor", PublicBlog,
         params=(
             SLUG,
-            Param("at", "query", "An event id, or a blog version number.", required=True),
-            Param("limit", "query", "Entries per page.", {"type": "integer"}),
+            Param("at", "query", "An event id, or a blog version number.",
+                  {"type": "string", "pattern": ids.PATTERN_OR_VERSION}, required=True),
+            Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
             Param("before", "query", "An entry id: only entries posted before it."),
         ),
         errors=(401, 403, 404, 422, 503),
@@ -525,3 +537,25 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/healthz", healthz, "Health, including Redis", "anyone", Health,
               errors=(503,)),
 )
+
+
+def routes() -> list[Route]:
+    """One route per path, whatever its methods: Starlette answers a wrong method with the
+    methods of the first route that matched the path, so a route per operation made the
+    405 for `PUT /api/blogs` say `Allow: GET, HEAD` and leave out POST."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for op in OPERATIONS:
+        by_path.setdefault(op.path, {})[op.method] = op.endpoint
+    return [Route(path, _by_method(endpoints), methods=list(endpoints))
+            for path, endpoints in by_path.items()]
+
+
+def _by_method(
+    endpoints: dict[str, Callable[[Request], Awaitable[Response]]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        # Starlette lets HEAD through wherever GET is allowed.
+        method = "GET" if request.method == "HEAD" else request.method
+        return await endpoints[method](request)
+
+    return endpoint

@@ -24,7 +24,7 @@ from liveblog.errors import ConfigError, Problem, StoreUnavailable
 from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
-from liveblog.web.api import OPERATIONS
+from liveblog.web.api import routes as api_routes
 from liveblog.web.openapi import openapi_document
 from liveblog.web.pages import (
     STATIC,
@@ -129,9 +129,7 @@ def create_app(config: Config | None = None) -> App:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    routes: list[BaseRoute] = [
-        Route(op.path, op.endpoint, methods=[op.method]) for op in OPERATIONS
-    ]
+    routes: list[BaseRoute] = [*api_routes()]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
     routes += [
         Route("/blogs/{slug}", blog_page, methods=["GET"]),
