@@ -7,8 +7,9 @@ reader in one pass: no task wakes up per reader, nothing is encoded or copied pe
 never waits for a reader: a reader that falls too far behind is cut off, and its browser
 reconnects with the id of the last message it did receive.
 
-It also keeps the last RING_SIZE messages, so a reader that reconnects with a Last-Event-ID
-gets exactly what it missed; an id it cannot place gets a snapshot, never a gap.
+It also keeps the last RING_SIZE messages (RING_BYTES at most), so a reader that reconnects
+with a Last-Event-ID gets exactly what it missed; an id it cannot place gets a snapshot,
+never a gap.
 
 The Hub runs one heartbeat for all readers of the process, not one timer per connection.
 """
@@ -41,6 +42,11 @@ from liveblog.errors import NotFound, Overloaded, StoreUnavailable
 from liveblog.service import Service
 
 RING_SIZE = 1024
+# The ring's bytes (of messages) at most, whatever their size: a usual blog's 1,024 messages
+# of 1 to 2 kB fit, while a blog of huge messages keeps only its last few (a reader resuming
+# from before them gets a snapshot). So LIVEBLOG_MAX_TAILERS (100) rings hold 200 MiB at
+# most; the entry each message carries (for re-encoding, see backlog) about doubles it.
+RING_BYTES = 2 * 1024 * 1024
 # Readers written to between two yields to the event loop: about 3 ms of writes here, so a
 # reporter's POST, which awaits Redis three times, waits for the pass about 10 ms at most.
 BROADCAST_SLICE = 256
@@ -124,8 +130,8 @@ class Tailer:
         self.block_ms = block_ms
         self.state: Blog
         # (event id, kind, message, and the change when it carries an entry's words)
-        self.ring: deque[tuple[str, str, bytes, EntryChange | PinView | None]] = deque(
-            maxlen=RING_SIZE)
+        self.ring: deque[tuple[str, str, bytes, EntryChange | PinView | None]] = deque()
+        self.ring_bytes = 0
         self.subscribers: set[Subscription] = set()
         self.idle_since = time.monotonic()
         # When readers last got bytes from us: the heartbeat skips blogs that just spoke,
@@ -161,6 +167,7 @@ class Tailer:
         # their messages); everything before is one fold.
         state = fold(events[:ring_from])
         self.ring.clear()
+        self.ring_bytes = 0
         for rec in events[ring_from:]:
             state = apply(state, rec)
             self._remember_message(rec, state)
@@ -273,7 +280,11 @@ class Tailer:
         event = kind(rec.event)
         message = sse_message(rec.id, event, change)
         carries = change if isinstance(change, EntryChange | PinView) and change.entry else None
-        self.ring.append((rec.id, event, message, carries))
+        ring = self.ring
+        ring.append((rec.id, event, message, carries))
+        self.ring_bytes += len(message)
+        while ring and (len(ring) > RING_SIZE or self.ring_bytes > RING_BYTES):
+            self.ring_bytes -= len(ring.popleft()[2])
         return message
 
     # -- readers -------------------------------------------------------------------------

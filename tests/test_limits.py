@@ -11,10 +11,15 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from liveblog import live
+from liveblog.live import Hub
+from liveblog.service import Service
+from liveblog.store import Store
 from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
-from tests.sse import Message, Stream, messages
+from tests.sse import Message, Stream, messages, read_stream
 
 PROBLEM = "application/problem+json"
+STREAM = "/blogs/tartus/stream"
 
 
 class Reader:
@@ -178,3 +183,45 @@ def test_tailers_per_process_are_limited_and_an_idle_one_makes_room(
 
         asyncio.run(scenario())
         api.http.close()
+
+
+def test_a_tailers_ring_is_bounded_by_bytes_and_resuming_beyond_it_gets_a_snapshot(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread, redis_url: str) -> None:
+    """Eighty entries of 19 kB (about 40 kB a message with its HTML) are 3 MB: more than
+    the ring keeps. A reader resuming from inside the ring gets exactly what it missed; one
+    resuming from before it gets a snapshot, never a gap."""
+    body = "A long dispatch from the port. " * 620  # 19 kB
+    posts = 80
+
+    async def scenario() -> list[str]:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client, \
+                reading(client, "tartus") as first:
+            ids = [await asyncio.to_thread(post, api, tokens, "tartus", body)
+                   for _ in range(posts)]
+            await first.wait_for(1 + posts)
+            ring = server.hub().tailers["tartus"].ring
+            kept = [event_id for event_id, *_ in ring]
+            assert sum(len(message) for _, _, message, _ in ring) <= live.RING_BYTES
+            assert 1 <= len(kept) < posts and kept == ids[-len(kept):]
+            resumed = await read_stream(client, STREAM, until=len(kept) - 1,
+                                        last_event_id=kept[0])
+            assert [m.id for m in resumed.messages] == kept[1:]  # no gap, no duplicate
+            dropped = ids[posts - len(kept) - 1]  # the newest the ring no longer holds
+            for behind in (dropped, ids[0]):
+                older = await read_stream(client, STREAM, until=1, last_event_id=behind)
+                assert older.messages[0].event == "snapshot"
+                assert older.messages[0].id == ids[-1]
+            return ids
+
+    ids = asyncio.run(scenario())
+
+    async def loaded() -> None:  # a tailer that starts on the log bounds its ring the same
+        store = Store.from_url(redis_url)
+        hub = Hub(Service(store))
+        ring = (await hub.tailer("tartus")).ring
+        assert sum(len(message) for _, _, message, _ in ring) <= live.RING_BYTES
+        assert [event_id for event_id, *_ in ring] == ids[-len(ring):]
+        await hub.close()
+        await store.close()
+
+    asyncio.run(loaded())
