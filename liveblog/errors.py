@@ -10,6 +10,8 @@
         ├── MalformedRequest       400  the body is not JSON, or a header is malformed
         ├── Unauthorized           401  no token, or a token we do not know
         ├── Forbidden              403  the wrong role, or not the entry's author
+        │   └── CrossSiteRequest   403  a change sent with the session cookie from a page
+        │                               that is not ours (CSRF)
         ├── NotFound               404  no such blog, entry or event
         ├── Conflict               409  the slug is taken, or the blog has ended
         │   └── VersionConflict    409  the log moved on since the state was read (the
@@ -83,6 +85,10 @@ class Unauthorized(Problem):
 
 class Forbidden(Problem):
     status, code, title = 403, "forbidden", "Not allowed"
+
+
+class CrossSiteRequest(Forbidden):
+    code, title = "cross-site-request", "Cross-site request refused"
 
 
 class NotFound(Problem):

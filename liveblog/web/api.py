@@ -47,6 +47,7 @@ from liveblog.domain.views import (
 from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
 from liveblog.store import BlogSummary
+from liveblog.web import session
 from liveblog.web.requests import (
     IDEMPOTENCY_KEY,
     IF_MATCH,
@@ -424,7 +425,7 @@ class Operation:
     endpoint: Callable[[Request], Awaitable[Response]]
     summary: str
     who: Literal["anyone", "reporter", "editor", "author"]
-    response: type[Any]
+    response: type[Any] | None  # None: no content
     status: int = 200
     body: type[Any] | None = None
     params: tuple[Param, ...] = ()
@@ -536,6 +537,15 @@ OPERATIONS: tuple[Operation, ...] = (
               body=PreviewInput, errors=(400, 401, 413, 415, 422, 503)),
     Operation("GET", "/healthz", healthz, "Health, including Redis", "anyone", Health,
               errors=(503,)),
+    Operation("POST", "/api/session", session.create_session,
+              "Sign a browser in: the token goes into an HttpOnly cookie (204)", "anyone",
+              None, status=204, body=session.SignIn,
+              errors=(400, 401, 403, 413, 415, 422, 503)),
+    Operation("GET", "/api/session", session.read_session,
+              "Who this browser is signed in as (signed_in false: nobody)", "anyone",
+              session.Session, errors=(401, 503)),
+    Operation("DELETE", "/api/session", session.delete_session,
+              "Sign a browser out (removes the cookie)", "anyone", None, status=204),
 )
 
 

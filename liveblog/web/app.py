@@ -25,6 +25,7 @@ from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import routes as api_routes
+from liveblog.web.headers import with_security_headers
 from liveblog.web.openapi import openapi_document
 from liveblog.web.pages import (
     STATIC,
@@ -35,6 +36,7 @@ from liveblog.web.pages import (
     replay_page,
 )
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
+from liveblog.web.requests import session_cookie
 from liveblog.web.stream import PATH as STREAM_PATH
 from liveblog.web.stream import stream
 
@@ -49,11 +51,14 @@ class App:
 
     It also writes the access log, in uvicorn's format, for every request but reader
     streams: in a spike those arrive by the ten thousand, and a log line each cost a
-    quarter of a connection's CPU (profiled with 3,000 readers arriving).
+    quarter of a connection's CPU (profiled with 3,000 readers arriving). And it adds the
+    browser's security headers (headers.py) to every response but reader streams, which
+    send their own: out here, so that even Starlette's last-resort 500 carries them.
     """
 
-    def __init__(self, starlette: Starlette) -> None:
+    def __init__(self, starlette: Starlette, session_cookie: str) -> None:
         self.starlette = starlette
+        self.session_cookie = session_cookie.encode() + b"="
 
     @property
     def state(self) -> StarletteState:
@@ -65,9 +70,11 @@ class App:
         elif STREAM_PATH.match(scope["path"]):
             await stream(scope, receive, send)
         elif access_log.isEnabledFor(logging.INFO):
-            await self._logged(scope, receive, send)
+            await self._logged(scope, receive,
+                               with_security_headers(scope, send, self.session_cookie))
         else:
-            await self.starlette(scope, receive, send)
+            await self.starlette(scope, receive,
+                                 with_security_headers(scope, send, self.session_cookie))
 
     async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = 0
@@ -140,7 +147,7 @@ def create_app(config: Config | None = None) -> App:
         Route("/newsroom/{slug}", newsroom, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return App(Starlette(
+    return App(session_cookie=session_cookie(config), starlette=Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={

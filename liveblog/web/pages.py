@@ -1,7 +1,10 @@
 """The HTML pages. Reader pages are rendered on the server and work without JavaScript,
 then stay live through the stream (static/live.js). The newsroom console and the replay are
-shells whose data comes from the API with the editor's token (static/newsroom.js,
-static/replay.js); the replay's frames are reader pages rendered at a past event."""
+shells whose data comes from the API with the editor's session cookie (static/newsroom.js,
+static/replay.js); the replay's frames are reader pages rendered at a past event.
+
+Every page's Content-Security-Policy comes from headers.py; one that may be framed says
+by whom here (its frame-ancestors), and every other page may be framed by no one."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from liveblog.domain.views import (
 )
 from liveblog.errors import FieldError, InvalidInput
 from liveblog.web.api import service_from, slug_from
+from liveblog.web.headers import CSS, SAME_ORIGIN_FRAMES
 from liveblog.web.requests import authenticate, query_event_id
 from liveblog.web.viewcache import ViewCache
 
@@ -133,7 +137,7 @@ def _environment() -> Environment:
     )
     env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, host=host_of, plain=plain,
                        ago=ago)
-    env.globals.update(sparkline=sparkline, css=Markup((STATIC / "style.css").read_text()))
+    env.globals.update(sparkline=sparkline, css=Markup(CSS))
     return env
 
 
@@ -164,7 +168,9 @@ async def blog_page(request: Request) -> Response:
         html = render("blog.html", blog=blog, canonical=canonical,
                       ld=json_ld(blog, canonical), older=before is not None).encode()
         _pages.put(key, html)
-    return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE})
+    # The newsroom shows the reader page in a frame; other sites may not (clickjacking).
+    return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE,
+                                       "Content-Security-Policy": SAME_ORIGIN_FRAMES})
 
 
 async def newsroom(request: Request) -> Response:
@@ -197,4 +203,5 @@ async def replay_frame(request: Request) -> Response:
     canonical = f"{request.state.config.public_url}/blogs/{slug}"
     html = render("blog.html", blog=blog, canonical=canonical, ld=json_ld(blog, canonical),
                   older=False, moment=state.updated_at, frozen=True)
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, headers={"Cache-Control": "no-store",
+                                       "Content-Security-Policy": SAME_ORIGIN_FRAMES})

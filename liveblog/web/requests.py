@@ -10,9 +10,11 @@ import msgspec
 from msgspec import UnsetType
 from starlette.requests import Request
 
+from liveblog.config import Config
 from liveblog.domain import ids
 from liveblog.domain.events import Actor
 from liveblog.errors import (
+    CrossSiteRequest,
     FieldError,
     InvalidInput,
     MalformedRequest,
@@ -25,16 +27,53 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 
 async def authenticate(request: Request) -> Actor:
+    """The actor behind a bearer token (the CLI, scripts) or the session cookie (the
+    newsroom console and replay, see web/session.py)."""
     header = request.headers.get("authorization")
-    if not header:
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+        return await actor_for(request, secret.strip())
+    cookie = request.cookies.get(session_cookie(request.state.config))
+    if not cookie:
         raise Unauthorized("this needs a token: send 'Authorization: Bearer <token>'")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
-    record = await request.state.service.store.find_token(secret.strip())
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        require_same_origin(request)
+    return await actor_for(request, cookie)
+
+
+async def actor_for(request: Request, secret: str) -> Actor:
+    record = await request.state.service.store.find_token(secret)
     if record is None:
         raise Unauthorized("this token is unknown or has been revoked")
     return Actor(record.name, record.role, record.id)
+
+
+def session_cookie(config: Config) -> str:
+    """The console's cookie. On https its name starts __Host-: browsers then keep it only
+    if it is Secure, for the whole site and this host alone (no sibling subdomain can set
+    it)."""
+    return "__Host-liveblog-session" if config.public_url.startswith("https:") else \
+        "liveblog-session"
+
+
+def require_same_origin(request: Request) -> None:
+    """A browser sends the cookie with whatever request a page makes, so a change made with
+    it must come from our own pages: Sec-Fetch-Site says where a request comes from (all
+    current browsers send it); without it, Origin must be ours. Neither: refused."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        ok = site == "same-origin"
+    else:
+        origin = request.headers.get("origin")
+        own = {request.state.config.public_url,
+               f"{request.url.scheme}://{request.headers.get('host', '')}"}
+        ok = origin is not None and origin in own
+    if not ok:
+        raise CrossSiteRequest(
+            "a change signed in with the session cookie must come from this site's own pages "
+            "(scripts send 'Authorization: Bearer <token>' instead)")
 
 
 async def read_body(request: Request) -> bytes:

@@ -44,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 from liveblog.errors import Problem
 from liveblog.live import Hub, Subscription, Tailer, http_chunk
 from liveblog.web.api import slug_from
+from liveblog.web.headers import with_security_headers
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
 
 PATH = re.compile(r"^/blogs/([^/]+)/stream$")
@@ -55,6 +56,7 @@ HEADERS = [
     (b"cache-control", b"no-store"),
     # nginx (and proxies that follow it) must pass each message on at once.
     (b"x-accel-buffering", b"no"),
+    (b"x-content-type-options", b"nosniff"),
 ]
 # Chosen from, rather than formatted for every connection.
 _RETRY_LINES = [b"retry: %d\n\n" % ms for ms in range(RETRY_MS[0], RETRY_MS[1] + 1, 25)]
@@ -160,14 +162,15 @@ async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
             # The reader saw events (through another process) that we have not read yet.
             await tailer.catch_up()
     except Exception as exc:
-        await (await _error_response(Request(scope), exc))(scope, receive, send)
+        await (await _error_response(Request(scope), exc))(
+            scope, receive, with_security_headers(scope, send))
         return
     if tailer.is_over(reconnecting_from):
         # 204 is how a server tells EventSource to stop reconnecting: the blog has ended
         # and this reader has everything. A page's first connection (last_event_id in the
         # query) is still served, so a page opened after the end hears a late retraction.
         await Response(status_code=204, headers={"Cache-Control": "no-store"})(
-            scope, receive, send)
+            scope, receive, with_security_headers(scope, send))
         return
     await send(_START)
     if scope["method"] == "HEAD":
