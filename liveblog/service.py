@@ -46,7 +46,7 @@ from liveblog.errors import (
     NotFound,
     VersionConflict,
 )
-from liveblog.store import BlogSummary, Store
+from liveblog.store import BlogPage, Store
 
 Decide = Callable[[Blog | None], Event | None]
 
@@ -115,8 +115,9 @@ class Service:
             raise NotFound(f"no blog {slug!r}")
         return blog
 
-    async def list_blogs(self) -> list[BlogSummary]:
-        return await self.store.list_blogs()
+    async def list_blogs(self, *, limit: int, before: str | None = None) -> BlogPage:
+        """A page of blogs, the most recently opened first (see Store.list_blogs)."""
+        return await self.store.list_blogs(limit=limit, before=before)
 
     async def events(
         self, slug: str, *, after: str | None, limit: int

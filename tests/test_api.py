@@ -10,7 +10,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from liveblog.domain.events import Actor, FactUpdated
+from liveblog.domain.events import Actor, EntryPosted, FactUpdated
 from liveblog.domain.views import FACT_HISTORY_POINTS
 from liveblog.store import Store
 from liveblog.web.api import OPERATIONS
@@ -359,6 +359,89 @@ def test_a_figure_updated_3000_times_travels_with_its_last_points_only(
     assert_problem(api("GET", "/api/blogs/tartus/facts/nothing/history"), 404)
     assert_problem(api("GET", "/api/blogs/tartus/facts/deaths/history",
                        params={"limit": 501}), 422, fields={"limit"})
+
+
+def test_the_blog_list_reads_a_few_fields_per_blog_not_every_entry(
+        api: Api, tokens: Tokens, blog: str, redis_server: RedisServer, redis_url: str) -> None:
+    """Each entry's revision sat in the blog's meta hash, and the list read whole hashes:
+    its Redis reply grew with every entry ever posted."""
+    def listed_bytes() -> int:
+        with redis_server.client() as client:
+            def sent() -> int:
+                return int(client.info("stats")["total_net_output_bytes"])
+            idle = -sent() + sent()  # what one INFO reply itself adds
+            before = sent()
+            assert api("GET", "/api/blogs").status_code == 200
+            return sent() - before - idle
+
+    small = listed_bytes()
+
+    async def post_entries(count: int) -> None:
+        store = Store.from_url(redis_url)
+        rania = Actor("rania", "reporter", "id-rania")
+        for n in range(count):
+            await store.append("tartus", EntryPosted(entry_id=f"e{n}", body="x"), rania,
+                               datetime.now(UTC), entry_revision=(f"e{n}", "0", "1"))
+        await store.close()
+
+    asyncio.run(post_entries(5000))
+    large = listed_bytes()
+    print(f"GET /api/blogs, Redis reply bytes: {small} with no entries, {large} with 5,000")
+    assert large - small < 100, (small, large)
+
+
+def test_the_blog_list_pages_newest_first_and_covers_every_blog_once(
+        api: Api, tokens: Tokens, redis_url: str) -> None:
+    from datetime import timedelta
+
+    from liveblog.domain.events import BlogOpened
+
+    async def open_blogs() -> list[str]:
+        store = Store.from_url(redis_url)
+        editor = Actor("ed", "editor", "id-ed")
+        base = datetime(2026, 5, 23, 9, 0, tzinfo=UTC)
+        slugs = []
+        for n in range(31):
+            # Some opened in the same millisecond: ties in the list's sorted set.
+            at = base + timedelta(seconds=n // 3)
+            slug = f"blog-{n:02d}"
+            await store.register_blog(slug, at)
+            await store.append(slug, BlogOpened(slug=slug, title=f"Blog {n}"), editor, at,
+                               expected_version=0,
+                               summary={"title": f"Blog {n}", "status": "live",
+                                        "opened_at": at.isoformat()})
+            slugs.append(slug)
+        # Registered, but its blog-opened never landed: never listed.
+        await store.register_blog("empty", base + timedelta(seconds=5))
+        await store.close()
+        return slugs
+
+    slugs = asyncio.run(open_blogs())
+    newest_first = sorted(slugs, key=lambda s: (int(s[5:]) // 3, s), reverse=True)
+    seen: list[str] = []
+    before = None
+    while True:
+        params = {"limit": 4} | ({"before": before} if before else {})
+        page = api("GET", "/api/blogs", params=params).json()
+        assert len(page["blogs"]) <= 4
+        seen += [b["slug"] for b in page["blogs"]]
+        if len(seen) == 8:  # a blog opened meanwhile goes to the front, moves nothing
+            api("POST", "/api/blogs", tokens.editor, json={"slug": "late", "title": "Late"})
+        before = page["next_before"]
+        if before is None:
+            break
+    assert seen == newest_first
+    assert [b["slug"] for b in api("GET", "/api/blogs").json()["blogs"]][:2] == \
+        ["late", newest_first[0]]
+    assert len(api("GET", "/api/blogs").json()["blogs"]) == 20  # the default page
+    assert_problem(api("GET", "/api/blogs", params={"limit": 101}), 422, fields={"limit"})
+    assert_problem(api("GET", "/api/blogs", params={"before": "Not A Slug"}), 422,
+                   fields={"before"})
+    assert_problem(api("GET", "/api/blogs", params={"before": "nowhere"}), 404)
+    home = api("GET", "/")
+    assert home.status_code == 200 and 'href="/?before=' in home.text
+    older = api("GET", "/", params={"before": newest_first[-2]})
+    assert f'href="/blogs/{newest_first[-1]}"' in older.text and "/?before=" not in older.text
 
 
 # -- paging ------------------------------------------------------------------------------------

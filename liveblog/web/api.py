@@ -43,7 +43,7 @@ from liveblog.domain.views import (
 )
 from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
-from liveblog.store import BlogSummary
+from liveblog.store import BlogPage
 from liveblog.web.requests import (
     authenticate,
     idempotency_key,
@@ -51,16 +51,13 @@ from liveblog.web.requests import (
     parse_json,
     query_event_id,
     query_int,
+    query_slug,
     read_body,
     read_json,
 )
 from liveblog.web.viewcache import ViewCache
 
 # -- response shapes -----------------------------------------------------------------------
-
-
-class BlogList(msgspec.Struct, frozen=True):
-    blogs: list[BlogSummary]
 
 
 class EntryResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,7 +183,10 @@ def _event_id(recorded: Recorded | None) -> str | None:
 
 
 async def list_blogs(request: Request) -> Response:
-    return json_response(BlogList(await service_from(request).list_blogs()))
+    limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    before = query_slug(request, "before")
+    return json_response(await service_from(request).list_blogs(limit=limit, before=before))
+
 
 
 async def create_blog(request: Request) -> Response:
@@ -431,8 +431,16 @@ ENTRY = Param("entry_id", "path", "The entry's id.", required=True)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("GET", "/api/blogs", list_blogs, "List the blogs", "anyone", BlogList,
-              errors=(503,)),
+    Operation(
+        "GET", "/api/blogs", list_blogs, "The blogs, the most recently opened first",
+        "anyone", BlogPage,
+        params=(
+            Param("limit", "query", f"Blogs per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+            Param("before", "query", "A slug from the previous page's next_before."),
+        ),
+        errors=(404, 422, 503),
+    ),
     Operation("POST", "/api/blogs", create_blog, "Open a blog", "editor", PublicBlog,
               status=201, body=NewBlog, errors=(400, 401, 403, 409, 413, 415, 422, 503)),
     Operation(

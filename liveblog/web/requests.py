@@ -11,6 +11,7 @@ from msgspec import UnsetType
 from starlette.requests import Request
 
 from liveblog.domain import ids
+from liveblog.domain.commands import SLUG_PATTERN
 from liveblog.domain.events import Actor
 from liveblog.errors import (
     FieldError,
@@ -166,6 +167,16 @@ def _digits(value: str) -> bool:
     # Callers check the length before int(): Python refuses to convert 4,300 digits or more,
     # and nothing here is meant to be longer than 18.
     return value.isascii() and value.isdecimal()
+
+
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+def query_slug(request: Request, name: str) -> str | None:
+    slug = request.query_params.get(name)
+    if slug is not None and not _SLUG.match(slug):
+        raise InvalidInput([FieldError(name, "must be a blog's slug")])
+    return slug
 
 
 def query_event_id(request: Request, name: str, *, versions: bool = False) -> str | None:
