@@ -61,7 +61,19 @@ Url = Annotated[
     str, Meta(pattern=r"^https?://\S+$", max_length=2000, description="an http(s):// URL")
 ]
 Text = Annotated[str, Meta(max_length=500)]
-EntryId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an entry id")]
+ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+EntryId = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description="an entry id")]
+FACT_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+FactKey = Annotated[str, Meta(
+    pattern=FACT_KEY_PATTERN,
+    description="1 to 40 lowercase letters, digits and hyphens, e.g. death-toll",
+)]
+# A token's name: who the newsroom sees as the author of its posts.
+ACTOR_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+ActorName = Annotated[str, Meta(pattern=ACTOR_NAME_PATTERN,
+                                description="1 to 64 letters, digits, '.', '_' or '-'")]
+# An identity (Actor.id): 16 hex digits, or "legacy-" and 16 for tokens from before.
+ActorId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an identity")]
 
 
 def _check_urls(**urls: str | None) -> None:

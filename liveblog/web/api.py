@@ -15,6 +15,8 @@ from starlette.responses import Response
 
 from liveblog.domain import commands
 from liveblog.domain.commands import (
+    ENTRY_ID_PATTERN,
+    FACT_KEY_PATTERN,
     SLUG_PATTERN,
     BlogChanges,
     EntryChanges,
@@ -129,11 +131,11 @@ class Health(msgspec.Struct, frozen=True):
 
 # -- helpers -------------------------------------------------------------------------------
 
-_ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
 _blog_json = ViewCache(128)
 _SLUG = re.compile(SLUG_PATTERN)
-_FACT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_FACT_KEY = re.compile(FACT_KEY_PATTERN)
 # No history is longer than its blog's log; this only keeps the number a number.
 MAX_HISTORY_START = 10**12
 
