@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
+from liveblog.domain.commands import MAX_FACTS
 from liveblog.domain.events import Actor, EntryPosted, FactUpdated
 from liveblog.domain.views import FACT_HISTORY_POINTS
 from liveblog.store import Store
@@ -521,6 +523,66 @@ def test_openapi_describes_every_route(api: Api) -> None:
     served = {(op.method.lower(), op.path) for op in OPERATIONS} | {("get", "/openapi.json")}
     described = {(method, path) for path, item in document["paths"].items() for method in item}
     assert described == served
+
+
+def _unbounded(schema: dict, schemas: dict, where: str) -> list[str]:  # type: ignore[type-arg]
+    """The places in a JSON schema that accept a value of any size."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _unbounded(schemas[name], schemas, where)
+    if "anyOf" in schema:
+        return [bad for option in schema["anyOf"] for bad in _unbounded(option, schemas, where)]
+    kind = schema.get("type")
+    if kind == "object":
+        return [bad for name, prop in schema.get("properties", {}).items()
+                for bad in _unbounded(prop, schemas, f"{where}.{name}")]
+    if kind == "string":
+        pattern = re.sub(r"\\.", "", schema.get("pattern", ""))
+        bounded_pattern = pattern and not re.search(r"[*+]|\{\d+,\}", pattern)
+        return [] if "maxLength" in schema or "enum" in schema or bounded_pattern else [where]
+    if kind in ("integer", "number"):
+        return [] if "maximum" in schema and "minimum" in schema else [where]
+    if kind == "array":
+        return [] if "maxItems" in schema else [where]
+    return []
+
+
+def test_every_field_and_parameter_a_client_sends_is_bounded(api: Api) -> None:
+    document = api("GET", "/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    unbounded = []
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if body:
+                unbounded += _unbounded(body["schema"], schemas, f"{method} {path} body")
+            for param in op.get("parameters", []):
+                if param["in"] != "path":  # a path that matches no pattern is a 404
+                    unbounded += _unbounded(param["schema"], schemas,
+                                            f"{method} {path} {param['name']}")
+    assert unbounded == []
+
+
+def test_new_bounds_are_422s_naming_the_field(
+        api: Api, tokens: Tokens, blog: str, log_length: Callable[[str], int]) -> None:
+    facts = "/api/blogs/tartus/facts"
+    for bad in (1e16, -1e16):
+        assert_problem(api("PUT", f"{facts}/money", tokens.reporter,
+                           json={"label": "Money", "value": "a lot", "numeric": bad}),
+                       422, fields={"numeric"})
+    for n in range(MAX_FACTS):
+        assert api("PUT", f"{facts}/f{n}", tokens.reporter,
+                   json={"label": f"F{n}", "value": "1"}).status_code == 200
+    before = log_length("tartus")
+    assert_problem(api("PUT", f"{facts}/one-too-many", tokens.reporter,
+                       json={"label": "More", "value": "1"}), 422, fields={"key"})
+    assert api("PUT", f"{facts}/f0", tokens.reporter,  # the figures it has still update
+               json={"label": "F0", "value": "2"}).status_code == 200
+    assert log_length("tartus") == before + 1
+    assert_problem(api("GET", "/api/blogs/tartus", params={"before": "x" * 65}), 422,
+                   fields={"before"})
+    assert_problem(api("GET", "/api/blogs/tartus/state", tokens.editor,
+                       params={"at": 1, "before": "../x"}), 422, fields={"before"})
 
 
 def test_health(api: Api) -> None:

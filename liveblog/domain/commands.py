@@ -146,10 +146,18 @@ class Pin(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     entry_id: EntryId | None
 
 
+# Every whole number up to 10**15 is exact as a float; and the sparkline's arithmetic
+# (max - min) on numbers near the float's limit would overflow into a broken chart.
+Numeric = Annotated[float, Meta(ge=-1e15, le=1e15, description="For the chart of its history.")]
+# Each figure travels with its last values in every snapshot (see views.py): a blog's
+# "key figures" are a handful, and this keeps a snapshot's size bounded whoever posts.
+MAX_FACTS = 32
+
+
 class FactInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     label: Annotated[str, Meta(min_length=1, max_length=80)]
     value: Annotated[str, Meta(min_length=1, max_length=200)]
-    numeric: float | None = None
+    numeric: Numeric | None = None
     source: Annotated[str, Meta(max_length=200)] | None = None
 
 
@@ -255,6 +263,9 @@ def change_pin(blog: Blog, actor: Actor, cmd: Pin) -> PinChanged | None:
 def update_fact(blog: Blog, actor: Actor, key: str, cmd: FactInput) -> FactUpdated | None:
     _require_live(blog, "update figures on")
     _require_text(("label", cmd.label), ("value", cmd.value))
+    if key not in blog.facts and len(blog.facts) >= MAX_FACTS:
+        raise InvalidInput([FieldError(
+            "key", f"a blog holds at most {MAX_FACTS} figures; update one of them instead")])
     event = FactUpdated(
         key=key,
         label=cmd.label.strip(),

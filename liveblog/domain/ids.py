@@ -16,6 +16,8 @@ from typing import NamedTuple
 from liveblog.errors import CorruptLog
 
 MAX_PART = 2**64 - 1
+# For documents (OpenAPI); `parse` also checks each half against MAX_PART.
+STREAM_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
 # 2**64 - 1 has 20 digits: anything longer is refused before int() is asked to convert it
 # (Python refuses 4,300 digits and more, and converting fewer still costs).
 _MAX_DIGITS = 20

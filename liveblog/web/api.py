@@ -13,7 +13,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from liveblog.domain import commands
+from liveblog.domain import commands, ids
 from liveblog.domain.commands import (
     ENTRY_ID_PATTERN,
     FACT_KEY_PATTERN,
@@ -51,6 +51,7 @@ from liveblog.web.requests import (
     idempotency_key,
     if_match_revision,
     parse_json,
+    query_entry_id,
     query_event_id,
     query_int,
     query_slug,
@@ -205,7 +206,7 @@ async def create_blog(request: Request) -> Response:
 async def get_blog(request: Request) -> Response:
     slug = slug_from(request)
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    before = request.query_params.get("before")
+    before = query_entry_id(request, "before")
     blog = await service_from(request).blog(slug)
     key = (slug, blog.last_event_id, limit, before)
     body = _blog_json.get(key)
@@ -356,7 +357,7 @@ async def state_at(request: Request) -> Response:
     if at is None:
         raise InvalidInput([FieldError("at", "required: an event id or a version number")])
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    before = request.query_params.get("before")
+    before = query_entry_id(request, "before")
     blog = await service_from(request).blog_at(slug, at)
     return json_response(public_blog(blog, limit=limit, before=before))
 
@@ -430,6 +431,8 @@ class Operation:
 
 SLUG = Param("slug", "path", "The blog's slug.", required=True)
 ENTRY = Param("entry_id", "path", "The entry's id.", required=True)
+BEFORE_ENTRY = Param("before", "query", "An entry id: only entries posted before it.",
+                     {"type": "string", "pattern": ENTRY_ID_PATTERN})
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -439,7 +442,8 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             Param("limit", "query", f"Blogs per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
                   {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
-            Param("before", "query", "A slug from the previous page's next_before."),
+            Param("before", "query", "A slug from the previous page's next_before.",
+                  {"type": "string", "pattern": SLUG_PATTERN}),
         ),
         errors=(404, 422, 503),
     ),
@@ -451,7 +455,7 @@ OPERATIONS: tuple[Operation, ...] = (
             SLUG,
             Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
                   {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
-            Param("before", "query", "An entry id: only entries posted before it."),
+            BEFORE_ENTRY,
         ),
         errors=(404, 422, 503),
     ),
@@ -461,14 +465,17 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", "/api/blogs/{slug}/entries", post_entry, "Post an entry", "reporter",
         EntryResult, status=201, body=NewEntry,
         params=(SLUG, Param("Idempotency-Key", "header",
-                            "Retries with the same key return the first result.")),
+                            "Retries with the same key return the first result.",
+                            {"type": "string", "minLength": 1, "maxLength": 255})),
         errors=WRITE_ERRORS,
     ),
     Operation(
         "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
         "Edit an entry (its author, or an editor)", "author", EntryResult, body=EntryChanges,
         params=(SLUG, ENTRY, Param("If-Match", "header",
-                                   'The revision the edit is based on, e.g. "2".')),
+                                   'The revision the edit is based on, e.g. "2".',
+                                   {"type": "string",
+                                    "pattern": r'^(\*|"[0-9]{1,18}"|[0-9]{1,18})$'})),
         errors=(*WRITE_ERRORS, 410, 412),
     ),
     Operation(
@@ -504,7 +511,8 @@ OPERATIONS: tuple[Operation, ...] = (
         EventPage,
         params=(
             SLUG,
-            Param("after", "query", "An event id: only events after it."),
+            Param("after", "query", "An event id: only events after it.",
+                  {"type": "string", "pattern": ids.STREAM_ID_PATTERN}),
             Param("limit", "query", "Events per page (1-1000, default 100).",
                   {"type": "integer", "minimum": 1, "maximum": 1000}),
         ),
@@ -515,9 +523,12 @@ OPERATIONS: tuple[Operation, ...] = (
         "editor", PublicBlog,
         params=(
             SLUG,
-            Param("at", "query", "An event id, or a blog version number.", required=True),
-            Param("limit", "query", "Entries per page.", {"type": "integer"}),
-            Param("before", "query", "An entry id: only entries posted before it."),
+            Param("at", "query", "An event id, or a blog version number.",
+                  {"type": "string", "pattern": f"{ids.STREAM_ID_PATTERN}|^[0-9]{{1,18}}$"},
+                  required=True),
+            Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+            BEFORE_ENTRY,
         ),
         errors=(401, 403, 404, 422, 503),
     ),

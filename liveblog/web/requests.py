@@ -11,7 +11,7 @@ from msgspec import UnsetType
 from starlette.requests import Request
 
 from liveblog.domain import ids
-from liveblog.domain.commands import SLUG_PATTERN
+from liveblog.domain.commands import ENTRY_ID_PATTERN, SLUG_PATTERN
 from liveblog.domain.events import Actor
 from liveblog.errors import (
     FieldError,
@@ -170,6 +170,14 @@ def _digits(value: str) -> bool:
 
 
 _SLUG = re.compile(SLUG_PATTERN)
+_ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
+
+
+def query_entry_id(request: Request, name: str) -> str | None:
+    entry_id = request.query_params.get(name)
+    if entry_id is not None and not _ENTRY_ID.match(entry_id):
+        raise InvalidInput([FieldError(name, "must be an entry id")])
+    return entry_id
 
 
 def query_slug(request: Request, name: str) -> str | None:
