@@ -188,6 +188,33 @@ def test_idempotency_key_returns_the_original_result(api: Api, tokens: Tokens, b
     assert other.status_code == 201 and other.json()["event_id"] != first.json()["event_id"]
 
 
+def test_concurrent_posts_with_one_idempotency_key_make_one_event_and_one_answer(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread, redis_url: str,
+        log_length: Callable[[str], int]) -> None:
+    """A client retrying impatiently, through two processes: 24 POSTs with the same key at
+    the same moment append one entry, and every one of them gets the same answer."""
+    from tests.conftest import app_config
+
+    with UvicornThread(app_config(redis_url)) as other:
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as first, \
+                    httpx.AsyncClient(base_url=other.base_url, timeout=30) as second:
+                return list(await asyncio.gather(*(
+                    (first, second)[n % 2].post(
+                        "/api/blogs/tartus/entries", json={"body": "Death toll 80"},
+                        headers={"Authorization": f"Bearer {tokens.reporter}",
+                                 "Idempotency-Key": "toll-80"})
+                    for n in range(24))))
+
+        answers = asyncio.run(burst())
+    assert [a.status_code for a in answers] == [201] * 24
+    assert len({a.content for a in answers}) == 1
+    assert len({a.headers["location"] for a in answers}) == 1
+    # One of them made it; the rest say they repeat it.
+    assert sum("idempotent-replayed" not in a.headers for a in answers) == 1
+    assert log_length("tartus") == 2
+
+
 def test_a_key_whose_event_the_log_lost_is_a_404_not_a_500(
         api: Api, tokens: Tokens, blog: str, redis_server: RedisServer) -> None:
     """The log was restored from a backup older than the key: the key's event is gone."""
