@@ -20,6 +20,7 @@ import click
 from liveblog import version
 from liveblog.cli_store import with_store
 from liveblog.config import Config, redacted
+from liveblog.domain.commands import ACTOR_NAME_PATTERN
 from liveblog.durability import judge
 from liveblog.embedded import redis_url_for
 from liveblog.errors import LiveblogError
@@ -27,7 +28,7 @@ from liveblog.service import utcnow
 from liveblog.store import Store
 
 T = TypeVar("T")
-TOKEN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TOKEN_NAME = re.compile(ACTOR_NAME_PATTERN)
 FIRST_EDITOR = "admin"
 
 

@@ -5,6 +5,8 @@
     ├── EmbeddedRedisError         the embedded redis-server could not be started
     ├── CorruptLog                 the log holds an event that cannot follow the ones
     │                              before it (wiped or restored under us, or hand-edited)
+    ├── InvalidImport              a file given to `liveblog import` breaks a rule the API
+    │                              enforces (names the line and the event); nothing appended
     └── Problem                    what a client did wrong or cannot have now; carries an
         │                          HTTP status and is rendered as RFC 9457 problem+json
         ├── MalformedRequest       400  the body is not JSON, or a header is malformed
@@ -51,6 +53,11 @@ class EmbeddedRedisError(LiveblogError):
 class CorruptLog(LiveblogError):
     """The log holds an event that cannot follow the ones before it. Readers of the log
     catch it to start over from what the log holds now."""
+
+
+class InvalidImport(LiveblogError):
+    """An export given to `liveblog import` holds something the API would never have
+    accepted or logged; the message names the line and the event. Nothing was appended."""
 
 
 @dataclass(frozen=True)

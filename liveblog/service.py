@@ -21,7 +21,7 @@ import base64
 import hashlib
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -38,15 +38,17 @@ from liveblog.domain.events import (
     Event,
     Recorded,
 )
+from liveblog.domain.imports import check_log
 from liveblog.domain.state import Blog, apply, fold
 from liveblog.errors import (
     Conflict,
     CorruptLog,
     IdempotencyKeyReused,
+    InvalidImport,
     NotFound,
     VersionConflict,
 )
-from liveblog.store import BlogSummary, Store
+from liveblog.store import BlogPage, Store
 
 Decide = Callable[[Blog | None], Event | None]
 
@@ -115,8 +117,9 @@ class Service:
             raise NotFound(f"no blog {slug!r}")
         return blog
 
-    async def list_blogs(self) -> list[BlogSummary]:
-        return await self.store.list_blogs()
+    async def list_blogs(self, *, limit: int, before: str | None = None) -> BlogPage:
+        """A page of blogs, the most recently opened first (see Store.list_blogs)."""
+        return await self.store.list_blogs(limit=limit, before=before)
 
     async def events(
         self, slug: str, *, after: str | None, limit: int
@@ -260,29 +263,34 @@ class Service:
         return Outcome(await self.blog(slug), recorded, repeated=True)
 
     async def import_log(
-        self, slug: str, events: Iterable[Recorded], progress: Callable[[int], None] = _noop
+        self, slug: str, events: Sequence[Recorded], progress: Callable[[int], None] = _noop,
+        *, lines: Sequence[int] | None = None,
     ) -> Blog:
         """Append an exported log to an empty blog, keeping ids, times and actors, so the
-        state and the replay come out identical. The log is folded as it goes: a log that
-        does not fold is refused at the first bad event."""
+        state and the replay come out identical.
+
+        The whole log is checked first (see domain/imports.py: every event must be one the
+        API could have logged where it stands), and nothing is appended unless all of it
+        holds up: InvalidImport names the first event (its line, given `lines`) that does
+        not."""
+        blog = check_log(events, now=self.clock(), lines=lines)
+        if blog.slug != slug:
+            raise InvalidImport(f"the export is of blog {blog.slug!r}, not {slug!r}")
         if await self.store.length(slug) > 0:
             raise Conflict(f"blog {slug!r} exists already; import into an empty store")
-        blog: Blog | None = None
+        before: Blog | None = None
         for rec in events:
-            after = apply(blog, rec)
             if isinstance(rec.event, BlogOpened):
                 await self.store.register_blog(slug, rec.at)
             await self.store.append(
                 slug, rec.event, Actor(rec.actor, rec.role, rec.actor_id or ""), rec.at,
-                expected_version=0 if blog is None else blog.version,
-                entry_revision=_revision_guard(blog, rec.event),
+                expected_version=0 if before is None else before.version,
+                entry_revision=_revision_guard(before, rec.event),
                 summary=_summary(rec.event, rec.at),
                 event_id=rec.id,
             )
-            blog = after
+            before = apply(before, rec)
             progress(1)
-        if blog is None:
-            raise NotFound("the export holds no events")
         self.remember(blog)
         return blog
 

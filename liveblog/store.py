@@ -4,8 +4,11 @@ Keys (the `{slug}` hash tag puts all of one blog's keys in one Redis Cluster slo
 append script may touch them together):
 
     liveblog:{slug}:log          stream: the blog's events, never trimmed
-    liveblog:{slug}:meta         hash: title, status, version, last_event_id, times, and
-                                 rev:<entry id> (each entry's revision, "x" once retracted)
+    liveblog:{slug}:meta         hash: title, status, version, last_event_id, times (what
+                                 the list of blogs shows: a few fields, whatever the size)
+    liveblog:{slug}:revs         hash: entry id -> its revision ("x" once retracted).
+                                 Stores written before it held these in meta, as
+                                 rev:<entry id>; the append script still reads those
     liveblog:{slug}:idem:<hash>  string: "<event id> <request fingerprint>", expires
     {liveblog}:blogs             sorted set: every slug ever opened (score: opening time)
     {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at, id}
@@ -44,14 +47,14 @@ from liveblog.errors import (
 
 IDEMPOTENCY_TTL_SECONDS = 25 * 3600  # "at least 24 hours", with an hour to spare
 
-# KEYS: log, meta[, idempotency]
+# KEYS: log, meta, revs[, idempotency]
 # ARGV: expected version ('' = any, 'live' = any while the blog is live), entry id
 #       ('' = none), expected revision ('' = any, '0' = must not exist, 'N'),
 #       new revision ('' = keep, 'N', 'x' = retracted),
 #       fingerprint, ttl, stream id ('*' = new; an import keeps the original),
 #       number of summary pairs, summary pairs..., event field pairs...
 _APPEND = """
-local log, meta, idem = KEYS[1], KEYS[2], KEYS[3]
+local log, meta, revs, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if idem then
   local seen = redis.call('GET', idem)
   if seen then return {'seen', seen} end
@@ -66,7 +69,9 @@ elseif ARGV[1] ~= '' and tonumber(ARGV[1]) ~= version then
 end
 local entry = ARGV[2]
 if entry ~= '' and ARGV[3] ~= '' then
-  local rev = redis.call('HGET', meta, 'rev:' .. entry) or '0'
+  -- A store written before revs existed keeps an entry's revision in meta as rev:<id>.
+  local rev = redis.call('HGET', revs, entry) or redis.call('HGET', meta, 'rev:' .. entry)
+    or '0'
   if rev ~= ARGV[3] then return {'stale', rev} end
 end
 version = version + 1
@@ -76,11 +81,12 @@ for i = 9 + 2 * npairs, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', log, ARGV[7], unpack(fields))
 local summary = {'version', tostring(version), 'last_event_id', id}
 for i = 9, 8 + 2 * npairs do summary[#summary + 1] = ARGV[i] end
-if entry ~= '' and ARGV[4] ~= '' then
-  summary[#summary + 1] = 'rev:' .. entry
-  summary[#summary + 1] = ARGV[4]
-end
 redis.call('HSET', meta, unpack(summary))
+if entry ~= '' and ARGV[4] ~= '' then
+  redis.call('HSET', revs, entry, ARGV[4])
+  -- An old rev:<id> field moves out of meta the first time its entry changes.
+  redis.call('HDEL', meta, 'rev:' .. entry)
+end
 if idem then redis.call('SET', idem, id .. ' ' .. ARGV[5], 'EX', tonumber(ARGV[6])) end
 return {'ok', id, tostring(version)}
 """
@@ -110,6 +116,8 @@ return 1
 """
 
 _BLOGS = "{liveblog}:blogs"
+# The meta fields the list of blogs shows (HMGET: never the whole hash).
+_LISTED = ("title", "status", "version", "opened_at", "updated_at")
 _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
 
@@ -152,6 +160,14 @@ class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     opened_at: datetime
     updated_at: datetime
+
+
+class BlogPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of the list of blogs, the most recently opened first."""
+
+    blogs: list[BlogSummary]
+    # Pass as ?before= for the next page; null on the last.
+    next_before: str | None
 
 
 class Appended(msgspec.Struct, frozen=True):
@@ -234,23 +250,69 @@ class Store:
         await self.redis.zadd(_BLOGS, {slug: at.timestamp()}, nx=True)
 
     @_unavailable_on_redis_errors
-    async def list_blogs(self) -> list[BlogSummary]:
-        slugs = [s.decode() for s in await self.redis.zrange(_BLOGS, 0, -1)]
+    async def list_blogs(self, *, limit: int, before: str | None = None) -> BlogPage:
+        """A page of blogs, the most recently opened first; `before`: a slug of an earlier
+        page's, to continue after it (NotFound if no blog has it).
+
+        It reads `limit` and a few more slugs and five fields of each one's meta hash: the
+        reply is the page's size, whatever the blogs' sizes or their number."""
+        cursor: tuple[bytes, float] | None = None
+        if before is not None:
+            score = await self.redis.zscore(_BLOGS, before)
+            if score is None:
+                raise NotFound(f"no blog {before!r} to page after")
+            cursor = (before.encode(), score)
+        blogs: list[BlogSummary] = []
+        while True:
+            # One more than the page, to know whether there is a next one; and again if a
+            # slug was skipped (registered, but its blog-opened never landed).
+            want = limit + 1 - len(blogs)
+            found = await self._slugs_after(cursor, want)
+            blogs += await self._summaries([slug.decode() for slug, _ in found])
+            if len(blogs) > limit or len(found) < want:
+                break
+            cursor = found[-1]
+        more = len(blogs) > limit
+        del blogs[limit:]
+        return BlogPage(blogs=blogs, next_before=blogs[-1].slug if more else None)
+
+    async def _slugs_after(self, cursor: tuple[bytes, float] | None,
+                           count: int) -> list[tuple[bytes, float]]:
+        """Up to `count` (slug, score) pairs after `cursor`, newest first. A position, not
+        an offset: blogs opened meanwhile go to the front and move nothing after it."""
+        if cursor is None:
+            first: list[tuple[bytes, float]] = await self.redis.zrevrangebyscore(
+                _BLOGS, "+inf", "-inf", start=0, num=count, withscores=True)
+            return first
+        slug, score = cursor
+        # Blogs opened in the same millisecond share a score; the set orders them by slug
+        # (reversed here, as the page is): those below the cursor's slug come first.
+        same = await self.redis.zrangebyscore(_BLOGS, score, score)
+        found = [(other, score) for other in reversed(same) if other < slug][:count]
+        if len(found) < count:
+            found += await self.redis.zrevrangebyscore(
+                _BLOGS, f"({score!r}", "-inf", start=0, num=count - len(found),
+                withscores=True)
+        return found
+
+    async def _summaries(self, slugs: list[str]) -> list[BlogSummary]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for slug in slugs:
-                pipe.hgetall(_meta(slug))
-            metas: list[dict[bytes, bytes]] = await pipe.execute()
+                pipe.hmget(_meta(slug), *_LISTED)
+            rows: list[list[bytes | None]] = await pipe.execute()
         blogs = []
-        for slug, meta in zip(slugs, metas, strict=True):
-            if b"version" not in meta:
-                continue
+        for slug, (title, status, version, opened_at, updated_at) in zip(slugs, rows,
+                                                                          strict=True):
+            if version is None or title is None or status is None or opened_at is None \
+                    or updated_at is None:
+                continue  # registered, but its blog-opened never landed
             blogs.append(BlogSummary(
                 slug=slug,
-                title=meta[b"title"].decode(),
-                status=meta[b"status"].decode(),
-                version=int(meta[b"version"]),
-                opened_at=datetime.fromisoformat(meta[b"opened_at"].decode()),
-                updated_at=datetime.fromisoformat(meta[b"updated_at"].decode()),
+                title=title.decode(),
+                status=status.decode(),
+                version=int(version),
+                opened_at=datetime.fromisoformat(opened_at.decode()),
+                updated_at=datetime.fromisoformat(updated_at.decode()),
             ))
         return blogs
 
@@ -281,7 +343,7 @@ class Store:
         idempotency: (key, request fingerprint); a key seen before returns its event.
         event_id: the stream id to use; only an import sets it (to the exported id).
         """
-        keys = [_log(slug), _meta(slug)]
+        keys = [_log(slug), _meta(slug), _revs(slug)]
         if idempotency is not None:
             keys.append(_idempotency(slug, actor, idempotency[0]))
         entry, expected_rev, new_rev = entry_revision or ("", "", "")
@@ -457,6 +519,10 @@ def _log(slug: str) -> str:
 
 def _meta(slug: str) -> str:
     return f"liveblog:{{{slug}}}:meta"
+
+
+def _revs(slug: str) -> str:
+    return f"liveblog:{{{slug}}}:revs"
 
 
 def _idempotency(slug: str, actor: Actor, key: str) -> str:

@@ -82,7 +82,7 @@
 
   // -- the list of blogs ----------------------------------------------------------------------
   function listBlogs() {
-    api("GET", "/api/blogs").then(function (data) {
+    api("GET", "/api/blogs?limit=100").then(function (data) {
       var list = document.getElementById("blog-list");
       list.textContent = "";
       data.blogs.forEach(function (b) {

@@ -96,6 +96,31 @@ def test_the_entry_revision_check_refuses_a_stale_edit(redis_url: str) -> None:
     run(scenario())
 
 
+def test_revisions_written_into_meta_by_older_versions_still_guard_edits(
+        redis_url: str) -> None:
+    """Stores written before the revs key kept each entry's revision in meta as rev:<id>:
+    the check falls back to it, and the entry's next change moves it out of meta."""
+    async def scenario() -> None:
+        store = await opened(redis_url)
+        await store.append("tartus", EntryPosted(entry_id="e1", body="v1"), RANIA, AT)
+        await store.redis.hset("liveblog:{tartus}:meta", "rev:e1", "1")  # as they wrote it
+        edit = EntryEdited(entry_id="e1", body="v2")
+        with pytest.raises(PreconditionFailed):
+            await store.append("tartus", edit, RANIA, AT, entry_revision=("e1", "2", "3"))
+        with pytest.raises(PreconditionFailed):  # it exists: it cannot be posted again
+            await store.append("tartus", EntryPosted(entry_id="e1", body="dup"), RANIA, AT,
+                               entry_revision=("e1", "0", "1"))
+        await store.append("tartus", edit, RANIA, AT, entry_revision=("e1", "1", "2"))
+        assert await store.redis.hget("liveblog:{tartus}:revs", "e1") == b"2"
+        assert await store.redis.hget("liveblog:{tartus}:meta", "rev:e1") is None
+        with pytest.raises(PreconditionFailed):
+            await store.append("tartus", edit, RANIA, AT, entry_revision=("e1", "1", "2"))
+        assert await store.length("tartus") == 3
+        await store.close()
+
+    run(scenario())
+
+
 def test_concurrent_retries_with_one_idempotency_key_append_once(redis_url: str) -> None:
     async def scenario() -> None:
         await (await opened(redis_url)).close()
@@ -253,9 +278,9 @@ def test_keys_of_a_blog_share_one_cluster_slot(redis_url: str) -> None:
     async def scenario() -> None:
         store = await opened(redis_url)
         await store.append("tartus", EntryPosted(entry_id="e1", body="x"), RANIA, AT,
-                           idempotency=("k", "f"))
+                           idempotency=("k", "f"), entry_revision=("e1", "0", "1"))
         keys = [k.decode() async for k in store.redis.scan_iter("liveblog:*")]
-        assert len(keys) == 3 and all("{tartus}" in k for k in keys)
+        assert len(keys) == 4 and all("{tartus}" in k for k in keys)
         assert len({key_slot(k.encode()) for k in keys}) == 1
         await store.close()
 

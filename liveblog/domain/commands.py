@@ -63,7 +63,19 @@ Url = Annotated[
     str, Meta(pattern=r"^https?://\S+$", max_length=2000, description="an http(s):// URL")
 ]
 Text = Annotated[str, Meta(max_length=500)]
-EntryId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an entry id")]
+ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+EntryId = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description="an entry id")]
+FACT_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+FactKey = Annotated[str, Meta(
+    pattern=FACT_KEY_PATTERN,
+    description="1 to 40 lowercase letters, digits and hyphens, e.g. death-toll",
+)]
+# A token's name: who the newsroom sees as the author of its posts.
+ACTOR_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+ActorName = Annotated[str, Meta(pattern=ACTOR_NAME_PATTERN,
+                                description="1 to 64 letters, digits, '.', '_' or '-'")]
+# An identity (Actor.id): 16 hex digits, or "legacy-" and 16 for tokens from before.
+ActorId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an identity")]
 
 
 def _check_urls(**urls: str | None) -> None:
@@ -137,10 +149,18 @@ class Pin(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     entry_id: EntryId | None
 
 
+# Every whole number up to 10**15 is exact as a float; and the sparkline's arithmetic
+# (max - min) on numbers near the float's limit would overflow into a broken chart.
+Numeric = Annotated[float, Meta(ge=-1e15, le=1e15, description="For the chart of its history.")]
+# Each figure travels with its last values in every snapshot (see views.py): a blog's
+# "key figures" are a handful, and this keeps a snapshot's size bounded whoever posts.
+MAX_FACTS = 32
+
+
 class FactInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     label: Annotated[str, Meta(min_length=1, max_length=80)]
     value: Annotated[str, Meta(min_length=1, max_length=200)]
-    numeric: float | None = None
+    numeric: Numeric | None = None
     source: Annotated[str, Meta(max_length=200)] | None = None
 
 
@@ -242,6 +262,9 @@ def change_pin(blog: Blog, actor: Actor, cmd: Pin) -> PinChanged | None:
 def update_fact(blog: Blog, actor: Actor, key: str, cmd: FactInput) -> FactUpdated | None:
     _require_live(blog, "update figures on")
     _require_text(("label", cmd.label), ("value", cmd.value))
+    if key not in blog.facts and len(blog.facts) >= MAX_FACTS:
+        raise InvalidInput([FieldError(
+            "key", f"a blog holds at most {MAX_FACTS} figures; update one of them instead")])
     event = FactUpdated(
         key=key,
         label=cmd.label.strip(),

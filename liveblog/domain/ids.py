@@ -26,8 +26,8 @@ _MAX_VERSION_DIGITS = 18
 # What the OpenAPI document declares for ids (and ids or versions) that clients send:
 # `parse` is the check. Each half is declared with at most 19 digits, all of which are
 # below 2**64 - 1, so every id the document allows is one `parse` accepts.
-PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}$"
-PATTERN_OR_VERSION = r"^(?:[0-9]{1,19}-[0-9]{1,19}|[0-9]{1,18})$"
+STREAM_ID_PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}$"
+STREAM_ID_OR_VERSION_PATTERN = r"^(?:[0-9]{1,19}-[0-9]{1,19}|[0-9]{1,18})$"
 
 
 class StreamId(NamedTuple):

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from liveblog.domain import commands, ids
 from liveblog.domain.commands import (
+    ENTRY_ID_PATTERN,
     FACT_KEY_PATTERN,
     SLUG_PATTERN,
     BlogChanges,
@@ -46,7 +47,7 @@ from liveblog.domain.views import (
 )
 from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
-from liveblog.store import BlogSummary
+from liveblog.store import BlogPage
 from liveblog.web import session
 from liveblog.web.requests import (
     IDEMPOTENCY_KEY,
@@ -55,18 +56,16 @@ from liveblog.web.requests import (
     idempotency_key,
     if_match_revision,
     parse_json,
+    query_entry_id,
     query_event_id,
     query_int,
+    query_slug,
     read_body,
     read_json,
 )
 from liveblog.web.viewcache import ViewCache
 
 # -- response shapes -----------------------------------------------------------------------
-
-
-class BlogList(msgspec.Struct, frozen=True):
-    blogs: list[BlogSummary]
 
 
 class EntryResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,7 +137,7 @@ class Health(msgspec.Struct, frozen=True):
 
 # -- helpers -------------------------------------------------------------------------------
 
-_ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
 _blog_json = ViewCache(128)
 _SLUG = re.compile(SLUG_PATTERN)
@@ -192,7 +191,10 @@ def _event_id(recorded: Recorded | None) -> str | None:
 
 
 async def list_blogs(request: Request) -> Response:
-    return json_response(BlogList(await service_from(request).list_blogs()))
+    limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    before = query_slug(request, "before")
+    return json_response(await service_from(request).list_blogs(limit=limit, before=before))
+
 
 
 async def create_blog(request: Request) -> Response:
@@ -209,7 +211,7 @@ async def create_blog(request: Request) -> Response:
 async def get_blog(request: Request) -> Response:
     slug = slug_from(request)
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    before = request.query_params.get("before")
+    before = query_entry_id(request, "before")
     blog = await service_from(request).blog(slug)
     key = (slug, blog.last_event_id, limit, before)
     body = _blog_json.get(key)
@@ -360,7 +362,7 @@ async def state_at(request: Request) -> Response:
     if at is None:
         raise InvalidInput([FieldError("at", "required: an event id or a version number")])
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    before = request.query_params.get("before")
+    before = query_entry_id(request, "before")
     blog = await service_from(request).blog_at(slug, at)
     return json_response(public_blog(blog, limit=limit, before=before))
 
@@ -434,11 +436,22 @@ class Operation:
 
 SLUG = Param("slug", "path", "The blog's slug.", required=True)
 ENTRY = Param("entry_id", "path", "The entry's id.", required=True)
+BEFORE_ENTRY = Param("before", "query", "An entry id: only entries posted before it.",
+                     {"type": "string", "pattern": ENTRY_ID_PATTERN})
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("GET", "/api/blogs", list_blogs, "List the blogs", "anyone", BlogList,
-              errors=(503,)),
+    Operation(
+        "GET", "/api/blogs", list_blogs, "The blogs, the most recently opened first",
+        "anyone", BlogPage,
+        params=(
+            Param("limit", "query", f"Blogs per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+            Param("before", "query", "A slug from the previous page's next_before.",
+                  {"type": "string", "pattern": SLUG_PATTERN}),
+        ),
+        errors=(404, 422, 503),
+    ),
     Operation("POST", "/api/blogs", create_blog, "Open a blog", "editor", PublicBlog,
               status=201, body=NewBlog, errors=(400, 401, 403, 409, 413, 415, 422, 503)),
     Operation(
@@ -447,7 +460,7 @@ OPERATIONS: tuple[Operation, ...] = (
             SLUG,
             Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
                   {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
-            Param("before", "query", "An entry id: only entries posted before it."),
+            BEFORE_ENTRY,
         ),
         errors=(404, 422, 503),
     ),
@@ -505,7 +518,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             SLUG,
             Param("after", "query", "An event id: only events after it.",
-                  {"type": "string", "pattern": ids.PATTERN}),
+                  {"type": "string", "pattern": ids.STREAM_ID_PATTERN}),
             Param("limit", "query", "Events per page (1-1000, default 100).",
                   {"type": "integer", "minimum": 1, "maximum": 1000}),
         ),
@@ -517,10 +530,10 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             SLUG,
             Param("at", "query", "An event id, or a blog version number.",
-                  {"type": "string", "pattern": ids.PATTERN_OR_VERSION}, required=True),
+                  {"type": "string", "pattern": ids.STREAM_ID_OR_VERSION_PATTERN}, required=True),
             Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
                   {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
-            Param("before", "query", "An entry id: only entries posted before it."),
+            BEFORE_ENTRY,
         ),
         errors=(401, 403, 404, 422, 503),
     ),

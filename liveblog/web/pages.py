@@ -33,7 +33,7 @@ from liveblog.domain.views import (
 from liveblog.errors import FieldError, InvalidInput
 from liveblog.web.api import service_from, slug_from
 from liveblog.web.headers import CSS, SAME_ORIGIN_FRAMES
-from liveblog.web.requests import authenticate, query_event_id
+from liveblog.web.requests import authenticate, query_event_id, query_slug
 from liveblog.web.viewcache import ViewCache
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -149,10 +149,13 @@ def render(name: str, **context: Any) -> str:
 
 
 async def home(request: Request) -> Response:
-    blogs = await service_from(request).list_blogs()
-    blogs.sort(key=lambda b: (b.status != "live", -b.updated_at.timestamp()))
+    # A page of blogs, the most recently opened first (the list used to read every blog,
+    # and every blog's every entry revision, on each visit).
+    before = query_slug(request, "before")
+    page = await service_from(request).list_blogs(limit=DEFAULT_PAGE, before=before)
     base = request.state.config.public_url
-    html = render("home.html", blogs=blogs, canonical=f"{base}/")
+    html = render("home.html", blogs=page.blogs, next_before=page.next_before,
+                  older=before is not None, canonical=f"{base}/")
     return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE})
 
 

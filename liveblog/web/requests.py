@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from liveblog.config import Config
 from liveblog.domain import ids
+from liveblog.domain.commands import ENTRY_ID_PATTERN, SLUG_PATTERN
 from liveblog.domain.events import Actor
 from liveblog.errors import (
     CrossSiteRequest,
@@ -209,6 +210,24 @@ def _digits(value: str) -> bool:
     # Callers check the length before int(): Python refuses to convert 4,300 digits or more,
     # and nothing here is meant to be longer than 18.
     return value.isascii() and value.isdecimal()
+
+
+_SLUG = re.compile(SLUG_PATTERN)
+_ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
+
+
+def query_entry_id(request: Request, name: str) -> str | None:
+    entry_id = request.query_params.get(name)
+    if entry_id is not None and not _ENTRY_ID.match(entry_id):
+        raise InvalidInput([FieldError(name, "must be an entry id")])
+    return entry_id
+
+
+def query_slug(request: Request, name: str) -> str | None:
+    slug = request.query_params.get(name)
+    if slug is not None and not _SLUG.match(slug):
+        raise InvalidInput([FieldError(name, "must be a blog's slug")])
+    return slug
 
 
 def query_event_id(request: Request, name: str, *, versions: bool = False) -> str | None:
