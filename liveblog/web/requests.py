@@ -99,7 +99,8 @@ async def read_json(request: Request, type_: type[S], *, optional: bool = False)
 
 
 def parse_json(request: Request, body: bytes, type_: type[S], *, optional: bool = False) -> S:
-    if not body.strip() and optional:
+    # No body at all is no body; a body of spaces is, like any other, not JSON.
+    if not body and optional:
         return msgspec.convert({}, type_)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
