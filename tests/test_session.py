@@ -53,7 +53,8 @@ def test_signing_in_sets_an_http_only_strict_cookie(server: UvicornThread, token
         assert "Path=/;" in cookie + ";"
         assert client.get("/api/session").json() == {
             "signed_in": True, "name": "ed", "role": "editor"}
-        assert client.get("/api/me").json() == {"name": "ed", "role": "editor"}
+        me = client.get("/api/me").json()
+        assert (me["name"], me["role"]) == ("ed", "editor") and me["id"]
         gone = client.delete("/api/session")
         assert gone.status_code == 204 and "Max-Age=0" in gone.headers["set-cookie"]
         assert client.get("/api/session").json() == {"signed_in": False}

@@ -140,7 +140,8 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
         hub.admit(address)  # before anything is loaded: a refused stream costs nothing
     except Exception as exc:
-        await (await _error_response(Request(scope), exc))(scope, receive, send)
+        await (await _error_response(Request(scope), exc))(
+            scope, receive, with_security_headers(scope, send))
         return
     try:
         await _stream(hub, scope, receive, send)
