@@ -87,7 +87,9 @@
     article.appendChild(body);
     if (e.image) {
       var figure = el("figure");
-      figure.appendChild(el("img", { src: e.image.url, alt: e.image.alt, loading: "lazy", decoding: "async" }));
+      figure.appendChild(hostOf(e.image.url)
+        ? el("img", { src: e.image.url, alt: e.image.alt, loading: "lazy", decoding: "async" })
+        : el("p", { "class": "image-unusable" }, e.image.alt)); // a URL from before they were checked
       if (e.image.caption || e.image.credit) {
         var caption = el("figcaption", {}, e.image.caption);
         if (e.image.credit) caption.appendChild(el("span", { "class": "credit" }, " Photo: " + e.image.credit));

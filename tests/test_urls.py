@@ -178,6 +178,10 @@ def assert_entries(page: Page, ids: list[str]) -> None:
     for n, entry_id in enumerate(ids):
         card = page.locator(f"#entry-{entry_id} .embed-card")
         if n % 2:
+            # The picture too: its alt text, never an <img> with a URL no browser can use.
+            expect(page.locator(f"#entry-{entry_id} figure img")).to_have_count(0)
+            expect(page.locator(f"#entry-{entry_id} .image-unusable")).to_have_text(
+                "broken image")
             expect(card).to_have_class(re.compile("embed-unusable"))
             assert card.evaluate("e => e.tagName") == "P"
             expect(card.locator(".embed-url")).to_have_text(BROKEN[n // 2])
