@@ -51,8 +51,6 @@ Slug = Annotated[
         description="1 to 64 lowercase letters, digits and inner hyphens",
     ),
 ]
-# A key figure's key, in its URL: /api/blogs/{slug}/facts/{key}.
-FACT_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 Headline = Annotated[str, Meta(min_length=1, max_length=200)]
 Description = Annotated[str, Meta(max_length=2000)]
 Body = Annotated[str, Meta(min_length=1, max_length=20000, description="Markdown.")]
@@ -65,6 +63,7 @@ Url = Annotated[
 Text = Annotated[str, Meta(max_length=500)]
 ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 EntryId = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description="an entry id")]
+FACT_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 FactKey = Annotated[str, Meta(
     pattern=FACT_KEY_PATTERN,
     description="1 to 40 lowercase letters, digits and hyphens, e.g. death-toll",

@@ -16,18 +16,13 @@ from typing import NamedTuple
 from liveblog.errors import CorruptLog
 
 MAX_PART = 2**64 - 1
+# For documents (OpenAPI); `parse` also checks each half against MAX_PART.
+STREAM_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
 # 2**64 - 1 has 20 digits: anything longer is refused before int() is asked to convert it
 # (Python refuses 4,300 digits and more, and converting fewer still costs).
 _MAX_DIGITS = 20
 # Versions are counts of events: 18 digits is far beyond any log, and keeps int() cheap.
 _MAX_VERSION_DIGITS = 18
-
-
-# What the OpenAPI document declares for ids (and ids or versions) that clients send:
-# `parse` is the check. Each half is declared with at most 19 digits, all of which are
-# below 2**64 - 1, so every id the document allows is one `parse` accepts.
-PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}$"
-PATTERN_OR_VERSION = r"^(?:[0-9]{1,19}-[0-9]{1,19}|[0-9]{1,18})$"
 
 
 class StreamId(NamedTuple):

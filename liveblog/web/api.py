@@ -47,8 +47,6 @@ from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
 from liveblog.store import BlogPage
 from liveblog.web.requests import (
-    IDEMPOTENCY_KEY,
-    IF_MATCH,
     authenticate,
     idempotency_key,
     if_match_revision,
@@ -468,7 +466,7 @@ OPERATIONS: tuple[Operation, ...] = (
         EntryResult, status=201, body=NewEntry,
         params=(SLUG, Param("Idempotency-Key", "header",
                             "Retries with the same key return the first result.",
-                            {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern})),
+                            {"type": "string", "minLength": 1, "maxLength": 255})),
         errors=WRITE_ERRORS,
     ),
     Operation(
@@ -476,7 +474,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Edit an entry (its author, or an editor)", "author", EntryResult, body=EntryChanges,
         params=(SLUG, ENTRY, Param("If-Match", "header",
                                    'The revision the edit is based on, e.g. "2".',
-                                   {"type": "string", "pattern": IF_MATCH.pattern})),
+                                   {"type": "string",
+                                    "pattern": r'^(\*|"[0-9]{1,18}"|[0-9]{1,18})$'})),
         errors=(*WRITE_ERRORS, 410, 412),
     ),
     Operation(
@@ -490,8 +489,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PUT", "/api/blogs/{slug}/facts/{key}", update_fact, "Update a key figure", "reporter",
         FactResult, body=FactInput,
-        params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.",
-                            {"type": "string", "pattern": FACT_KEY_PATTERN}, required=True)),
+        params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.", required=True)),
         errors=WRITE_ERRORS,
     ),
     Operation(
@@ -499,8 +497,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Every value a key figure had, oldest first, a page at a time", "anyone", FactHistory,
         params=(
             SLUG,
-            Param("key", "path", "The figure's key, e.g. death-toll.",
-                  {"type": "string", "pattern": FACT_KEY_PATTERN}, required=True),
+            Param("key", "path", "The figure's key, e.g. death-toll.", required=True),
             Param("start", "query", "The position of the first value (0: its first).",
                   {"type": "integer", "minimum": 0, "maximum": MAX_HISTORY_START}),
             Param("limit", "query",
@@ -515,7 +512,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             SLUG,
             Param("after", "query", "An event id: only events after it.",
-                  {"type": "string", "pattern": ids.PATTERN}),
+                  {"type": "string", "pattern": ids.STREAM_ID_PATTERN}),
             Param("limit", "query", "Events per page (1-1000, default 100).",
                   {"type": "integer", "minimum": 1, "maximum": 1000}),
         ),
@@ -527,7 +524,8 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             SLUG,
             Param("at", "query", "An event id, or a blog version number.",
-                  {"type": "string", "pattern": ids.PATTERN_OR_VERSION}, required=True),
+                  {"type": "string", "pattern": f"{ids.STREAM_ID_PATTERN}|^[0-9]{{1,18}}$"},
+                  required=True),
             Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
                   {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
             BEFORE_ENTRY,
