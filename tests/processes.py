@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from liveblog.embedded import EmbeddedRedis
 from tests.conftest import free_socket, wait_until
 
 
@@ -188,3 +189,14 @@ def connection_owner(client_port: int, server_port: int, among: list[int]) -> in
         return None
     owners = [pid for pid in among if inode in _socket_inodes(pid)]
     return owners[0] if len(owners) == 1 else None
+
+
+def start_redis_like_embedded(processes: Processes, data_dir: Path) -> Spawned:
+    """A redis-server exactly as `liveblog serve` starts its embedded one (append-only
+    file, fsync before every reply), on `data_dir`, in a process group of its own.
+    Its URL is EmbeddedRedis(data_dir).url."""
+    embedded = EmbeddedRedis(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    spawned = processes.spawn(embedded.command())
+    wait_until(embedded.answers, what="redis-server to answer")
+    return spawned

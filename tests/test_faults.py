@@ -23,8 +23,7 @@ from pathlib import Path
 import httpx
 
 from liveblog.embedded import EmbeddedRedis
-from tests.conftest import wait_until
-from tests.processes import Processes, Served, Spawned, redis_processes_for
+from tests.processes import Processes, Served, redis_processes_for, start_redis_like_embedded
 from tests.sse import Stream, messages
 
 
@@ -48,16 +47,6 @@ def read_log(url: str, token: str, slug: str) -> list[dict[str, object]]:
             after = page.json()["next"]
             if after is None:
                 return events
-
-
-def start_redis_like_embedded(processes: Processes, data_dir: Path) -> Spawned:
-    """A redis-server exactly as `liveblog serve` starts its embedded one (append-only
-    file, fsync before every reply), on `data_dir`, in a process group of its own."""
-    embedded = EmbeddedRedis(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    spawned = processes.spawn(embedded.command())
-    wait_until(embedded.answers, what="redis-server to answer")
-    return spawned
 
 
 # -- Redis killed mid-story -------------------------------------------------------------------
