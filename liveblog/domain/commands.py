@@ -43,7 +43,11 @@ from liveblog.errors import (
     PreconditionFailed,
 )
 
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+# The end of a pattern, for msgspec (Python's re, whose $ also matches before a final
+# newline: "tartus\n" passed as a slug, and a Location header with it broke the response)
+# and for the OpenAPI document's readers (ECMA regexes) alike.
+END = r"(?!\n)$"
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?" + END
 Slug = Annotated[
     str,
     Meta(
@@ -60,10 +64,12 @@ ShortTitle = Annotated[
     str, Meta(min_length=1, max_length=120, description="Shown in the key events list.")
 ]
 Url = Annotated[
-    str, Meta(pattern=r"^https?://\S+$", max_length=2000, description="an http(s):// URL")
+    str, Meta(pattern=r"^https?://\S+" + END, max_length=2000, description="an http(s):// URL")
 ]
 Text = Annotated[str, Meta(max_length=500)]
-EntryId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an entry id")]
+EntryId = Annotated[
+    str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}" + END, description="an entry id")
+]
 
 
 def _check_urls(**urls: str | None) -> None:
