@@ -43,7 +43,11 @@ from liveblog.errors import (
     PreconditionFailed,
 )
 
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+# The end of a pattern, for msgspec (Python's re, whose $ also matches before a final
+# newline: "tartus\n" passed as a slug, and a Location header with it broke the response)
+# and for the OpenAPI document's readers (ECMA regexes) alike.
+END = r"(?!\n)$"
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?" + END
 Slug = Annotated[
     str,
     Meta(
@@ -52,7 +56,7 @@ Slug = Annotated[
     ),
 ]
 # A key figure's key, in its URL: /api/blogs/{slug}/facts/{key}.
-FACT_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+FACT_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}" + END
 Headline = Annotated[str, Meta(min_length=1, max_length=200)]
 Description = Annotated[str, Meta(max_length=2000)]
 Body = Annotated[str, Meta(min_length=1, max_length=20000, description="Markdown.")]
@@ -60,22 +64,22 @@ ShortTitle = Annotated[
     str, Meta(min_length=1, max_length=120, description="Shown in the key events list.")
 ]
 Url = Annotated[
-    str, Meta(pattern=r"^https?://\S+$", max_length=2000, description="an http(s):// URL")
+    str, Meta(pattern=r"^https?://\S+" + END, max_length=2000, description="an http(s):// URL")
 ]
 Text = Annotated[str, Meta(max_length=500)]
-ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}" + END
 EntryId = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description="an entry id")]
-FACT_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 FactKey = Annotated[str, Meta(
     pattern=FACT_KEY_PATTERN,
     description="1 to 40 lowercase letters, digits and hyphens, e.g. death-toll",
 )]
 # A token's name: who the newsroom sees as the author of its posts.
-ACTOR_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+ACTOR_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}" + END
 ActorName = Annotated[str, Meta(pattern=ACTOR_NAME_PATTERN,
                                 description="1 to 64 letters, digits, '.', '_' or '-'")]
 # An identity (Actor.id): 16 hex digits, or "legacy-" and 16 for tokens from before.
-ActorId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an identity")]
+ActorId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}" + END,
+                                description="an identity")]
 
 
 def _check_urls(**urls: str | None) -> None:

@@ -162,14 +162,14 @@ def service_from(request: Request) -> Service:
 
 def slug_from(request: Request) -> str:
     slug: str = request.path_params["slug"]
-    if not _SLUG.match(slug):
+    if not _SLUG.fullmatch(slug):
         raise NotFound(f"no blog {slug!r}")
     return slug
 
 
 def _entry_id(request: Request) -> str:
     entry_id: str = request.path_params["entry_id"]
-    if not _ENTRY_ID.match(entry_id):
+    if not _ENTRY_ID.fullmatch(entry_id):
         raise NotFound(f"no entry {entry_id!r}")
     return entry_id
 
