@@ -29,8 +29,8 @@ from jsonschema import Draft202012Validator
 from schemathesis import Case, CheckContext, Response
 
 from liveblog import version
+from liveblog.domain import ids
 from liveblog.web.openapi import openapi_document
-from liveblog.web.requests import EVENT_ID, EVENT_ID_OR_VERSION
 from tests.conftest import (
     Api,
     RedisServer,
@@ -173,9 +173,9 @@ def aim_at_a_blog(case: Case, slug: str, entry_id: str) -> None:
     if "entry_id" in case.path_parameters:
         case.path_parameters["entry_id"] = entry_id
     query = case.query or {}
-    if "at" in query and EVENT_ID_OR_VERSION.fullmatch(str(query["at"])):
+    if "at" in query and re.fullmatch(ids.STREAM_ID_OR_VERSION_PATTERN, str(query["at"])):
         query["at"] = "1"
-    if "after" in query and EVENT_ID.fullmatch(str(query["after"])):
+    if "after" in query and re.fullmatch(ids.STREAM_ID_PATTERN, str(query["after"])):
         query["after"] = "0-1"
     body = case.body
     if isinstance(body, dict) and isinstance(body.get("entry_id"), str) \
