@@ -36,7 +36,9 @@ def test_signing_in_sets_an_http_only_strict_cookie(server: UvicornThread, token
                                                     blog: str) -> None:
     with httpx.Client(base_url=server.base_url) as client:
         same = {"Origin": server.base_url}
-        assert client.get("/api/session").json() == {"signed_in": False}
+        nobody = client.get("/api/session")
+        assert nobody.json() == {"signed_in": False}
+        assert nobody.headers["cache-control"] == "no-store"
         assert_problem(client.post("/api/session", json={"token": "nope"}, headers=same), 401)
         assert_problem(client.post("/api/session", json={}, headers=same), 422)
         # Another site may not sign this browser in (login CSRF).

@@ -1,7 +1,8 @@
 """XSS in a real browser (issue 8): a corpus of hostile payloads in every field a reporter or
 editor controls, rendered in Chromium on every surface: the reader page (server-rendered, live
 over the stream, and rebuilt from a snapshot), the newsroom console (its list, its entries, its
-preview, the reader page in its frame) and the replay (timeline, frame, an entry's history).
+preview, the reader page in its frame), the replay (timeline, frame, an entry's history) and
+the home page's list of blogs.
 
 Each payload goes straight into the log, as an event from before any input check would (the
 API's own answer to each payload in each field is checked separately: accepted verbatim, or
@@ -83,6 +84,8 @@ PAYLOADS: list[tuple[str, str]] = [
     ("url-breakout", f"https://example.com/\"><script>{X}</script>"),
     ("url-quote", f"https://example.com/'onerror='{X}'"),
     ("url-userinfo", "https://example.com@evil.example/"),
+    ("url-bad-port", "https://example.com:99999/"),  # item 5: new URL() throws on these
+    ("url-bad-host", "https://%zz/"),
     ("template-jinja", "{{ 7*7 }} {% if 1 %}T{% endif %} {{ config }}"),
     ("template-js", f"${{{X}}} {{{{constructor.constructor('{X}')()}}}}"),
     ("rtl", "\u202egnp.exe \u2066isolate\u2069 \u200bzero\u200dwidth \ufeffbom"),
@@ -94,6 +97,7 @@ READER_FIELDS = ["body", "title", "image.url", "image.alt", "image.caption", "im
                  "embed.url", "fact.label", "fact.value", "fact.source", "blog.title",
                  "blog.description"]
 SURFACES = {
+    "home page": ["blog.title"],
     "reader, server-rendered": READER_FIELDS,
     "reader, live over the stream": READER_FIELDS,
     "reader, rebuilt from a snapshot": READER_FIELDS,
@@ -355,6 +359,13 @@ def test_a_payload_runs_nowhere_and_breaks_nothing(
     check_reader(reader, story, "snapshot", watch)
     reader.close()
 
+    # The home page's list of blogs.
+    home = watch.attach(context.new_page())
+    home.goto(f"{server.base_url}/")
+    expect_text(home, ".blogs a", payload, "home")
+    audit(home, "home", watch)
+    home.close()
+
     # The newsroom: the list of blogs, the blog's entries, the preview, the reader in a frame.
     desk = watch.attach(context.new_page())
     desk.goto(f"{server.base_url}/newsroom")
@@ -455,4 +466,4 @@ def test_the_api_takes_a_payload_verbatim_or_refuses_it(
 
 
 def test_the_count() -> None:
-    assert len(PAYLOADS) >= 35 and RENDERINGS == len(PAYLOADS) * 62 == 2356
+    assert len(PAYLOADS) == 40 and RENDERINGS == 40 * 63 == 2520

@@ -70,7 +70,9 @@ async def delete_session(request: Request) -> Response:
 
 
 def _json(session: Session) -> Response:
-    return Response(msgspec.json.encode(session), media_type="application/json")
+    # Who is signed in changes with the cookie, never with the URL: nothing may keep it.
+    return Response(msgspec.json.encode(session), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
 
 
 def _forget(request: Request, response: Response) -> Response:
