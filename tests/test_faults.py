@@ -23,7 +23,15 @@ from pathlib import Path
 import httpx
 
 from liveblog.embedded import EmbeddedRedis
-from tests.processes import Processes, Served, redis_processes_for, start_redis_like_embedded
+from tests.conftest import wait_until
+from tests.processes import (
+    Processes,
+    Served,
+    children_of,
+    group_members,
+    redis_processes_for,
+    start_redis_like_embedded,
+)
 from tests.sse import Stream, messages
 
 
@@ -276,3 +284,25 @@ def test_readers_of_a_killed_server_resume_on_the_other_without_gap_or_duplicate
           f"{min(on_b)}-{max(on_b)} from B after one reconnect each, no snapshot); "
           f"gaps 0, duplicates 0")
     server_b.stop()
+
+
+# -- `serve` itself killed ---------------------------------------------------------------------
+
+def test_a_killed_serve_takes_its_workers_and_redis_with_it_and_starts_again(
+        tmp_path: Path, processes: Processes) -> None:
+    """kill -9 of the process a user started (its workers and embedded Redis are its
+    children): nothing it started keeps running (holding the port and the data), so the
+    same command starts again on the same port, with the data intact."""
+    data = tmp_path / "var"
+    served = Served(processes, data, "--workers", "2")
+    editor = editor_token(served)
+    assert httpx.post(f"{served.url}/api/blogs", headers={"Authorization": f"Bearer {editor}"},
+                      json={"slug": "kept", "title": "Kept"}).status_code == 201
+    started = children_of(served.process.pid)
+    assert len(started) >= 3  # two workers and redis-server (and multiprocessing's helper)
+    os.kill(served.process.pid, signal.SIGKILL)
+    wait_until(lambda: not group_members(served.spawned.pgid), timeout=15,
+               what="everything serve started to end with it")
+    again = Served(processes, data, "--workers", "2", port=served.port)
+    assert httpx.get(f"{again.url}/api/blogs/kept").status_code == 200
+    again.stop()
