@@ -141,7 +141,7 @@ class Served:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.spawned = processes.spawn(
             [sys.executable, "-m", "liveblog", "serve", *args], env=self.env,
-            log=data_dir.parent / f"serve-{self.port}.log")
+            log=data_dir.parent / f"serve-{self.port}-{time.monotonic_ns()}.log")
         self.process = self.spawned.process
         wait_until(self._healthy, timeout=30, what="liveblog serve to answer /healthz")
 
