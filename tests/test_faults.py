@@ -78,6 +78,7 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
 
     acknowledged: dict[str, str] = {}  # idempotency key -> event id, from a 2xx answer
     failed: list[str] = []  # keys whose first attempt got an error (or no answer at all)
+    answers: dict[str, str] = {}  # what those first attempts got
     after_restart: Counter[int] = Counter()  # statuses of first attempts once Redis is back
     killed, down_long_enough, restarted = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
@@ -96,7 +97,8 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
             back = restarted.is_set()
             try:
                 response = await post(client, key)
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                answers[key] = type(exc).__name__
                 failing(key)
                 continue
             if back:
@@ -106,6 +108,7 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
             else:
                 assert response.status_code == 503, response.text
                 assert response.headers["content-type"] == "application/problem+json"
+                answers[key] = "503"
                 failing(key)
             if len(acknowledged) >= KILL_AFTER and not killed.is_set():
                 # Other posters have requests in flight right now.
@@ -136,13 +139,14 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
 
     # Every post that failed is sent again with its key: each lands once, whether its first
     # attempt had reached the log (the key answers with that entry) or not.
-    replayed = 0
+    landed_unacknowledged: Counter[str] = Counter()  # by what the first attempt got
     with httpx.Client(base_url=served.url, timeout=20) as client:
         for key in failed:
             response = client.post("/api/blogs/crash/entries", json={"body": f"update {key}"},
                                    headers={**auth, "Idempotency-Key": key})
             assert response.status_code == 201, response.text
-            replayed += response.headers.get("idempotent-replayed") == "true"
+            if response.headers.get("idempotent-replayed") == "true":
+                landed_unacknowledged[answers[key]] += 1
             acknowledged.setdefault(key, response.json()["event_id"])
     events = read_log(served.url, editor, "crash")
 
@@ -157,7 +161,8 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
     versions = [e["version"] for e in events]
     print(f"\nredis kill -9: {sent} posts by {POSTERS} concurrent posters in {elapsed:.1f}s; "
           f"{first_time} acknowledged at once, {len(failed)} failed while Redis was down "
-          f"({replayed} of those had reached the log: their retry replayed the entry); "
+          f"({dict(Counter(answers.values()))}; of those, {dict(landed_unacknowledged)} had "
+          f"reached the log all the same: their retry replayed the entry); "
           f"after the restart, first attempts answered {dict(after_restart)}; "
           f"log: {len(posts)} entries, lost {len(lost)}, duplicated {duplicates}, "
           f"version gaps {len(versions) - len(set(versions))}")
