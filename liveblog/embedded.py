@@ -9,10 +9,12 @@ one by its socket and shares it, so `liveblog token create` works while `serve` 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,6 @@ from typing import IO
 import redis
 
 from liveblog.errors import EmbeddedRedisError
-from liveblog.orphans import die_with_parent
 
 # Unix socket paths are limited to 108 bytes, the terminating NUL included.
 _MAX_SOCKET_PATH = 107
@@ -107,7 +108,7 @@ class EmbeddedRedis:
         with open(self.log, "ab") as early_errors:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=early_errors, preexec_fn=die_with_parent,
+                stderr=early_errors, preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -159,3 +160,9 @@ def redis_url_for(redis_url: str | None, data_dir: Path) -> Iterator[str]:
     finally:
         embedded.stop()
 
+
+def _die_with_parent() -> None:
+    # If liveblog is killed outright, its redis-server must not linger holding the data dir.
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

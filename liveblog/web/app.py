@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 from collections.abc import AsyncIterator
 from typing import TypedDict
 
@@ -21,7 +20,7 @@ from liveblog import version
 from liveblog.config import Config
 from liveblog.errors import ConfigError, Problem
 from liveblog.live import Hub
-from liveblog.orphans import die_with_parent
+from liveblog.orphans import end_with_supervisor
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import OPERATIONS
@@ -149,7 +148,5 @@ def create_app(config: Config | None = None) -> App:
 
 def app_from_env() -> App:
     """The factory uvicorn's workers call (`liveblog.web.app:app_from_env`)."""
-    parent = multiprocessing.parent_process()
-    if parent is not None:  # a worker of `serve --workers N`: it must not outlive serve
-        die_with_parent(parent.pid)
+    end_with_supervisor()  # a worker of `serve --workers N` must not outlive serve
     return create_app(Config.from_env())
