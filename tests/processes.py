@@ -130,16 +130,18 @@ class Served:
     """`liveblog serve` in a child process, as a user starts it."""
 
     def __init__(self, processes: Processes, data_dir: Path, *args: str,
-                 **env: str) -> None:
-        sock = free_socket()
-        self.port = sock.getsockname()[1]
-        sock.close()
+                 port: int | None = None, **env: str) -> None:
+        if port is None:
+            sock = free_socket()
+            port = sock.getsockname()[1]
+            sock.close()
+        self.port = port
         self.env = liveblog_env(data_dir, self.port, **env)
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.spawned = processes.spawn(
             [sys.executable, "-m", "liveblog", "serve", *args], env=self.env,
-            log=data_dir.parent / f"serve-{self.port}.log")
+            log=data_dir.parent / f"serve-{self.port}-{time.monotonic_ns()}.log")
         self.process = self.spawned.process
         wait_until(self._healthy, timeout=30, what="liveblog serve to answer /healthz")
 

@@ -23,7 +23,15 @@ from pathlib import Path
 import httpx
 
 from liveblog.embedded import EmbeddedRedis
-from tests.processes import Processes, Served, redis_processes_for, start_redis_like_embedded
+from tests.conftest import wait_until
+from tests.processes import (
+    Processes,
+    Served,
+    children_of,
+    group_members,
+    redis_processes_for,
+    start_redis_like_embedded,
+)
 from tests.sse import Stream, messages
 
 
@@ -70,6 +78,7 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
 
     acknowledged: dict[str, str] = {}  # idempotency key -> event id, from a 2xx answer
     failed: list[str] = []  # keys whose first attempt got an error (or no answer at all)
+    answers: dict[str, str] = {}  # what those first attempts got
     after_restart: Counter[int] = Counter()  # statuses of first attempts once Redis is back
     killed, down_long_enough, restarted = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
@@ -88,7 +97,8 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
             back = restarted.is_set()
             try:
                 response = await post(client, key)
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                answers[key] = type(exc).__name__
                 failing(key)
                 continue
             if back:
@@ -98,6 +108,7 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
             else:
                 assert response.status_code == 503, response.text
                 assert response.headers["content-type"] == "application/problem+json"
+                answers[key] = "503"
                 failing(key)
             if len(acknowledged) >= KILL_AFTER and not killed.is_set():
                 # Other posters have requests in flight right now.
@@ -128,13 +139,14 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
 
     # Every post that failed is sent again with its key: each lands once, whether its first
     # attempt had reached the log (the key answers with that entry) or not.
-    replayed = 0
+    landed_unacknowledged: Counter[str] = Counter()  # by what the first attempt got
     with httpx.Client(base_url=served.url, timeout=20) as client:
         for key in failed:
             response = client.post("/api/blogs/crash/entries", json={"body": f"update {key}"},
                                    headers={**auth, "Idempotency-Key": key})
             assert response.status_code == 201, response.text
-            replayed += response.headers.get("idempotent-replayed") == "true"
+            if response.headers.get("idempotent-replayed") == "true":
+                landed_unacknowledged[answers[key]] += 1
             acknowledged.setdefault(key, response.json()["event_id"])
     events = read_log(served.url, editor, "crash")
 
@@ -149,7 +161,8 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
     versions = [e["version"] for e in events]
     print(f"\nredis kill -9: {sent} posts by {POSTERS} concurrent posters in {elapsed:.1f}s; "
           f"{first_time} acknowledged at once, {len(failed)} failed while Redis was down "
-          f"({replayed} of those had reached the log: their retry replayed the entry); "
+          f"({dict(Counter(answers.values()))}; of those, {dict(landed_unacknowledged)} had "
+          f"reached the log all the same: their retry replayed the entry); "
           f"after the restart, first attempts answered {dict(after_restart)}; "
           f"log: {len(posts)} entries, lost {len(lost)}, duplicated {duplicates}, "
           f"version gaps {len(versions) - len(set(versions))}")
@@ -276,3 +289,25 @@ def test_readers_of_a_killed_server_resume_on_the_other_without_gap_or_duplicate
           f"{min(on_b)}-{max(on_b)} from B after one reconnect each, no snapshot); "
           f"gaps 0, duplicates 0")
     server_b.stop()
+
+
+# -- `serve` itself killed ---------------------------------------------------------------------
+
+def test_a_killed_serve_takes_its_workers_and_redis_with_it_and_starts_again(
+        tmp_path: Path, processes: Processes) -> None:
+    """kill -9 of the process a user started (its workers and embedded Redis are its
+    children): nothing it started keeps running (holding the port and the data), so the
+    same command starts again on the same port, with the data intact."""
+    data = tmp_path / "var"
+    served = Served(processes, data, "--workers", "2")
+    editor = editor_token(served)
+    assert httpx.post(f"{served.url}/api/blogs", headers={"Authorization": f"Bearer {editor}"},
+                      json={"slug": "kept", "title": "Kept"}).status_code == 201
+    started = children_of(served.process.pid)
+    assert len(started) >= 3  # two workers and redis-server (and multiprocessing's helper)
+    os.kill(served.process.pid, signal.SIGKILL)
+    wait_until(lambda: not group_members(served.spawned.pgid), timeout=15,
+               what="everything serve started to end with it")
+    again = Served(processes, data, "--workers", "2", port=served.port)
+    assert httpx.get(f"{again.url}/api/blogs/kept").status_code == 200
+    again.stop()

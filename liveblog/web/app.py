@@ -22,6 +22,7 @@ from liveblog.config import Config
 from liveblog.durability import judge
 from liveblog.errors import ConfigError, Problem, StoreUnavailable
 from liveblog.live import Hub
+from liveblog.orphans import end_with_supervisor
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import routes as api_routes
@@ -190,4 +191,5 @@ def streams_the_process_can_hold(config: Config) -> int:
 
 def app_from_env() -> App:
     """The factory uvicorn's workers call (`liveblog.web.app:app_from_env`)."""
+    end_with_supervisor()  # a worker of `serve --workers N` must not outlive serve
     return create_app(Config.from_env())
