@@ -29,7 +29,6 @@ from jsonschema import Draft202012Validator
 from schemathesis import Case, CheckContext, Response
 
 from liveblog import version
-from liveblog.domain import ids
 from liveblog.web.openapi import openapi_document
 from tests.conftest import (
     Api,
@@ -46,6 +45,7 @@ from tests.test_api import assert_problem
 MAX_EXAMPLES = 100
 PROBLEM = "application/problem+json"
 
+DOCUMENT = openapi_document(version())
 schema = schemathesis.openapi.from_dict(openapi_document(version()))
 # Unknown query parameters are ignored on purpose (a cache buster, a campaign tag on a
 # shared link), so a request that adds some is not invalid. Derandomized: every run sends
@@ -55,6 +55,12 @@ schema.config.generation.update(max_examples=MAX_EXAMPLES, allow_extra_parameter
                                 deterministic=True)
 # Replaced by schema_valid_is_accepted below, which knows what the document cannot say.
 schema.config.checks.positive_data_acceptance.enabled = False
+# An invalid request may be refused for the state before its body is read: an If-Match
+# naming an old revision is 412 whatever the edit (RFC 9110 evaluates preconditions before
+# the content), a retracted entry is 410, an oversized body 413. Never a 5xx, though.
+schema.config.checks.negative_data_rejection.expected_statuses = [
+    "400", "401", "403", "404", "405", "409", "410", "412", "413", "415", "422",
+]
 
 # A request the document allows may still be refused for what only the state decides (no
 # such blog or entry, the wrong role or author, an ended blog, a retracted entry, an old
@@ -166,6 +172,13 @@ def test_every_operation(case: Case, world: World) -> None:
     world.statuses[response.status_code] += 1
 
 
+def declares(case: Case, name: str, value: object) -> bool:
+    """Whether the document allows `value` for the parameter `name` of the case's operation."""
+    operation = DOCUMENT["paths"][case.operation.path][case.operation.method.lower()]
+    [param] = [p for p in operation["parameters"] if p["name"] == name]
+    return allows(param["schema"], value)
+
+
 def aim_at_a_blog(case: Case, slug: str, entry_id: str) -> None:
     """Point the case at a blog and an entry that exist, and at its first event; only
     values the document allows are replaced, so an invalid case stays invalid."""
@@ -173,9 +186,9 @@ def aim_at_a_blog(case: Case, slug: str, entry_id: str) -> None:
     if "entry_id" in case.path_parameters:
         case.path_parameters["entry_id"] = entry_id
     query = case.query or {}
-    if "at" in query and re.fullmatch(ids.STREAM_ID_OR_VERSION_PATTERN, str(query["at"])):
+    if "at" in query and declares(case, "at", query["at"]):
         query["at"] = "1"
-    if "after" in query and re.fullmatch(ids.STREAM_ID_PATTERN, str(query["after"])):
+    if "after" in query and declares(case, "after", query["after"]):
         query["after"] = "0-1"
     body = case.body
     if isinstance(body, dict) and isinstance(body.get("entry_id"), str) \
