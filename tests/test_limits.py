@@ -5,9 +5,6 @@ bytes of a tailer's resume ring, the bytes buffered for a reader that stopped re
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator
 
 import httpx
 
@@ -16,50 +13,10 @@ from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
 from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
-from tests.sse import Message, Stream, messages, read_stream
+from tests.sse import read_stream, reading
 
 PROBLEM = "application/problem+json"
 STREAM = "/blogs/tartus/stream"
-
-
-class Reader:
-    """A stream held open; its messages arrive in the background."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        self.messages: list[Message] = []
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        into = Stream(self.response.status_code, self.response.headers)
-        with contextlib.suppress(httpx.HTTPError):
-            async for message in messages(self.response.aiter_lines(), into):
-                self.messages.append(message)
-
-    async def wait_for(self, count: int, within: float = 10.0) -> list[Message]:
-        deadline = time.monotonic() + within
-        while len(self.messages) < count:
-            assert time.monotonic() < deadline, f"{len(self.messages)} of {count} messages"
-            await asyncio.sleep(0.01)
-        return self.messages
-
-
-@contextlib.asynccontextmanager
-async def reading(client: httpx.AsyncClient, slug: str,
-                  address: str = "203.0.113.1") -> AsyncIterator[Reader]:
-    """A reader of `slug` from `address` (the test's uvicorn trusts X-Forwarded-For from
-    127.0.0.1, as `liveblog serve` does behind a local proxy)."""
-    async with client.stream("GET", f"/blogs/{slug}/stream",
-                             headers={"X-Forwarded-For": address}) as response:
-        assert response.status_code == 200, await response.aread()
-        reader = Reader(response)
-        try:
-            await reader.wait_for(1)  # its snapshot
-            yield reader
-        finally:
-            reader.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader.task
 
 
 async def refused(client: httpx.AsyncClient, slug: str, address: str) -> httpx.Response:
