@@ -70,6 +70,7 @@ class Reader:
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
         self.messages: list[Message] = []
+        self.arrived: list[float] = []  # time.monotonic() of each message
         self.task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -77,6 +78,7 @@ class Reader:
         with contextlib.suppress(httpx.HTTPError):
             async for message in messages(self.response.aiter_lines(), into):
                 self.messages.append(message)
+                self.arrived.append(time.monotonic())
 
     @property
     def ended(self) -> bool:

@@ -5,6 +5,8 @@ bytes of a tailer's resume ring, the bytes buffered for a reader that stopped re
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 
 import httpx
 
@@ -12,8 +14,9 @@ from liveblog import live
 from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
+from liveblog.web.stream import READER_BUFFER_BYTES, SocketReader
 from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
-from tests.sse import read_stream, reading
+from tests.sse import Reader, read_stream, reading
 
 PROBLEM = "application/problem+json"
 STREAM = "/blogs/tartus/stream"
@@ -182,3 +185,51 @@ def test_a_tailers_ring_is_bounded_by_bytes_and_resuming_beyond_it_gets_a_snapsh
         await store.close()
 
     asyncio.run(loaded())
+
+
+def test_a_stalled_reader_is_cut_off_with_its_buffered_bytes_bounded(
+        redis_url: str, tokens: Tokens) -> None:
+    """A reader that never reads (a raw socket with a 4 kB receive buffer) on a blog of
+    40 kB messages (8 MB in all; the kernel holds about 4 MB of them): it is cut off once
+    READER_BUFFER_BYTES wait unsent for it in the process, before it falls
+    LIVEBLOG_READER_QUEUE (256) messages behind, and the reader who does read gets every
+    update promptly."""
+    with UvicornThread(app_config(redis_url)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+
+        def tailer_readers() -> list[object]:
+            return list(server.hub().tailers["tartus"].subscribers)
+
+        stalled_socket = socket.socket()
+        stalled_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled_socket.connect(("127.0.0.1", server.port))
+        stalled_socket.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_until(lambda: "tartus" in server.hub().tailers and len(tailer_readers()) == 1,
+                   what="the stalled reader")
+        stalled = tailer_readers()[0]
+        assert isinstance(stalled, SocketReader)
+        body = "A long dispatch from the port. " * 620  # 40 kB a message with its HTML
+        posts = 200
+
+        async def scenario() -> tuple[list[float], Reader]:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client, \
+                    reading(client, "tartus") as reader:
+                acknowledged = []
+                for _ in range(posts):
+                    await asyncio.to_thread(post, api, tokens, "tartus", body)
+                    acknowledged.append(time.monotonic())
+                await reader.wait_for(1 + posts)
+                return acknowledged, reader
+
+        acknowledged, reader = asyncio.run(scenario())
+        assert server.hub().tailers["tartus"].dropped == 1
+        assert stalled not in tailer_readers()
+        # What was kept waiting for it: its opening and the allowance, no more.
+        print(f"stalled reader: at most {stalled.most_buffered:,} bytes kept; cut off")
+        assert 0 < stalled.most_buffered <= stalled.opening + READER_BUFFER_BYTES
+        delays = [arrived - acked for arrived, acked in
+                  zip(reader.arrived[1:], acknowledged, strict=True)]
+        assert max(delays) < 1.0, max(delays)
+        stalled_socket.close()
+        api.http.close()
