@@ -511,9 +511,11 @@ class Hub:
             ]
         starting = self._starting.get(slug)
         if starting is None:
-            if tailer is not None:
-                del self.tailers[slug]  # it stopped; a new one takes its place
-            leaving = self._make_room()
+            leaving = []
+            if tailer is not None:  # it stopped (its blog left the log?): a new one's turn
+                del self.tailers[slug]
+                leaving.append(tailer)
+            leaving += self._make_room()
             starting = asyncio.create_task(self._start(slug))
             self._starting[slug] = starting
             for old in leaving:

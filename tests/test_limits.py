@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import time
 
 import httpx
+import pytest
 
 from liveblog import live
+from liveblog.config import Config
+from liveblog.errors import ConfigError
 from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
@@ -233,3 +238,35 @@ def test_a_stalled_reader_is_cut_off_with_its_buffered_bytes_bounded(
         assert max(delays) < 1.0, max(delays)
         stalled_socket.close()
         api.http.close()
+
+
+def test_the_limit_settings_are_read_and_a_wrong_one_is_named() -> None:
+    config = Config.from_env({"LIVEBLOG_MAX_STREAMS": "500", "LIVEBLOG_MAX_STREAMS_PER_IP": "7",
+                              "LIVEBLOG_MAX_TAILERS": "3", "LIVEBLOG_TAIL_BLOCK_MS": "250"})
+    assert (config.max_streams, config.max_streams_per_ip, config.max_tailers,
+            config.tail_block_ms) == (500, 7, 3, 250)
+    defaults = Config.from_env({})
+    assert (defaults.max_streams, defaults.max_streams_per_ip, defaults.max_tailers,
+            defaults.tail_block_ms) == (10_000, 1000, 100, 5000)
+    for name, value in (("LIVEBLOG_MAX_STREAMS", "0"), ("LIVEBLOG_MAX_STREAMS_PER_IP", "many"),
+                        ("LIVEBLOG_MAX_TAILERS", "-1"), ("LIVEBLOG_TAIL_BLOCK_MS", "5")):
+        with pytest.raises(ConfigError, match=name):
+            Config.from_env({name: value})
+
+
+def test_max_streams_is_lowered_to_what_the_open_file_limit_leaves_room_for() -> None:
+    """With `ulimit -n 1024`, 10,000 streams would fail at accept(): the process holds
+    1024 - 100 tailers' connections - 256 other files = 668, and says so."""
+    code = (
+        "import resource\n"
+        "from liveblog.config import Config\n"
+        "from liveblog.web.app import streams_the_process_can_hold\n"
+        "_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))\n"
+        "print(streams_the_process_can_hold(Config.from_env({})))\n"
+        "print(streams_the_process_can_hold(Config.from_env({'LIVEBLOG_MAX_STREAMS': '500'})))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert ran.stdout.split() == ["668", "500"]
+    assert "LIVEBLOG_MAX_STREAMS is 10000" in ran.stderr and "ulimit -n" in ran.stderr
