@@ -149,14 +149,15 @@ class Config:
             raise ConfigError(f"LIVEBLOG_DURABILITY must be strict or warn, got {durability!r}")
         policy: Policy = "warn" if durability == "warn" else "strict"
 
-        def limit(key: str, name: str, high: int) -> int:
-            return _integer(name, _override(overrides, key, raw(name)), 1, high)
+        def limit(key: str, name: str, low: int, high: int) -> int:
+            return _integer(name, _override(overrides, key, raw(name)), low, high)
 
-        max_streams = limit("max_streams", "LIVEBLOG_MAX_STREAMS", 10_000_000)
+        max_streams = limit("max_streams", "LIVEBLOG_MAX_STREAMS", 1, 10_000_000)
         max_streams_per_ip = limit("max_streams_per_ip", "LIVEBLOG_MAX_STREAMS_PER_IP",
-                                   10_000_000)
-        max_tailers = limit("max_tailers", "LIVEBLOG_MAX_TAILERS", 100_000)
-        tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 60_000)
+                                   1, 10_000_000)
+        max_tailers = limit("max_tailers", "LIVEBLOG_MAX_TAILERS", 1, 100_000)
+        # Each block's end costs the tailer an XREAD and a check of the log: not too often.
+        tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 100, 60_000)
         public = raw("LIVEBLOG_PUBLIC_URL")
         if public is not None and not public.startswith(("http://", "https://")):
             raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")

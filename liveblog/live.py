@@ -56,7 +56,6 @@ BROADCAST_SLICE = 256
 # Nchan's, run to run; with 50 ms 0.2x to 2x, over four runs.
 BATCH_SECONDS = 0.05
 SNAPSHOT_ENTRIES = 20
-BLOCK_MS = 15_000
 # Seconds a refused stream is told to wait (Retry-After), picked at random in this range.
 RETRY_AFTER = (5, 15)
 # A comment line: browsers ignore it; proxies see traffic and keep the stream open.
@@ -122,12 +121,13 @@ class Subscription:
 
 class Tailer:
     def __init__(self, slug: str, service: Service, *, queue_size: int,
-                 block_ms: int = BLOCK_MS) -> None:
+                 block_ms: int | None = None) -> None:
         self.slug = slug
         self.service = service
         # How many messages a reader may fall behind before it is cut off.
         self.queue_size = queue_size
-        self.block_ms = block_ms
+        # The longest XREAD; by default the store's (LIVEBLOG_TAIL_BLOCK_MS).
+        self.block_ms = block_ms or service.store.block_ms
         self.state: Blog
         # (event id, kind, message, and the change when it carries an entry's words)
         self.ring: deque[tuple[str, str, bytes, EntryChange | PinView | None]] = deque()
@@ -138,6 +138,10 @@ class Tailer:
         # and the next broadcast waits until BATCH_SECONDS after it.
         self.last_sent = 0.0
         self.dropped = 0
+        # Times Redis did not answer its XREAD (each followed by a new connection).
+        self.faults = 0
+        # The blog is no longer in the log (Redis emptied): the tailer has stopped.
+        self.gone = False
         self._snapshot: tuple[int, bytes] | None = None
         self._task: asyncio.Task[None] | None = None
         self._publishing = asyncio.Lock()
@@ -147,21 +151,29 @@ class Tailer:
         self._task = asyncio.create_task(self._run(), name=f"tailer:{self.slug}")
 
     async def stop(self) -> None:
-        for sub in list(self.subscribers):
-            sub.end()
-        self.subscribers.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._task
+        self._end_readers()
+        task = self._task
+        if task is None:
+            return
+        # Cancelled again until it is done: on Python 3.11, redis-py sends each command of
+        # a client with a socket timeout (as the blocking one has) through asyncio.wait_for,
+        # which loses a cancellation that lands as the send completes; the tailer would then
+        # block in XREAD and carry on, and the stop would wait for ever.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            task.result()
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task is not None and not self._task.done() and not self.gone
 
     async def _load(self) -> None:
         """Fold the whole log, keeping the last RING_SIZE change messages for resumes."""
         events, _ = await self.service.store.read_all(self.slug)
+        if not events:
+            raise NotFound(f"no blog {self.slug!r}")
         ring_from = max(len(events) - RING_SIZE, 0)
         # Only the last RING_SIZE events need the state right after each of them (for
         # their messages); everything before is one fold.
@@ -178,7 +190,7 @@ class Tailer:
 
     async def _run(self) -> None:
         pause = 0.1
-        while True:
+        while not self.gone:
             try:
                 # At most one broadcast per BATCH_SECONDS: in a burst, what arrives
                 # meanwhile goes out as one write per reader, not one per update.
@@ -188,15 +200,23 @@ class Tailer:
                 events = await self.service.store.wait_for_events(
                     self.slug, self.state.last_event_id, block_ms=self.block_ms
                 )
-                await self.publish(events)
+                if events:
+                    await self.publish(events)
+                else:
+                    # Nothing new for a whole block: is the log still the one we read?
+                    await self._check_log()
                 pause = 0.1
-            except StoreUnavailable:
-                logger.warning("tailer %s: Redis unreachable, retrying in %.1fs", self.slug,
-                               pause)
+            except StoreUnavailable as exc:
+                # Redis refused the connection, or did not answer within the block and its
+                # margin (a connection dead without a FIN): the next try is a new one, from
+                # the last event published, so readers get what came meanwhile, once.
+                self.faults += 1
+                logger.warning("tailer %s: Redis did not answer (%s); reconnecting in %.1fs",
+                               self.slug, exc.__cause__ or exc, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
-            except CorruptLog:
-                await self._reload_or_wait(pause)
+            except CorruptLog as exc:
+                await self._reload_or_wait(str(exc), pause)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -206,30 +226,61 @@ class Tailer:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
-    async def _reload_or_wait(self, pause: float) -> None:
+    async def _check_log(self) -> None:
+        """CorruptLog unless the log still holds our last event, at our version.
+
+        An XREAD after our last id cannot tell: on a Redis emptied, or restored from an
+        older copy (fewer events), it just waits, and readers would be shown a blog the log
+        no longer says. (New events on such a log are caught by publish: their versions
+        repeat ours.)"""
+        last = self.state.last_event_id
+        version = await self.service.store.version_of(self.slug, last)
+        if version != self.state.version:
+            length = await self.service.store.length(self.slug)
+            raise CorruptLog(
+                f"the log no longer holds event {last} as version {self.state.version}; it "
+                f"has {length} events (Redis emptied, or restored from an older copy?)")
+
+    async def _reload_or_wait(self, why: str, pause: float) -> None:
         try:
-            await self._reload()
+            await self._reload(why)
+        except NotFound:
+            pass  # gone: _run ends
         except Exception:
             logger.exception("tailer %s could not reload", self.slug)
             await asyncio.sleep(pause)
 
-    async def _reload(self) -> None:
-        # The log is not the one we folded (wiped, or restored from a backup): start over,
-        # and let every reader reconnect to a snapshot of what the log says now.
-        logger.warning("tailer %s: the log changed under us; reloading", self.slug)
+    async def _reload(self, why: str) -> None:
+        """The log is not the one we folded (wiped, or restored from a backup): fold it
+        again, then end every reader, who reconnects to a snapshot of what it says now.
+        If the blog is not in the log at all, the tailer is done (NotFound): its readers
+        reconnect to a 404."""
+        logger.warning("tailer %s: %s; reloading, and its %d readers reconnect to a fresh "
+                       "snapshot", self.slug, why, len(self.subscribers))
+        self._snapshot = None
+        try:
+            await self._load()
+        except NotFound:
+            logger.warning("tailer %s: the blog is no longer in Redis; stopping", self.slug)
+            self.gone = True
+            self._end_readers()
+            raise
+        # After the load, nothing awaited since: no reader can reconnect in time to be
+        # given the state we are throwing away.
+        self._end_readers()
+
+    def _end_readers(self) -> None:
         for sub in list(self.subscribers):
             self.unsubscribe(sub)
             sub.end()
-        self._snapshot = None
-        await self._load()
 
     async def catch_up(self) -> None:
         """Read what the stream holds beyond our state now (for a reader who is ahead)."""
         try:
             await self.publish(
                 await self.service.store.read(self.slug, after=self.state.last_event_id))
-        except CorruptLog:
-            await self._reload()
+        except CorruptLog as exc:
+            await self._reload(str(exc))
 
     async def publish(self, events: Iterable[Recorded]) -> None:
         # One publish at a time (the XREAD loop, and catch_up for a reader who is ahead),
@@ -362,7 +413,7 @@ class Hub:
     """
 
     def __init__(self, service: Service, *, queue_size: int = 256,
-                 idle_seconds: float = 60.0, block_ms: int = BLOCK_MS,
+                 idle_seconds: float = 60.0, block_ms: int | None = None,
                  heartbeat_seconds: float = 15.0, max_streams: int = 10_000,
                  max_streams_per_client: int = 1000, max_tailers: int = 100) -> None:
         self.service = service
@@ -445,9 +496,11 @@ class Hub:
             ]
         starting = self._starting.get(slug)
         if starting is None:
-            if tailer is not None:
-                del self.tailers[slug]  # it stopped; a new one takes its place
-            leaving = self._make_room()
+            leaving = []
+            if tailer is not None:  # it stopped (its blog left the log?): a new one's turn
+                del self.tailers[slug]
+                leaving.append(tailer)
+            leaving += self._make_room()
             starting = asyncio.create_task(self._start(slug))
             self._starting[slug] = starting
             for old in leaving:

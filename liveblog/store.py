@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -46,6 +47,23 @@ from liveblog.errors import (
 )
 
 IDEMPOTENCY_TTL_SECONDS = 25 * 3600  # "at least 24 hours", with an hour to spare
+# The longest a tailer's XREAD blocks (LIVEBLOG_TAIL_BLOCK_MS), and how much longer its
+# connection waits for the answer before it gives the connection up as dead: Redis answers
+# an empty XREAD at the block's end; the margin covers a Redis busy for a moment (a fork, a
+# long script) and the network. A connection that died without a FIN (a NAT that forgot
+# it, a failover that left it dangling) would otherwise leave the tailer waiting for ever.
+BLOCK_MS = 5_000
+BLOCK_MARGIN_SECONDS = 2.0
+# TCP keepalive on the blocking connection: probes after 10 s of silence, every 5 s, 3 of
+# them. The socket timeout above notices first at the default block; this still ends a
+# connection whose peer vanished when the block is set long (up to 60 s).
+KEEPALIVE = {
+    option: value
+    for option, value in ((getattr(socket, "TCP_KEEPIDLE", None), 10),
+                          (getattr(socket, "TCP_KEEPINTVL", None), 5),
+                          (getattr(socket, "TCP_KEEPCNT", None), 3))
+    if option is not None
+}
 
 # KEYS: log, meta, revs[, idempotency]
 # ARGV: expected version ('' = any, 'live' = any while the blog is live), entry id
@@ -115,6 +133,18 @@ redis.call('HDEL', KEYS[1], digest)
 return 1
 """
 
+# KEYS: log. ARGV: an event id. The version (field v) of that event, or nil if the log
+# has no such event: the answer is a number, not the whole entry.
+_VERSION_OF = """
+local rows = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #rows == 0 then return false end
+local fields = rows[1][2]
+for i = 1, #fields, 2 do
+  if fields[i] == 'v' then return tonumber(fields[i + 1]) end
+end
+return false
+"""
+
 _BLOGS = "{liveblog}:blogs"
 # The meta fields the list of blogs shows (HMGET: never the whole hash).
 _LISTED = ("title", "status", "version", "opened_at", "updated_at")
@@ -180,7 +210,7 @@ class Appended(msgspec.Struct, frozen=True):
 
 class Store:
     def __init__(self, client: aioredis.Redis, blocking: aioredis.Redis | None = None,
-                 writer: aioredis.Redis | None = None) -> None:
+                 writer: aioredis.Redis | None = None, *, block_ms: int = BLOCK_MS) -> None:
         # redis-py's return types are unions of every reply shape; this module knows which
         # shape each command returns (bytes, as decode_responses is off), so it reads them
         # as Any and decodes explicitly.
@@ -189,16 +219,19 @@ class Store:
         # reply would run the script twice. The caller gets 503 instead, and a retry with
         # its Idempotency-Key is safe.
         self.writer: Any = writer or client
-        # Tailers block in XREAD on connections of their own: a socket timeout shorter than
-        # the block would break them, and they must not starve the request pool.
+        # Tailers block in XREAD on connections of their own, so as not to starve the
+        # request pool; their socket timeout is the block plus a margin (see from_url).
         self.blocking: Any = blocking or client
+        self.block_ms = block_ms
         self._append = self.writer.register_script(_APPEND)
         self._create_token = client.register_script(_CREATE_TOKEN)
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
         self._rotate_token = client.register_script(_ROTATE_TOKEN)
+        self._version_of = client.register_script(_VERSION_OF)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
+    def from_url(cls, url: str, *, block_ms: int = BLOCK_MS) -> Store:
+        """Clients for `url`; tailers' XREADs block for `block_ms` at most."""
         client = aioredis.from_url(
             url,
             socket_connect_timeout=2,
@@ -208,12 +241,18 @@ class Store:
             # 503 quickly rather than hold the request for seconds.
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=4),
         )
+        tcp = {} if url.startswith("unix://") else {
+            "socket_keepalive": True, "socket_keepalive_options": KEEPALIVE}
         blocking = aioredis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0
+            url, socket_connect_timeout=2,
+            socket_timeout=block_ms / 1000 + BLOCK_MARGIN_SECONDS, health_check_interval=0,
+            # No retry inside redis-py (its default retries ten times, with backoff): the
+            # tailer sees the timeout at once, says so in the log, and reconnects itself.
+            retry=Retry(NoBackoff(), 0), **tcp,
         )
         writer = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=10,
                                    health_check_interval=15, retry=Retry(NoBackoff(), 0))
-        return cls(client, blocking, writer)
+        return cls(client, blocking, writer, block_ms=block_ms)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -442,11 +481,20 @@ class Store:
     async def wait_for_events(
         self, slug: str, after: str, *, block_ms: int, count: int = 1000
     ) -> list[Recorded]:
-        """Events after `after`, waiting up to `block_ms` for the first (XREAD BLOCK)."""
-        reply = await self.blocking.xread({_log(slug): after}, block=block_ms, count=count)
+        """Events after `after`, waiting up to `block_ms` for the first (XREAD BLOCK), or
+        the store's block if that is shorter (its connection would time out first).
+        StoreUnavailable if Redis does not answer within the block and its margin."""
+        block = min(block_ms, self.block_ms)
+        reply = await self.blocking.xread({_log(slug): after}, block=block, count=count)
         if not reply:
             return []
         return [_decode(row) for row in reply[0][1]]
+
+    @_unavailable_on_redis_errors
+    async def version_of(self, slug: str, event_id: str) -> int | None:
+        """The version of the event `event_id` in the blog's log; None if it has none."""
+        version = await self._version_of(keys=[_log(slug)], args=[event_id])
+        return None if version is None else int(version)
 
     @_unavailable_on_redis_errors
     async def length(self, slug: str) -> int:

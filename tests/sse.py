@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,3 +62,50 @@ async def messages(lines: AsyncIterator[str], into: Stream) -> AsyncIterator[Mes
         else:
             name, _, value = line.partition(":")
             fields[name] = value.removeprefix(" ")
+
+
+class Reader:
+    """A stream held open; its messages arrive in the background."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.messages: list[Message] = []
+        self.arrived: list[float] = []  # time.monotonic() of each message
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        into = Stream(self.response.status_code, self.response.headers)
+        with contextlib.suppress(httpx.HTTPError):
+            async for message in messages(self.response.aiter_lines(), into):
+                self.messages.append(message)
+                self.arrived.append(time.monotonic())
+
+    @property
+    def ended(self) -> bool:
+        """The server ended the stream."""
+        return self.task.done()
+
+    async def wait_for(self, count: int, within: float = 10.0) -> list[Message]:
+        deadline = time.monotonic() + within
+        while len(self.messages) < count:
+            assert time.monotonic() < deadline, f"{len(self.messages)} of {count} messages"
+            await asyncio.sleep(0.01)
+        return self.messages
+
+
+@contextlib.asynccontextmanager
+async def reading(client: httpx.AsyncClient, slug: str,
+                  address: str = "203.0.113.1") -> AsyncIterator[Reader]:
+    """A reader of `slug` from `address` (the test's uvicorn trusts X-Forwarded-For from
+    127.0.0.1, as `liveblog serve` does behind a local proxy)."""
+    async with client.stream("GET", f"/blogs/{slug}/stream",
+                             headers={"X-Forwarded-For": address}) as response:
+        assert response.status_code == 200, await response.aread()
+        reader = Reader(response)
+        try:
+            await reader.wait_for(1)  # its snapshot
+            yield reader
+        finally:
+            reader.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader.task

@@ -5,61 +5,26 @@ bytes of a tailer's resume ring, the bytes buffered for a reader that stopped re
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
 from liveblog import live
+from liveblog.config import Config
+from liveblog.errors import ConfigError
 from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
+from liveblog.web.stream import READER_BUFFER_BYTES, SocketReader
 from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
-from tests.sse import Message, Stream, messages, read_stream
+from tests.sse import Reader, read_stream, reading
 
 PROBLEM = "application/problem+json"
 STREAM = "/blogs/tartus/stream"
-
-
-class Reader:
-    """A stream held open; its messages arrive in the background."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        self.messages: list[Message] = []
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        into = Stream(self.response.status_code, self.response.headers)
-        with contextlib.suppress(httpx.HTTPError):
-            async for message in messages(self.response.aiter_lines(), into):
-                self.messages.append(message)
-
-    async def wait_for(self, count: int, within: float = 10.0) -> list[Message]:
-        deadline = time.monotonic() + within
-        while len(self.messages) < count:
-            assert time.monotonic() < deadline, f"{len(self.messages)} of {count} messages"
-            await asyncio.sleep(0.01)
-        return self.messages
-
-
-@contextlib.asynccontextmanager
-async def reading(client: httpx.AsyncClient, slug: str,
-                  address: str = "203.0.113.1") -> AsyncIterator[Reader]:
-    """A reader of `slug` from `address` (the test's uvicorn trusts X-Forwarded-For from
-    127.0.0.1, as `liveblog serve` does behind a local proxy)."""
-    async with client.stream("GET", f"/blogs/{slug}/stream",
-                             headers={"X-Forwarded-For": address}) as response:
-        assert response.status_code == 200, await response.aread()
-        reader = Reader(response)
-        try:
-            await reader.wait_for(1)  # its snapshot
-            yield reader
-        finally:
-            reader.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader.task
 
 
 async def refused(client: httpx.AsyncClient, slug: str, address: str) -> httpx.Response:
@@ -225,3 +190,83 @@ def test_a_tailers_ring_is_bounded_by_bytes_and_resuming_beyond_it_gets_a_snapsh
         await store.close()
 
     asyncio.run(loaded())
+
+
+def test_a_stalled_reader_is_cut_off_with_its_buffered_bytes_bounded(
+        redis_url: str, tokens: Tokens) -> None:
+    """A reader that never reads (a raw socket with a 4 kB receive buffer) on a blog of
+    40 kB messages (8 MB in all; the kernel holds about 4 MB of them): it is cut off once
+    READER_BUFFER_BYTES wait unsent for it in the process, before it falls
+    LIVEBLOG_READER_QUEUE (256) messages behind, and the reader who does read gets every
+    update promptly."""
+    with UvicornThread(app_config(redis_url)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+
+        def tailer_readers() -> list[object]:
+            return list(server.hub().tailers["tartus"].subscribers)
+
+        stalled_socket = socket.socket()
+        stalled_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled_socket.connect(("127.0.0.1", server.port))
+        stalled_socket.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_until(lambda: "tartus" in server.hub().tailers and len(tailer_readers()) == 1,
+                   what="the stalled reader")
+        stalled = tailer_readers()[0]
+        assert isinstance(stalled, SocketReader)
+        body = "A long dispatch from the port. " * 620  # 40 kB a message with its HTML
+        posts = 200
+
+        async def scenario() -> tuple[list[float], Reader]:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client, \
+                    reading(client, "tartus") as reader:
+                acknowledged = []
+                for _ in range(posts):
+                    await asyncio.to_thread(post, api, tokens, "tartus", body)
+                    acknowledged.append(time.monotonic())
+                await reader.wait_for(1 + posts)
+                return acknowledged, reader
+
+        acknowledged, reader = asyncio.run(scenario())
+        assert server.hub().tailers["tartus"].dropped == 1
+        assert stalled not in tailer_readers()
+        # What was kept waiting for it: its opening and the allowance, no more.
+        print(f"stalled reader: at most {stalled.most_buffered:,} bytes kept; cut off")
+        assert 0 < stalled.most_buffered <= stalled.opening + READER_BUFFER_BYTES
+        delays = [arrived - acked for arrived, acked in
+                  zip(reader.arrived[1:], acknowledged, strict=True)]
+        assert max(delays) < 1.0, max(delays)
+        stalled_socket.close()
+        api.http.close()
+
+
+def test_the_limit_settings_are_read_and_a_wrong_one_is_named() -> None:
+    config = Config.from_env({"LIVEBLOG_MAX_STREAMS": "500", "LIVEBLOG_MAX_STREAMS_PER_IP": "7",
+                              "LIVEBLOG_MAX_TAILERS": "3", "LIVEBLOG_TAIL_BLOCK_MS": "250"})
+    assert (config.max_streams, config.max_streams_per_ip, config.max_tailers,
+            config.tail_block_ms) == (500, 7, 3, 250)
+    defaults = Config.from_env({})
+    assert (defaults.max_streams, defaults.max_streams_per_ip, defaults.max_tailers,
+            defaults.tail_block_ms) == (10_000, 1000, 100, 5000)
+    for name, value in (("LIVEBLOG_MAX_STREAMS", "0"), ("LIVEBLOG_MAX_STREAMS_PER_IP", "many"),
+                        ("LIVEBLOG_MAX_TAILERS", "-1"), ("LIVEBLOG_TAIL_BLOCK_MS", "5")):
+        with pytest.raises(ConfigError, match=name):
+            Config.from_env({name: value})
+
+
+def test_max_streams_is_lowered_to_what_the_open_file_limit_leaves_room_for() -> None:
+    """With `ulimit -n 1024`, 10,000 streams would fail at accept(): the process holds
+    1024 - 100 tailers' connections - 256 other files = 668, and says so."""
+    code = (
+        "import resource\n"
+        "from liveblog.config import Config\n"
+        "from liveblog.web.app import streams_the_process_can_hold\n"
+        "_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))\n"
+        "print(streams_the_process_can_hold(Config.from_env({})))\n"
+        "print(streams_the_process_can_hold(Config.from_env({'LIVEBLOG_MAX_STREAMS': '500'})))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert ran.stdout.split() == ["668", "500"]
+    assert "LIVEBLOG_MAX_STREAMS is 10000" in ran.stderr and "ulimit -n" in ran.stderr

@@ -119,7 +119,7 @@ def create_app(config: Config | None = None) -> App:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        store = Store.from_url(redis_url)
+        store = Store.from_url(redis_url, block_ms=config.tail_block_ms)
         await _check_durability(store, config)
         service = Service(store)
         hub = Hub(service, queue_size=config.reader_queue,

@@ -113,7 +113,9 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
             head += [name, b": ", value, b"\r\n"]
         head.append(b"\r\n")
         # Headers and the first messages in one write: one packet, not two.
-        self.transport.write(b"".join(head) + http_chunk(opening))
+        first_write = b"".join(head) + http_chunk(opening)
+        reader.opening = len(first_write)
+        self.transport.write(first_write)
         return True
 
     def _client_address(self) -> str | None:

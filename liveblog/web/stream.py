@@ -60,6 +60,12 @@ HEADERS = [
 ]
 # Chosen from, rather than formatted for every connection.
 _RETRY_LINES = [b"retry: %d\n\n" % ms for ms in range(RETRY_MS[0], RETRY_MS[1] + 1, 25)]
+# The most bytes that may wait unsent for one reader (beyond its opening): the messages
+# limit (LIVEBLOG_READER_QUEUE) alone let a reader that stopped reading hold 256 messages,
+# 10 MB of 40 kB ones. 1 MiB is minutes of a busy blog for a slow phone; a reader that far
+# behind is cut off and resumes from its last id. 10,000 stalled readers hold 10 GiB at
+# worst, 512 MiB with a usual blog's 2 kB messages (the messages limit cuts first then).
+READER_BUFFER_BYTES = 1024 * 1024
 _START = {"type": "http.response.start", "status": 200, "headers": HEADERS}
 _END = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -68,7 +74,7 @@ class SocketReader(Subscription):
     """A reader on uvicorn's HTTP/1.1 protocol: each message goes straight to its transport
     (here, or in protocol.py for a connection that never reaches the ASGI app)."""
 
-    __slots__ = ("behind", "chunked", "transport")
+    __slots__ = ("behind", "chunked", "most_buffered", "opening", "transport")
 
     def __init__(self, limit: int, transport: asyncio.Transport, *, chunked: bool) -> None:
         super().__init__(limit)
@@ -77,18 +83,33 @@ class SocketReader(Subscription):
         # the headers; protocol.py always does).
         self.chunked = chunked
         self.behind = 0
+        # The first write's size (its snapshot may be large): allowed on top of
+        # READER_BUFFER_BYTES, or a slow phone would be cut off before its snapshot is
+        # through, reconnect, get the snapshot again, and never get further.
+        self.opening = 0
+        # The most bytes kept waiting for it (for tests and metrics): past the limits, the
+        # write that went over is dropped with the rest when the tailer cuts it off.
+        self.most_buffered = 0
 
     def offer(self, message: bytes, chunk: bytes) -> bool:
         transport = self.transport
+        data = chunk if self.chunked else message
         try:
-            transport.write(chunk if self.chunked else message)
+            transport.write(data)
         except RuntimeError:  # the connection is already closed; the handler will notice
             return True
+        if not self.opening:
+            self.opening = len(data)
         # The kernel took what it could; bytes it did not take wait in the transport. A
-        # reader is behind by one more message each time something is still waiting.
-        if transport.get_write_buffer_size():
+        # reader is behind by one more message each time something is still waiting, and
+        # too far behind past either limit (its cut-off drops what waits).
+        waiting = transport.get_write_buffer_size()
+        if waiting:
             self.behind += 1
-            return self.behind <= self.limit
+            if self.behind > self.limit or waiting > READER_BUFFER_BYTES + self.opening:
+                return False  # cut off at once, and what waits with it
+            self.most_buffered = max(self.most_buffered, waiting)
+            return True
         self.behind = 0
         return True
 
