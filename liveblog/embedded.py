@@ -9,13 +9,11 @@ one by its socket and shares it, so `liveblog token create` works while `serve` 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import IO
 import redis
 
 from liveblog.errors import EmbeddedRedisError
+from liveblog.orphans import die_with_parent
 
 # Unix socket paths are limited to 108 bytes, the terminating NUL included.
 _MAX_SOCKET_PATH = 107
@@ -175,11 +174,5 @@ def _private_file(path: Path, flags: int = os.O_TRUNC) -> int:
 def _private_child() -> None:
     # Redis creates its append-only files with the umask it inherits: make them 0600.
     os.umask(0o077)
-    _die_with_parent()
-
-
-def _die_with_parent() -> None:
     # If liveblog is killed outright, its redis-server must not linger holding the data dir.
-    if sys.platform == "linux":
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    die_with_parent()

@@ -151,6 +151,8 @@ _LISTED = ("title", "status", "version", "opened_at", "updated_at")
 _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
 
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+               redis.exceptions.BusyLoadingError, OSError)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -164,8 +166,7 @@ def _unavailable_on_redis_errors(
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                redis.exceptions.BusyLoadingError, OSError) as exc:
+        except _REDIS_DOWN as exc:
             # The cause names Redis's address: it stays chained for logs and the CLI, and
             # never reaches a client's problem body.
             raise StoreUnavailable() from exc
@@ -406,7 +407,16 @@ class Store:
         if actor.id:
             args += ["actor_id", actor.id]
         args += ["data", event_encoder.encode(event)]
-        reply = await self._append(keys=keys, args=args)
+        try:
+            reply = await self._append(keys=keys, args=args)
+        except _REDIS_DOWN as exc:
+            # Redis may have run the script and died before it answered: the client cannot
+            # know, so it is told how to find out without posting twice.
+            raise StoreUnavailable(
+                "the event store cannot be reached; the change may or may not have been "
+                "recorded: send it again with the same Idempotency-Key (or check the blog) "
+                "rather than as a new request"
+            ) from exc
         outcome = reply[0].decode()
         if outcome == "ok":
             event_id = reply[1].decode()

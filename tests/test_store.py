@@ -274,6 +274,28 @@ def test_a_missing_redis_is_store_unavailable() -> None:
     run(scenario())
 
 
+def test_an_append_that_may_have_landed_says_how_to_find_out(redis_url: str) -> None:
+    """Redis can die after running the append and before answering: the 503 must not say
+    "nothing happened" but how to retry without posting twice."""
+    import redis.asyncio as aioredis
+
+    async def scenario() -> None:
+        good = Store.from_url(redis_url)
+        store = Store(good.redis, writer=aioredis.from_url("unix:///nonexistent/redis.sock"))
+        with pytest.raises(StoreUnavailable) as refused:
+            await store.append("tartus", BlogOpened(slug="tartus", title="Blasts"), ED, AT,
+                               expected_version=0)
+        assert "may or may not have been recorded" in refused.value.detail
+        assert "same Idempotency-Key" in refused.value.detail
+        with pytest.raises(StoreUnavailable) as read:  # a read is simply unavailable
+            await Store.from_url("unix:///nonexistent/redis.sock").length("tartus")
+        assert "may" not in read.value.detail
+        await store.writer.aclose()
+        await good.close()
+
+    run(scenario())
+
+
 def test_keys_of_a_blog_share_one_cluster_slot(redis_url: str) -> None:
     async def scenario() -> None:
         store = await opened(redis_url)
