@@ -39,7 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.spike import Liveblog, descendants, rss_bytes  # noqa: E402
+from bench.spike import Liveblog, descendants, rss_bytes
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 SLUG = "bench"
@@ -176,14 +176,25 @@ async def sample(system: Liveblog, connected: set[int], samples: list[Sample],
     assert system.redis is not None
     while not stop.is_set():
         pids = system.pids()
-        fds = sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in pids
-                  if os.path.exists(f"/proc/{pid}/fd"))
+        fds = open_files(pids)
         info = await redis_info(system.redis.url)
         samples.append(Sample(time.monotonic() - started, rss_bytes(pids), fds,
                               int(info["connected_clients"]), int(info["used_memory"]),
                               len(connected)))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+def behind(readers: list[Reader], last: str) -> bool:
+    return any((r.last or "").removeprefix("snapshot:") != last for r in readers)
+
+
+def open_files(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += len(os.listdir(f"/proc/{pid}/fd"))
+    return total
 
 
 async def redis_info(url: str) -> dict[str, str]:
@@ -246,8 +257,7 @@ async def soak(minutes: float, readers_n: int, interval: float, every: float,
             log = await read_log(system.base, system.token)
             last = str(log[-1]["id"])
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and any(
-                    (r.last or "").removeprefix("snapshot:") != last for r in readers):
+            while time.monotonic() < deadline and behind(readers, last):  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
             for task in tasks:
                 task.cancel()
