@@ -242,7 +242,9 @@ class Liveblog(System):
         self.redis = Redis(self.dir / "redis")
         await self.redis.ready()
         env = {**os.environ, "LIVEBLOG_REDIS_URL": self.redis.url,
-               "LIVEBLOG_PORT": str(self.port), "LIVEBLOG_DATA_DIR": str(self.dir / "var")}
+               "LIVEBLOG_PORT": str(self.port), "LIVEBLOG_DATA_DIR": str(self.dir / "var"),
+               # Every simulated reader comes from 127.0.0.1, up to 20,000 of them.
+               "LIVEBLOG_MAX_STREAMS": "100000", "LIVEBLOG_MAX_STREAMS_PER_IP": "100000"}
         made = subprocess.run(  # noqa: ASYNC221 - setup, before any timing
             [PYTHON, "-m", "liveblog", "token", "create", "--name", "bench", "--role", "editor"],
             env=env, capture_output=True, text=True, cwd=ROOT, check=True)

@@ -20,6 +20,7 @@ import click
 from liveblog import version
 from liveblog.cli_store import with_store
 from liveblog.config import Config, redacted
+from liveblog.domain.commands import ACTOR_NAME_PATTERN
 from liveblog.durability import judge
 from liveblog.embedded import redis_url_for
 from liveblog.errors import LiveblogError
@@ -27,7 +28,7 @@ from liveblog.service import utcnow
 from liveblog.store import Store
 
 T = TypeVar("T")
-TOKEN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TOKEN_NAME = re.compile(ACTOR_NAME_PATTERN)
 FIRST_EDITOR = "admin"
 
 
@@ -131,7 +132,7 @@ async def _first_editor(store: Store) -> str | None:
 
 @cli.group()
 def token() -> None:
-    """Create, list and revoke API tokens."""
+    """Create, list, rotate and revoke API tokens."""
 
 
 @token.command("create")
@@ -161,13 +162,30 @@ def token_list() -> None:
     if not records:
         click.echo("no tokens")
     for record in records:
-        click.echo(f"{record.name}\t{record.role}\tcreated {record.created_at.isoformat()}")
+        click.echo(f"{record.name}\t{record.role}\tcreated {record.created_at.isoformat()}"
+                   f"\tidentity {record.id}")
+
+
+@token.command("rotate")
+@click.argument("name")
+def token_rotate(name: str) -> None:
+    """Give NAME a new secret (printed once, as the last line); the old one stops working.
+    The identity stays: its entries and idempotency keys remain its own."""
+    secret = new_token()
+    record = with_store(Config.from_env(), lambda store: store.rotate_token(name, secret))
+    if record is None:
+        raise click.ClickException(f"no token named {name!r}")
+    click.echo(f"rotated {record.role} token {name!r}; the new one is shown only now:",
+               err=True)
+    click.echo(secret)
 
 
 @token.command("revoke")
 @click.argument("name")
 def token_revoke(name: str) -> None:
-    """Revoke a token by name; requests with it get 401 from now on."""
+    """Revoke a token by name; requests with it get 401 from now on. Its identity goes
+    with it: a new token given the same name is someone else, and owns nothing of this
+    one's."""
     if not with_store(Config.from_env(), lambda store: store.revoke_token(name)):
         raise click.ClickException(f"no token named {name!r}")
     click.echo(f"revoked {name!r}")

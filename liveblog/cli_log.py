@@ -16,12 +16,12 @@ from liveblog.config import Config
 from liveblog.domain.events import BlogOpened, Recorded, kind
 from liveblog.domain.state import Blog, apply, fold
 from liveblog.domain.views import public_blog, summarize
-from liveblog.errors import NotFound
+from liveblog.errors import InvalidImport, NotFound
 from liveblog.service import Service
 from liveblog.store import Store
 
 
-class ExportLine(msgspec.Struct, frozen=True, kw_only=True):
+class ExportLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One event per line: the same fields as GET /api/blogs/{slug}/events."""
 
     id: str
@@ -31,12 +31,15 @@ class ExportLine(msgspec.Struct, frozen=True, kw_only=True):
     actor: str
     role: str
     data: msgspec.Raw
+    # Absent for events logged before identities were (and in exports made before).
+    actor_id: str | None = None
 
 
 def export_line(rec: Recorded) -> bytes:
     data = msgspec.Raw(msgspec.json.encode(rec.event))
     line = ExportLine(id=rec.id, version=rec.version, type=kind(rec.event),
-                      at=rec.at.isoformat(), actor=rec.actor, role=rec.role, data=data)
+                      at=rec.at.isoformat(), actor=rec.actor, role=rec.role, data=data,
+                      actor_id=rec.actor_id)
     return msgspec.json.encode(line)
 
 
@@ -44,11 +47,24 @@ T = TypeVar("T")
 
 
 def parse_line(line: bytes) -> Recorded:
-    raw = msgspec.json.decode(line)
+    """One line of an export (InvalidImport if it is not one; its rules are checked later,
+    with the whole log: see domain/imports.py)."""
+    try:
+        raw = msgspec.json.decode(line)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise InvalidImport(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict) or "data" not in raw:
+        raise InvalidImport("not an event of an export: a JSON object with a data field")
     # The export's "data" is the tagged event; Recorded calls it "event".
     raw["event"] = raw.pop("data")
-    raw.pop("type", None)
-    return msgspec.convert(raw, Recorded)
+    declared = raw.pop("type", None)
+    try:
+        rec = msgspec.convert(raw, Recorded)
+    except msgspec.ValidationError as exc:
+        raise InvalidImport(str(exc)) from None
+    if declared is not None and declared != kind(rec.event):
+        raise InvalidImport(f"its type {declared!r} is not its data's {kind(rec.event)!r}")
+    return rec
 
 
 def _run(work: Callable[[Store], Awaitable[T]]) -> T:
@@ -77,12 +93,19 @@ def export(slug: str) -> None:
 @click.command("import")
 @click.argument("file", type=click.File("rb"))
 def import_(file: IO[bytes]) -> None:
-    """Load an export into a store where that blog does not exist yet."""
-    lines = [line for line in file.read().splitlines() if line.strip()]
-    try:
-        events = [parse_line(line) for line in lines]
-    except (msgspec.DecodeError, msgspec.ValidationError, KeyError) as exc:
-        raise click.ClickException(f"not a liveblog export: {exc}") from None
+    """Load an export into a store where that blog does not exist yet. The whole file is
+    checked first, by the API's rules; on any error nothing is appended."""
+    events: list[Recorded] = []
+    lines: list[int] = []
+    for number, line in enumerate(file.read().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(parse_line(line))
+        except InvalidImport as exc:
+            raise click.ClickException(f"not a liveblog export: line {number}: {exc}") \
+                from None
+        lines.append(number)
     if not events or not isinstance(events[0].event, BlogOpened):
         raise click.ClickException("not a liveblog export: it must start with blog-opened")
     slug = events[0].event.slug
@@ -90,9 +113,12 @@ def import_(file: IO[bytes]) -> None:
     async def work(store: Store) -> Blog:
         with click.progressbar(length=len(events), label=f"importing {slug}",
                                file=sys.stderr) as bar:
-            return await Service(store).import_log(slug, events, bar.update)
+            return await Service(store).import_log(slug, events, bar.update, lines=lines)
 
-    blog = _run(work)
+    try:
+        blog = _run(work)
+    except InvalidImport as exc:
+        raise click.ClickException(f"refused, nothing imported: {exc}") from None
     click.echo(f"imported {len(events)} events into {slug!r} (version {blog.version})")
 
 

@@ -58,6 +58,30 @@ SETTINGS: tuple[Setting, ...] = (
         "append-only file, or evicting keys); warn: log it and serve anyway.",
     ),
     Setting(
+        "LIVEBLOG_MAX_STREAMS",
+        "10000",
+        "Reader streams one process holds at once; past it a new stream gets 503 with "
+        "Retry-After.",
+    ),
+    Setting(
+        "LIVEBLOG_MAX_STREAMS_PER_IP",
+        "1000",
+        "Reader streams one client address (an IPv6 /64) holds at once per process; past it "
+        "503 with Retry-After.",
+    ),
+    Setting(
+        "LIVEBLOG_MAX_TAILERS",
+        "100",
+        "Blogs one process tails at once; past it the longest-idle one without readers stops, "
+        "or a new blog's stream gets 503.",
+    ),
+    Setting(
+        "LIVEBLOG_TAIL_BLOCK_MS",
+        "5000",
+        "Longest wait of a tailer's XREAD; a dead Redis connection is noticed within this plus "
+        "2 s, a replaced log within this.",
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL",
         None,
         "Base URL readers use (for printed links). Unset: http://HOST:PORT.",
@@ -76,6 +100,10 @@ class Config:
     heartbeat_seconds: float = 15.0
     reader_queue: int = 256
     durability: Policy = "strict"
+    max_streams: int = 10_000
+    max_streams_per_ip: int = 1000
+    max_tailers: int = 100
+    tail_block_ms: int = 5000
 
     @classmethod
     def from_env(
@@ -120,6 +148,15 @@ class Config:
         if durability not in ("strict", "warn"):
             raise ConfigError(f"LIVEBLOG_DURABILITY must be strict or warn, got {durability!r}")
         policy: Policy = "warn" if durability == "warn" else "strict"
+
+        def limit(key: str, name: str, high: int) -> int:
+            return _integer(name, _override(overrides, key, raw(name)), 1, high)
+
+        max_streams = limit("max_streams", "LIVEBLOG_MAX_STREAMS", 10_000_000)
+        max_streams_per_ip = limit("max_streams_per_ip", "LIVEBLOG_MAX_STREAMS_PER_IP",
+                                   10_000_000)
+        max_tailers = limit("max_tailers", "LIVEBLOG_MAX_TAILERS", 100_000)
+        tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 60_000)
         public = raw("LIVEBLOG_PUBLIC_URL")
         if public is not None and not public.startswith(("http://", "https://")):
             raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")
@@ -135,6 +172,10 @@ class Config:
             heartbeat_seconds=heartbeat,
             reader_queue=reader_queue,
             durability=policy,
+            max_streams=max_streams,
+            max_streams_per_ip=max_streams_per_ip,
+            max_tailers=max_tailers,
+            tail_block_ms=tail_block_ms,
         )
 
 

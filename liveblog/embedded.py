@@ -72,6 +72,21 @@ class EmbeddedRedis:
         finally:
             client.close()
 
+    def command(self) -> list[str]:
+        """The redis-server command line: an append-only file fsynced before each reply."""
+        return [
+            find_redis_server(),
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--save", "",
+            "--logfile", str(self.log),
+            "--daemonize", "no",
+        ]
+
     def start(self, timeout: float = 15.0) -> None:
         if len(str(self.socket)) > _MAX_SOCKET_PATH:
             raise EmbeddedRedisError(
@@ -92,18 +107,7 @@ class EmbeddedRedis:
                 f"another liveblog is starting the embedded Redis in {self.data_dir}; "
                 "wait a moment and try again"
             ) from None
-        command = [
-            find_redis_server(),
-            "--port", "0",
-            "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700",
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--appendfsync", "always",
-            "--save", "",
-            "--logfile", str(self.log),
-            "--daemonize", "no",
-        ]
+        command = self.command()
         # Startup errors (a bad option, say) go to stderr before the log file is open.
         with os.fdopen(_private_file(self.log, os.O_APPEND), "ab") as early_errors:
             self._process = subprocess.Popen(

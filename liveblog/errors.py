@@ -3,11 +3,17 @@
     LiveblogError
     ├── ConfigError                a setting is missing or wrong (names the setting)
     ├── EmbeddedRedisError         the embedded redis-server could not be started
+    ├── CorruptLog                 the log holds an event that cannot follow the ones
+    │                              before it (wiped or restored under us, or hand-edited)
+    ├── InvalidImport              a file given to `liveblog import` breaks a rule the API
+    │                              enforces (names the line and the event); nothing appended
     └── Problem                    what a client did wrong or cannot have now; carries an
         │                          HTTP status and is rendered as RFC 9457 problem+json
         ├── MalformedRequest       400  the body is not JSON, or a header is malformed
         ├── Unauthorized           401  no token, or a token we do not know
         ├── Forbidden              403  the wrong role, or not the entry's author
+        │   └── CrossSiteRequest   403  a change sent with the session cookie from a page
+        │                               that is not ours (CSRF)
         ├── NotFound               404  no such blog, entry or event
         ├── Conflict               409  the slug is taken, or the blog has ended
         │   └── VersionConflict    409  the log moved on since the state was read (the
@@ -18,7 +24,10 @@
         ├── UnsupportedMediaType   415  a body that is not application/json
         ├── InvalidInput           422  fields that are missing, unknown or wrong (each named)
         ├── IdempotencyKeyReused   422  an Idempotency-Key sent again with another request
-        └── StoreUnavailable       503  Redis cannot be reached; retry later
+        ├── StoreUnavailable       503  Redis cannot be reached; retry later
+        └── Overloaded             503  a limit on reader streams or tailed blogs is
+                                        reached (per client address or per process);
+                                        retry later
 
 The domain raises these too: they say what went wrong in the newsroom's terms, and the
 status is how HTTP happens to spell it.
@@ -39,6 +48,16 @@ class ConfigError(LiveblogError):
 
 class EmbeddedRedisError(LiveblogError):
     """The embedded redis-server could not be found, started or reached."""
+
+
+class CorruptLog(LiveblogError):
+    """The log holds an event that cannot follow the ones before it. Readers of the log
+    catch it to start over from what the log holds now."""
+
+
+class InvalidImport(LiveblogError):
+    """An export given to `liveblog import` holds something the API would never have
+    accepted or logged; the message names the line and the event. Nothing was appended."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,10 @@ class Unauthorized(Problem):
 
 class Forbidden(Problem):
     status, code, title = 403, "forbidden", "Not allowed"
+
+
+class CrossSiteRequest(Forbidden):
+    code, title = "cross-site-request", "Cross-site request refused"
 
 
 class NotFound(Problem):
@@ -132,3 +155,13 @@ class StoreUnavailable(Problem):
 
     def __init__(self, detail: str = "the event store cannot be reached") -> None:
         super().__init__(detail, headers={"Retry-After": "2"})
+
+
+class Overloaded(Problem):
+    """A stream this process will not take now: it, or the client's address, already holds
+    its maximum (LIVEBLOG_MAX_STREAMS, LIVEBLOG_MAX_STREAMS_PER_IP, LIVEBLOG_MAX_TAILERS)."""
+
+    status, code, title = 503, "overloaded", "Too busy"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})

@@ -7,8 +7,9 @@ reader in one pass: no task wakes up per reader, nothing is encoded or copied pe
 never waits for a reader: a reader that falls too far behind is cut off, and its browser
 reconnects with the id of the last message it did receive.
 
-It also keeps the last RING_SIZE messages, so a reader that reconnects with a Last-Event-ID
-gets exactly what it missed; an id it cannot place gets a snapshot, never a gap.
+It also keeps the last RING_SIZE messages (RING_BYTES at most), so a reader that reconnects
+with a Last-Event-ID gets exactly what it missed; an id it cannot place gets a snapshot,
+never a gap.
 
 The Hub runs one heartbeat for all readers of the process, not one timer per connection.
 """
@@ -17,13 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Iterable
 
 import msgspec
 
+from liveblog.domain import ids
 from liveblog.domain.events import Recorded, kind
 from liveblog.domain.state import Blog, CorruptLog, apply, fold
 from liveblog.domain.views import (
@@ -34,10 +38,15 @@ from liveblog.domain.views import (
     public_entry,
     withdrawn,
 )
-from liveblog.errors import NotFound, StoreUnavailable
+from liveblog.errors import NotFound, Overloaded, StoreUnavailable
 from liveblog.service import Service
 
 RING_SIZE = 1024
+# The ring's bytes (of messages) at most, whatever their size: a usual blog's 1,024 messages
+# of 1 to 2 kB fit, while a blog of huge messages keeps only its last few (a reader resuming
+# from before them gets a snapshot). So LIVEBLOG_MAX_TAILERS (100) rings hold 200 MiB at
+# most; the entry each message carries (for re-encoding, see backlog) about doubles it.
+RING_BYTES = 2 * 1024 * 1024
 # Readers written to between two yields to the event loop: about 3 ms of writes here, so a
 # reporter's POST, which awaits Redis three times, waits for the pass about 10 ms at most.
 BROADCAST_SLICE = 256
@@ -48,6 +57,8 @@ BROADCAST_SLICE = 256
 BATCH_SECONDS = 0.05
 SNAPSHOT_ENTRIES = 20
 BLOCK_MS = 15_000
+# Seconds a refused stream is told to wait (Retry-After), picked at random in this range.
+RETRY_AFTER = (5, 15)
 # A comment line: browsers ignore it; proxies see traffic and keep the stream open.
 HEARTBEAT = b": ping\n\n"
 logger = logging.getLogger("liveblog.live")
@@ -64,20 +75,20 @@ def http_chunk(message: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(message), message)
 
 
-def _position(event_id: str) -> tuple[int, int]:
-    """Where a (well-formed) stream id sits in the log."""
-    ms, _, seq = event_id.partition("-")
-    return int(ms), int(seq)
+def client_key(address: str) -> str:
+    """What the per-client limit counts by: the address, or for IPv6 its /64, which one
+    household or host holds whole and picks addresses from at will."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    except ValueError:
+        return address
 
 
-def parse_event_id(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    ms, _, seq = value.partition("-")
-    digits = ms + seq
-    if not (ms and seq and digits.isascii() and digits.isdecimal()) or len(digits) > 40:
-        return None
-    return int(ms), int(seq)
+def _retry_after() -> int:
+    # Spread the retries of many refused readers rather than bring them back together.
+    return random.randint(RETRY_AFTER[0], RETRY_AFTER[1])
 
 
 class Subscription:
@@ -119,8 +130,8 @@ class Tailer:
         self.block_ms = block_ms
         self.state: Blog
         # (event id, kind, message, and the change when it carries an entry's words)
-        self.ring: deque[tuple[str, str, bytes, EntryChange | PinView | None]] = deque(
-            maxlen=RING_SIZE)
+        self.ring: deque[tuple[str, str, bytes, EntryChange | PinView | None]] = deque()
+        self.ring_bytes = 0
         self.subscribers: set[Subscription] = set()
         self.idle_since = time.monotonic()
         # When readers last got bytes from us: the heartbeat skips blogs that just spoke,
@@ -156,6 +167,7 @@ class Tailer:
         # their messages); everything before is one fold.
         state = fold(events[:ring_from])
         self.ring.clear()
+        self.ring_bytes = 0
         for rec in events[ring_from:]:
             state = apply(state, rec)
             self._remember_message(rec, state)
@@ -226,7 +238,7 @@ class Tailer:
             messages = []
             for rec in events:
                 if rec.version <= self.state.version:
-                    if _position(rec.id) > _position(self.state.last_event_id):
+                    if ids.position(rec.id) > ids.position(self.state.last_event_id):
                         raise CorruptLog(f"event {rec.id} repeats version {rec.version}")
                     continue  # already published (catch_up and the XREAD loop can overlap)
                 self.state = apply(self.state, rec)
@@ -268,7 +280,11 @@ class Tailer:
         event = kind(rec.event)
         message = sse_message(rec.id, event, change)
         carries = change if isinstance(change, EntryChange | PinView) and change.entry else None
-        self.ring.append((rec.id, event, message, carries))
+        ring = self.ring
+        ring.append((rec.id, event, message, carries))
+        self.ring_bytes += len(message)
+        while ring and (len(ring) > RING_SIZE or self.ring_bytes > RING_BYTES):
+            self.ring_bytes -= len(ring.popleft()[2])
         return message
 
     # -- readers -------------------------------------------------------------------------
@@ -319,8 +335,8 @@ class Tailer:
         return None
 
     def is_ahead(self, last_event_id: str | None) -> bool:
-        theirs = parse_event_id(last_event_id)
-        ours = parse_event_id(self.state.last_event_id)
+        theirs = ids.parse(last_event_id)
+        ours = ids.parse(self.state.last_event_id)
         return theirs is not None and ours is not None and theirs > ours
 
     def is_over(self, last_event_id: str | None) -> bool:
@@ -338,19 +354,84 @@ class Tailer:
 
 class Hub:
     """The process's tailers, started on demand and stopped when idle, and the one
-    heartbeat that keeps every idle stream of the process alive."""
+    heartbeat that keeps every idle stream of the process alive.
+
+    It also counts the process's reader streams, whichever path serves them (the ASGI app
+    or the HTTP protocol's fast path), so that anonymous readers cannot make a process hold
+    more streams, or tail more blogs, than it was set up for.
+    """
 
     def __init__(self, service: Service, *, queue_size: int = 256,
                  idle_seconds: float = 60.0, block_ms: int = BLOCK_MS,
-                 heartbeat_seconds: float = 15.0) -> None:
+                 heartbeat_seconds: float = 15.0, max_streams: int = 10_000,
+                 max_streams_per_client: int = 1000, max_tailers: int = 100) -> None:
         self.service = service
         self.queue_size = queue_size
         self.idle_seconds = idle_seconds
         self.block_ms = block_ms
         self.heartbeat_seconds = heartbeat_seconds
+        self.max_streams = max_streams
+        self.max_streams_per_client = max_streams_per_client
+        self.max_tailers = max_tailers
         self.tailers: dict[str, Tailer] = {}
+        self.streams = 0
+        self.streams_by_client: dict[str, int] = {}
         self._starting: dict[str, asyncio.Task[Tailer]] = {}
         self._chores: list[asyncio.Task[None]] = []
+
+    # -- limits --------------------------------------------------------------------------
+
+    def admit(self, client: str | None) -> None:
+        """Count a new stream from `client` (its address; None when it has none, as on a
+        Unix socket), or raise Overloaded if the process or the client holds its maximum.
+        Every admit is paired with one release when the stream ends."""
+        if self.streams >= self.max_streams:
+            raise Overloaded(
+                f"this server holds its maximum of {self.max_streams} reader streams; "
+                "retry later", _retry_after())
+        if client is not None:
+            key = client_key(client)
+            held = self.streams_by_client.get(key, 0)
+            if held >= self.max_streams_per_client:
+                # The detail does not echo the address: it may be a proxy's idea of it.
+                raise Overloaded(
+                    f"your address holds its maximum of {self.max_streams_per_client} "
+                    "reader streams on this server; close one or retry later", _retry_after())
+            self.streams_by_client[key] = held + 1
+        self.streams += 1
+
+    def release(self, client: str | None) -> None:
+        self.streams -= 1
+        if client is not None:
+            key = client_key(client)
+            held = self.streams_by_client.get(key, 0) - 1
+            if held > 0:
+                self.streams_by_client[key] = held
+            else:
+                self.streams_by_client.pop(key, None)
+
+    def _make_room(self) -> list[Tailer]:
+        """Make room for one more tailer: take out the tailers that stopped, then, if still
+        at the limit, the longest-idle one without readers (returned, to be stopped).
+        Overloaded if every tailer has readers. Synchronous, so that two blogs starting at
+        once cannot both take the last place."""
+        stopped = [t for t in self.tailers.values() if not t.running]
+        for tailer in stopped:
+            del self.tailers[tailer.slug]
+        if len(self.tailers) + len(self._starting) < self.max_tailers:
+            return stopped
+        idle = [t for t in self.tailers.values() if not t.subscribers]
+        if not idle:
+            raise Overloaded(
+                f"this server follows its maximum of {self.max_tailers} blogs, each with "
+                "readers; retry later", _retry_after())
+        oldest = min(idle, key=lambda t: t.idle_since)
+        logger.info("tailer %s: stopped to make room (%d blogs tailed)", oldest.slug,
+                    self.max_tailers)
+        del self.tailers[oldest.slug]
+        return [*stopped, oldest]
+
+    # -- tailers -------------------------------------------------------------------------
 
     async def tailer(self, slug: str) -> Tailer:
         tailer = self.tailers.get(slug)
@@ -364,25 +445,34 @@ class Hub:
             ]
         starting = self._starting.get(slug)
         if starting is None:
+            if tailer is not None:
+                del self.tailers[slug]  # it stopped; a new one takes its place
+            leaving = self._make_room()
             starting = asyncio.create_task(self._start(slug))
             self._starting[slug] = starting
-        try:
-            return await asyncio.shield(starting)
-        finally:
-            if starting.done():
-                self._starting.pop(slug, None)
+            for old in leaving:
+                await old.stop()
+        return await asyncio.shield(starting)
 
     async def _start(self, slug: str) -> Tailer:
-        tailer = Tailer(slug, self.service, queue_size=self.queue_size, block_ms=self.block_ms)
-        await tailer.start()
-        self.tailers[slug] = tailer
-        return tailer
+        try:
+            tailer = Tailer(slug, self.service, queue_size=self.queue_size,
+                            block_ms=self.block_ms)
+            await tailer.start()
+            self.tailers[slug] = tailer
+            return tailer
+        finally:
+            # Here, not in the waiters: a waiter that is cancelled (its reader left while
+            # the blog loaded) must not leave the slug counted as starting.
+            del self._starting[slug]
 
     async def _reap(self) -> None:
         while True:
             await asyncio.sleep(max(self.idle_seconds / 4, 0.05))
             now = time.monotonic()
             for slug, tailer in list(self.tailers.items()):
+                if self.tailers.get(slug) is not tailer:
+                    continue  # stopped meanwhile, to make room (or replaced)
                 if not tailer.running or (
                     not tailer.subscribers and now - tailer.idle_since > self.idle_seconds
                 ):

@@ -21,12 +21,13 @@ import base64
 import hashlib
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
 
 from liveblog.checkpoints import CHECKPOINT_EVERY, Checkpoints
+from liveblog.domain import ids
 from liveblog.domain.events import (
     Actor,
     BlogOpened,
@@ -37,9 +38,17 @@ from liveblog.domain.events import (
     Event,
     Recorded,
 )
-from liveblog.domain.state import Blog, CorruptLog, apply, fold
-from liveblog.errors import Conflict, IdempotencyKeyReused, NotFound, VersionConflict
-from liveblog.store import BlogSummary, Store
+from liveblog.domain.imports import check_log
+from liveblog.domain.state import Blog, apply, fold
+from liveblog.errors import (
+    Conflict,
+    CorruptLog,
+    IdempotencyKeyReused,
+    InvalidImport,
+    NotFound,
+    VersionConflict,
+)
+from liveblog.store import BlogPage, Store
 
 Decide = Callable[[Blog | None], Event | None]
 
@@ -67,11 +76,11 @@ def fingerprint(body: bytes) -> str:
 
 class Outcome(msgspec.Struct, frozen=True):
     """The state after a write, the event it appended (None: nothing to change), and
-    whether that event was an earlier request's, found by its idempotency key."""
+    whether the request repeated an earlier one (same idempotency key), whose event it is."""
 
     blog: Blog
     recorded: Recorded | None
-    replayed: bool = False
+    repeated: bool = False
 
 
 class Service:
@@ -108,8 +117,9 @@ class Service:
             raise NotFound(f"no blog {slug!r}")
         return blog
 
-    async def list_blogs(self) -> list[BlogSummary]:
-        return await self.store.list_blogs()
+    async def list_blogs(self, *, limit: int, before: str | None = None) -> BlogPage:
+        """A page of blogs, the most recently opened first (see Store.list_blogs)."""
+        return await self.store.list_blogs(limit=limit, before=before)
 
     async def events(
         self, slug: str, *, after: str | None, limit: int
@@ -135,15 +145,15 @@ class Service:
         about CHECKPOINT_EVERY events once the checkpoints up to it exist; the first call
         on a long blog makes them (one fold of the log up to `at`)."""
         latest = await self.blog(slug)
-        if at.isascii() and at.isdecimal():
-            version = int(at)
+        asked = ids.parse_version(at)
+        if asked is not None:
+            version = asked
             if not 0 < version <= latest.version:
                 raise NotFound(f"blog {slug!r} has no version {version}")
+        elif ids.is_stream_id(at):
+            version = (await self.store.event(slug, at)).version
         else:
-            try:
-                version = (await self.store.event(slug, at)).version
-            except LookupError:
-                raise NotFound(f"blog {slug!r} has no event {at!r}") from None
+            raise NotFound(f"blog {slug!r} has no event {at[:60]!r}")
         if version == latest.version:
             return latest
         checkpoints = self._checkpoints_for(slug)
@@ -180,9 +190,9 @@ class Service:
         blog returns the original event and appends nothing.
         """
         if idempotency is not None:
-            replay = await self._replay(slug, actor, idempotency)
-            if replay is not None:
-                return replay
+            earlier = await self._repeat(slug, actor, idempotency)
+            if earlier is not None:
+                return earlier
         outcome = await self._attempt(slug, actor, decide, idempotency)
         if outcome is not None:
             return outcome
@@ -226,8 +236,8 @@ class Service:
             )
         except VersionConflict:
             return None
-        if appended.replayed:
-            return Outcome(await self.blog(slug), appended.recorded, replayed=True)
+        if appended.repeated:
+            return Outcome(await self.blog(slug), appended.recorded, repeated=True)
         recorded = appended.recorded
         if blog is not None and recorded.version != blog.version + 1:
             # Others' events landed first: read them, and ours, from the log.
@@ -239,9 +249,10 @@ class Service:
             checkpoints.offer(after)
         return Outcome(after, recorded)
 
-    async def _replay(
+    async def _repeat(
         self, slug: str, actor: Actor, idempotency: tuple[str, str]
     ) -> Outcome | None:
+        """The earlier request's outcome, if this one repeats it (same key, same body)."""
         seen = await self.store.find_idempotent(slug, actor, idempotency[0])
         if seen is None:
             return None
@@ -249,32 +260,37 @@ class Service:
         if seen_fingerprint != idempotency[1]:
             raise IdempotencyKeyReused(idempotency[0])
         recorded = await self.store.event(slug, event_id)
-        return Outcome(await self.blog(slug), recorded, replayed=True)
+        return Outcome(await self.blog(slug), recorded, repeated=True)
 
     async def import_log(
-        self, slug: str, events: Iterable[Recorded], progress: Callable[[int], None] = _noop
+        self, slug: str, events: Sequence[Recorded], progress: Callable[[int], None] = _noop,
+        *, lines: Sequence[int] | None = None,
     ) -> Blog:
         """Append an exported log to an empty blog, keeping ids, times and actors, so the
-        state and the replay come out identical. The log is folded as it goes: a log that
-        does not fold is refused at the first bad event."""
+        state and the replay come out identical.
+
+        The whole log is checked first (see domain/imports.py: every event must be one the
+        API could have logged where it stands), and nothing is appended unless all of it
+        holds up: InvalidImport names the first event (its line, given `lines`) that does
+        not."""
+        blog = check_log(events, now=self.clock(), lines=lines)
+        if blog.slug != slug:
+            raise InvalidImport(f"the export is of blog {blog.slug!r}, not {slug!r}")
         if await self.store.length(slug) > 0:
             raise Conflict(f"blog {slug!r} exists already; import into an empty store")
-        blog: Blog | None = None
+        before: Blog | None = None
         for rec in events:
-            after = apply(blog, rec)
             if isinstance(rec.event, BlogOpened):
                 await self.store.register_blog(slug, rec.at)
             await self.store.append(
-                slug, rec.event, Actor(rec.actor, rec.role), rec.at,
-                expected_version=0 if blog is None else blog.version,
-                entry_revision=_revision_guard(blog, rec.event),
+                slug, rec.event, Actor(rec.actor, rec.role, rec.actor_id or ""), rec.at,
+                expected_version=0 if before is None else before.version,
+                entry_revision=_revision_guard(before, rec.event),
                 summary=_summary(rec.event, rec.at),
                 event_id=rec.id,
             )
-            blog = after
+            before = apply(before, rec)
             progress(1)
-        if blog is None:
-            raise NotFound("the export holds no events")
         self.remember(blog)
         return blog
 

@@ -4,21 +4,26 @@ Keys (the `{slug}` hash tag puts all of one blog's keys in one Redis Cluster slo
 append script may touch them together):
 
     liveblog:{slug}:log          stream: the blog's events, never trimmed
-    liveblog:{slug}:meta         hash: title, status, version, last_event_id, times, and
-                                 rev:<entry id> (each entry's revision, "x" once retracted)
+    liveblog:{slug}:meta         hash: title, status, version, last_event_id, times (what
+                                 the list of blogs shows: a few fields, whatever the size)
+    liveblog:{slug}:revs         hash: entry id -> its revision ("x" once retracted).
+                                 Stores written before it held these in meta, as
+                                 rev:<entry id>; the append script still reads those
     liveblog:{slug}:idem:<hash>  string: "<event id> <request fingerprint>", expires
     {liveblog}:blogs             sorted set: every slug ever opened (score: opening time)
-    {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at}
+    {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at, id}
     {liveblog}:token-names       hash: name -> sha256(token)
 
-A stream entry's fields: v (blog version), type, at (ISO 8601), actor, role, data (the
-event's tagged JSON).
+A stream entry's fields: v (blog version), type, at (ISO 8601), actor, role, actor_id (the
+actor's identity; absent from events logged before identities were), data (the event's
+tagged JSON).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -34,6 +39,7 @@ from liveblog.durability import Durability
 from liveblog.errors import (
     Conflict,
     IdempotencyKeyReused,
+    NotFound,
     PreconditionFailed,
     StoreUnavailable,
     VersionConflict,
@@ -41,14 +47,14 @@ from liveblog.errors import (
 
 IDEMPOTENCY_TTL_SECONDS = 25 * 3600  # "at least 24 hours", with an hour to spare
 
-# KEYS: log, meta[, idempotency]
+# KEYS: log, meta, revs[, idempotency]
 # ARGV: expected version ('' = any, 'live' = any while the blog is live), entry id
 #       ('' = none), expected revision ('' = any, '0' = must not exist, 'N'),
 #       new revision ('' = keep, 'N', 'x' = retracted),
 #       fingerprint, ttl, stream id ('*' = new; an import keeps the original),
 #       number of summary pairs, summary pairs..., event field pairs...
 _APPEND = """
-local log, meta, idem = KEYS[1], KEYS[2], KEYS[3]
+local log, meta, revs, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if idem then
   local seen = redis.call('GET', idem)
   if seen then return {'seen', seen} end
@@ -63,7 +69,9 @@ elseif ARGV[1] ~= '' and tonumber(ARGV[1]) ~= version then
 end
 local entry = ARGV[2]
 if entry ~= '' and ARGV[3] ~= '' then
-  local rev = redis.call('HGET', meta, 'rev:' .. entry) or '0'
+  -- A store written before revs existed keeps an entry's revision in meta as rev:<id>.
+  local rev = redis.call('HGET', revs, entry) or redis.call('HGET', meta, 'rev:' .. entry)
+    or '0'
   if rev ~= ARGV[3] then return {'stale', rev} end
 end
 version = version + 1
@@ -73,11 +81,12 @@ for i = 9 + 2 * npairs, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', log, ARGV[7], unpack(fields))
 local summary = {'version', tostring(version), 'last_event_id', id}
 for i = 9, 8 + 2 * npairs do summary[#summary + 1] = ARGV[i] end
-if entry ~= '' and ARGV[4] ~= '' then
-  summary[#summary + 1] = 'rev:' .. entry
-  summary[#summary + 1] = ARGV[4]
-end
 redis.call('HSET', meta, unpack(summary))
+if entry ~= '' and ARGV[4] ~= '' then
+  redis.call('HSET', revs, entry, ARGV[4])
+  -- An old rev:<id> field moves out of meta the first time its entry changes.
+  redis.call('HDEL', meta, 'rev:' .. entry)
+end
 if idem then redis.call('SET', idem, id .. ' ' .. ARGV[5], 'EX', tonumber(ARGV[6])) end
 return {'ok', id, tostring(version)}
 """
@@ -85,6 +94,16 @@ return {'ok', id, tostring(version)}
 _CREATE_TOKEN = """
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+return 1
+"""
+
+# KEYS: tokens, token-names. ARGV: name, the digest it must still point at, new digest,
+# the record under the new digest. The old secret stops working in the same step.
+_ROTATE_TOKEN = """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 """
 
@@ -97,6 +116,8 @@ return 1
 """
 
 _BLOGS = "{liveblog}:blogs"
+# The meta fields the list of blogs shows (HMGET: never the whole hash).
+_LISTED = ("title", "status", "version", "opened_at", "updated_at")
 _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
 
@@ -126,6 +147,10 @@ class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     role: str
     created_at: datetime
+    # The identity the token was issued to (Actor.id): random, minted with the token, kept
+    # by `token rotate`. "" in records stored before identities were; those read as
+    # legacy_identity(their digest): theirs alone, and gone with the token.
+    id: str = ""
 
 
 class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -137,11 +162,20 @@ class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+class BlogPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of the list of blogs, the most recently opened first."""
+
+    blogs: list[BlogSummary]
+    # Pass as ?before= for the next page; null on the last.
+    next_before: str | None
+
+
 class Appended(msgspec.Struct, frozen=True):
-    """The outcome of an append: the new event, or the one an idempotency key already made."""
+    """The outcome of an append: the new event, or (repeated) the one an earlier request
+    with the same idempotency key made."""
 
     recorded: Recorded
-    replayed: bool
+    repeated: bool
 
 
 class Store:
@@ -161,6 +195,7 @@ class Store:
         self._append = self.writer.register_script(_APPEND)
         self._create_token = client.register_script(_CREATE_TOKEN)
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
+        self._rotate_token = client.register_script(_ROTATE_TOKEN)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -215,23 +250,69 @@ class Store:
         await self.redis.zadd(_BLOGS, {slug: at.timestamp()}, nx=True)
 
     @_unavailable_on_redis_errors
-    async def list_blogs(self) -> list[BlogSummary]:
-        slugs = [s.decode() for s in await self.redis.zrange(_BLOGS, 0, -1)]
+    async def list_blogs(self, *, limit: int, before: str | None = None) -> BlogPage:
+        """A page of blogs, the most recently opened first; `before`: a slug of an earlier
+        page's, to continue after it (NotFound if no blog has it).
+
+        It reads `limit` and a few more slugs and five fields of each one's meta hash: the
+        reply is the page's size, whatever the blogs' sizes or their number."""
+        cursor: tuple[bytes, float] | None = None
+        if before is not None:
+            score = await self.redis.zscore(_BLOGS, before)
+            if score is None:
+                raise NotFound(f"no blog {before!r} to page after")
+            cursor = (before.encode(), score)
+        blogs: list[BlogSummary] = []
+        while True:
+            # One more than the page, to know whether there is a next one; and again if a
+            # slug was skipped (registered, but its blog-opened never landed).
+            want = limit + 1 - len(blogs)
+            found = await self._slugs_after(cursor, want)
+            blogs += await self._summaries([slug.decode() for slug, _ in found])
+            if len(blogs) > limit or len(found) < want:
+                break
+            cursor = found[-1]
+        more = len(blogs) > limit
+        del blogs[limit:]
+        return BlogPage(blogs=blogs, next_before=blogs[-1].slug if more else None)
+
+    async def _slugs_after(self, cursor: tuple[bytes, float] | None,
+                           count: int) -> list[tuple[bytes, float]]:
+        """Up to `count` (slug, score) pairs after `cursor`, newest first. A position, not
+        an offset: blogs opened meanwhile go to the front and move nothing after it."""
+        if cursor is None:
+            first: list[tuple[bytes, float]] = await self.redis.zrevrangebyscore(
+                _BLOGS, "+inf", "-inf", start=0, num=count, withscores=True)
+            return first
+        slug, score = cursor
+        # Blogs opened in the same millisecond share a score; the set orders them by slug
+        # (reversed here, as the page is): those below the cursor's slug come first.
+        same = await self.redis.zrangebyscore(_BLOGS, score, score)
+        found = [(other, score) for other in reversed(same) if other < slug][:count]
+        if len(found) < count:
+            found += await self.redis.zrevrangebyscore(
+                _BLOGS, f"({score!r}", "-inf", start=0, num=count - len(found),
+                withscores=True)
+        return found
+
+    async def _summaries(self, slugs: list[str]) -> list[BlogSummary]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for slug in slugs:
-                pipe.hgetall(_meta(slug))
-            metas: list[dict[bytes, bytes]] = await pipe.execute()
+                pipe.hmget(_meta(slug), *_LISTED)
+            rows: list[list[bytes | None]] = await pipe.execute()
         blogs = []
-        for slug, meta in zip(slugs, metas, strict=True):
-            if b"version" not in meta:
-                continue
+        for slug, (title, status, version, opened_at, updated_at) in zip(slugs, rows,
+                                                                          strict=True):
+            if version is None or title is None or status is None or opened_at is None \
+                    or updated_at is None:
+                continue  # registered, but its blog-opened never landed
             blogs.append(BlogSummary(
                 slug=slug,
-                title=meta[b"title"].decode(),
-                status=meta[b"status"].decode(),
-                version=int(meta[b"version"]),
-                opened_at=datetime.fromisoformat(meta[b"opened_at"].decode()),
-                updated_at=datetime.fromisoformat(meta[b"updated_at"].decode()),
+                title=title.decode(),
+                status=status.decode(),
+                version=int(version),
+                opened_at=datetime.fromisoformat(opened_at.decode()),
+                updated_at=datetime.fromisoformat(updated_at.decode()),
             ))
         return blogs
 
@@ -262,9 +343,9 @@ class Store:
         idempotency: (key, request fingerprint); a key seen before returns its event.
         event_id: the stream id to use; only an import sets it (to the exported id).
         """
-        keys = [_log(slug), _meta(slug)]
+        keys = [_log(slug), _meta(slug), _revs(slug)]
         if idempotency is not None:
-            keys.append(_idempotency(slug, actor.name, idempotency[0]))
+            keys.append(_idempotency(slug, actor, idempotency[0]))
         entry, expected_rev, new_rev = entry_revision or ("", "", "")
         pairs = {"updated_at": at.isoformat(), **(summary or {})}
         args: list[str | bytes] = [
@@ -282,17 +363,19 @@ class Store:
             "at", at.isoformat(),
             "actor", actor.name,
             "role", actor.role,
-            "data", event_encoder.encode(event),
         ]
+        if actor.id:
+            args += ["actor_id", actor.id]
+        args += ["data", event_encoder.encode(event)]
         reply = await self._append(keys=keys, args=args)
         outcome = reply[0].decode()
         if outcome == "ok":
             event_id = reply[1].decode()
             recorded = Recorded(
                 id=event_id, version=int(reply[2]), at=at, actor=actor.name, role=actor.role,
-                event=event,
+                event=event, actor_id=actor.id or None,
             )
-            return Appended(recorded, replayed=False)
+            return Appended(recorded, repeated=False)
         if outcome == "conflict":
             raise VersionConflict(expected_version or 0, int(reply[1]))
         if outcome == "stale":
@@ -306,13 +389,13 @@ class Store:
         event_id, _, fingerprint = reply[1].decode().partition(" ")
         if idempotency is not None and fingerprint != idempotency[1]:
             raise IdempotencyKeyReused(idempotency[0])
-        recorded_before = await self.event(slug, event_id)
-        return Appended(recorded_before, replayed=True)
+        earlier = await self.event(slug, event_id)
+        return Appended(earlier, repeated=True)
 
     @_unavailable_on_redis_errors
     async def find_idempotent(self, slug: str, actor: Actor, key: str) -> tuple[str, str] | None:
         """The (event id, fingerprint) an idempotency key produced, if it is remembered."""
-        seen = await self.redis.get(_idempotency(slug, actor.name, key))
+        seen = await self.redis.get(_idempotency(slug, actor, key))
         if seen is None:
             return None
         event_id, _, fingerprint = seen.decode().partition(" ")
@@ -322,7 +405,7 @@ class Store:
     async def event(self, slug: str, event_id: str) -> Recorded:
         rows = await self.redis.xrange(_log(slug), min=event_id, max=event_id)
         if not rows:
-            raise LookupError(f"no event {event_id} in blog {slug!r}")
+            raise NotFound(f"blog {slug!r} has no event {event_id!r}")
         return _decode(rows[0])
 
     @_unavailable_on_redis_errors
@@ -373,8 +456,9 @@ class Store:
 
     @_unavailable_on_redis_errors
     async def create_token(self, name: str, role: str, secret: str, at: datetime) -> bool:
-        """Store a token by its hash; False if the name is taken."""
-        record = msgspec.json.encode(TokenRecord(name=name, role=role, created_at=at))
+        """Store a token by its hash, for a new identity; False if the name is taken."""
+        record = msgspec.json.encode(
+            TokenRecord(name=name, role=role, created_at=at, id=new_identity()))
         created = await self._create_token(
             keys=[_TOKENS, _TOKEN_NAMES], args=[name, _digest(secret), record]
         )
@@ -382,14 +466,30 @@ class Store:
 
     @_unavailable_on_redis_errors
     async def find_token(self, secret: str) -> TokenRecord | None:
-        raw = await self.redis.hget(_TOKENS, _digest(secret))
-        return None if raw is None else msgspec.json.decode(raw, type=TokenRecord)
+        digest = _digest(secret)
+        raw = await self.redis.hget(_TOKENS, digest)
+        return None if raw is None else _token_record(digest, raw)
 
     @_unavailable_on_redis_errors
     async def list_tokens(self) -> list[TokenRecord]:
         raw = await self.redis.hgetall(_TOKENS)
-        records = [msgspec.json.decode(value, type=TokenRecord) for value in raw.values()]
+        records = [_token_record(digest.decode(), value) for digest, value in raw.items()]
         return sorted(records, key=lambda r: r.created_at)
+
+    @_unavailable_on_redis_errors
+    async def rotate_token(self, name: str, secret: str) -> TokenRecord | None:
+        """Give the identity named `name` a new secret; the old one stops working. None if
+        there is no such token (or it was revoked or rotated meanwhile)."""
+        digest = await self.redis.hget(_TOKEN_NAMES, name)
+        raw = None if digest is None else await self.redis.hget(_TOKENS, digest)
+        if digest is None or raw is None:
+            return None
+        record = _token_record(digest.decode(), raw)  # a legacy record keeps its identity
+        rotated = await self._rotate_token(
+            keys=[_TOKENS, _TOKEN_NAMES],
+            args=[name, digest, _digest(secret), msgspec.json.encode(record)],
+        )
+        return record if rotated else None
 
     @_unavailable_on_redis_errors
     async def revoke_token(self, name: str) -> bool:
@@ -405,6 +505,7 @@ def _decode(row: tuple[bytes, dict[bytes, bytes]]) -> Recorded:
         actor=fields[b"actor"].decode(),
         role=fields[b"role"].decode(),  # type: ignore[arg-type]
         event=event_decoder.decode(fields[b"data"]),
+        actor_id=actor_id.decode() if (actor_id := fields.get(b"actor_id")) else None,
     )
 
 
@@ -420,9 +521,36 @@ def _meta(slug: str) -> str:
     return f"liveblog:{{{slug}}}:meta"
 
 
-def _idempotency(slug: str, actor: str, key: str) -> str:
-    scope = hashlib.sha256(f"{actor}\0{key}".encode()).hexdigest()[:32]
+def _revs(slug: str) -> str:
+    return f"liveblog:{{{slug}}}:revs"
+
+
+def _idempotency(slug: str, actor: Actor, key: str) -> str:
+    # A key is its identity's, not its name's: whoever is given a revoked name later must
+    # not get the former holder's answers. (An actor without an identity, which no request
+    # has, would fall back to its name.)
+    who = actor.id or f"name\0{actor.name}"
+    scope = hashlib.sha256(f"{who}\0{key}".encode()).hexdigest()[:32]
     return f"liveblog:{{{slug}}}:idem:{scope}"
+
+
+def new_identity() -> str:
+    """An identity for a new token: 16 hex digits, 64 random bits."""
+    return secrets.token_hex(8)
+
+
+def legacy_identity(digest: str) -> str:
+    """The identity of a token stored before identities were: derived from the token's
+    digest, so it is stable for that token's life and no other token (a new one with the
+    same name included) ever has it."""
+    return "legacy-" + hashlib.sha256(f"identity\0{digest}".encode()).hexdigest()[:16]
+
+
+def _token_record(digest: str, raw: bytes) -> TokenRecord:
+    record = msgspec.json.decode(raw, type=TokenRecord)
+    if not record.id:
+        record = msgspec.structs.replace(record, id=legacy_identity(digest))
+    return record
 
 
 def _digest(secret: str) -> str:

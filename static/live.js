@@ -52,6 +52,16 @@
     if (text != null) node.textContent = text;
     return node;
   }
+  // The host an http(s) link goes to, or null for one this browser cannot parse: `new URL`
+  // throws on those, and one bad link must not take the rest of the page with it.
+  function hostOf(url) {
+    try {
+      var parsed = new URL(url);
+      return /^https?:$/.test(parsed.protocol) && parsed.hostname ? parsed.hostname : null;
+    } catch (error) {
+      return null;
+    }
+  }
   function timeEl(iso) {
     var t = el("time", { datetime: iso, "data-abs": "" });
     t.textContent = clock.format(new Date(iso));
@@ -77,7 +87,9 @@
     article.appendChild(body);
     if (e.image) {
       var figure = el("figure");
-      figure.appendChild(el("img", { src: e.image.url, alt: e.image.alt, loading: "lazy", decoding: "async" }));
+      figure.appendChild(hostOf(e.image.url)
+        ? el("img", { src: e.image.url, alt: e.image.alt, loading: "lazy", decoding: "async" })
+        : el("p", { "class": "image-unusable" }, e.image.alt)); // a URL from before they were checked
       if (e.image.caption || e.image.credit) {
         var caption = el("figcaption", {}, e.image.caption);
         if (e.image.credit) caption.appendChild(el("span", { "class": "credit" }, " Photo: " + e.image.credit));
@@ -86,9 +98,19 @@
       article.appendChild(figure);
     }
     if (e.embed) {
-      var card = el("a", { "class": "embed-card", href: e.embed.url, rel: "noopener noreferrer nofollow ugc", target: "_blank" });
-      card.appendChild(el("span", { "class": "embed-domain" }, new URL(e.embed.url).hostname));
-      card.appendChild(el("span", { "class": "embed-cta" }, "Open the embedded post ↗"));
+      var host = hostOf(e.embed.url);
+      var card;
+      if (host) {
+        card = el("a", { "class": "embed-card", href: e.embed.url, rel: "noopener noreferrer nofollow ugc", target: "_blank" });
+        card.appendChild(el("span", { "class": "embed-domain" }, host));
+        card.appendChild(el("span", { "class": "embed-cta" }, "Open the embedded post ↗"));
+      } else {
+        // Logged before the server checked URLs as browsers parse them: shown, never followed.
+        card = el("p", { "class": "embed-card embed-unusable" });
+        card.appendChild(el("span", { "class": "embed-domain" }, "Embedded link"));
+        card.appendChild(document.createTextNode(" "));
+        card.appendChild(el("span", { "class": "embed-url" }, e.embed.url));
+      }
       article.appendChild(card);
     }
     if (e.revision > 1) {

@@ -1,5 +1,6 @@
-// liveblog newsroom console: sign in with a token (kept in this tab's sessionStorage, sent
-// as a bearer header, never put in a URL), then post, edit, retract, pin and update figures.
+// liveblog newsroom console: sign in with a token (posted once to /api/session, which keeps
+// it in an HttpOnly cookie that no script here can read; never put in a URL), then post,
+// edit, retract, pin and update figures.
 (function () {
   "use strict";
   var root = document.getElementById("newsroom");
@@ -7,11 +8,10 @@
   var me = null;
   var entries = {};   // id -> entry, as last read
 
-  function token() { return sessionStorage.getItem("liveblog-token"); }
-
   // One API call. Errors come back as RFC 9457 problems; `form` shows them in plain words.
   function api(method, path, body, headers) {
-    var init = { method: method, headers: Object.assign({ Authorization: "Bearer " + token() }, headers || {}) };
+    // The session cookie goes along (same origin); the server refuses it from other sites.
+    var init = { method: method, headers: Object.assign({}, headers || {}), credentials: "same-origin" };
     if (body !== undefined) { init.body = JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
     return fetch(path, init).then(function (r) {
       return r.text().then(function (text) {
@@ -51,17 +51,22 @@
 
   // -- signing in -----------------------------------------------------------------------------
   var signin = document.getElementById("signin");
+  // Tokens were kept in sessionStorage before the cookie: none may linger there.
+  sessionStorage.removeItem("liveblog-token");
   signin.addEventListener("submit", function (event) {
     event.preventDefault();
-    sessionStorage.setItem("liveblog-token", document.getElementById("token").value.trim());
-    start(signin);
+    var field = document.getElementById("token");
+    api("POST", "/api/session", { token: field.value.trim() }).then(function () {
+      field.value = "";
+      start(signin);
+    }, function (error) { showError(signin, error); });
   });
   document.getElementById("signout").addEventListener("click", function () {
-    sessionStorage.removeItem("liveblog-token");
-    location.reload();
+    api("DELETE", "/api/session").then(function () { location.reload(); });
   });
   function start(form) {
-    api("GET", "/api/me").then(function (who) {
+    api("GET", "/api/session").then(function (who) {
+      if (!who.signed_in) { signin.hidden = false; return; }
       me = who;
       document.getElementById("me-name").textContent = who.name;
       document.getElementById("me-role").textContent = who.role;
@@ -70,14 +75,14 @@
       document.querySelectorAll(".editor-only").forEach(function (el) { el.hidden = who.role !== "editor"; });
       if (slug) openBlog(); else listBlogs();
     }, function (error) {
-      sessionStorage.removeItem("liveblog-token");
-      if (form) showError(form, error);
+      signin.hidden = false;
+      showError(signin, error);
     });
   }
 
   // -- the list of blogs ----------------------------------------------------------------------
   function listBlogs() {
-    api("GET", "/api/blogs").then(function (data) {
+    api("GET", "/api/blogs?limit=100").then(function (data) {
       var list = document.getElementById("blog-list");
       list.textContent = "";
       data.blogs.forEach(function (b) {
@@ -254,5 +259,5 @@
     });
   }
 
-  if (token()) start(null);
+  start(null);
 })();

@@ -1,6 +1,6 @@
 // liveblog replay: every event of a blog, and the blog exactly as readers saw it right after
-// any of them. Editors only (the API checks the token); the token stays in this tab's
-// sessionStorage, as in the newsroom console.
+// any of them. Editors only (the API checks who is signed in); signing in posts the token
+// once to /api/session, which keeps it in an HttpOnly cookie, as in the newsroom console.
 (function () {
   "use strict";
   var root = document.getElementById("replay");
@@ -16,36 +16,49 @@
   var playButton = document.getElementById("play");
   var list = document.getElementById("timeline");
 
-  function token() { return sessionStorage.getItem("liveblog-token"); }
+  function failed(r) {
+    return r.json().then(function (p) { var e = new Error(p.detail || r.statusText); e.status = r.status; throw e; });
+  }
   function get(path) {
-    return fetch(path, { headers: { Authorization: "Bearer " + token() } }).then(function (r) {
-      if (r.ok) return r;
-      return r.json().then(function (p) { var e = new Error(p.detail || r.statusText); e.status = r.status; throw e; });
-    });
+    return fetch(path, { credentials: "same-origin" }).then(function (r) { return r.ok ? r : failed(r); });
   }
   function clock(iso) { return iso.slice(0, 19).replace("T", " ") + " UTC"; }
 
   // -- signing in -----------------------------------------------------------------------------
   var signin = document.getElementById("signin");
+  var signinError = signin.querySelector(".error");
+  sessionStorage.removeItem("liveblog-token"); // where tokens were kept before the cookie
   signin.addEventListener("submit", function (event) {
     event.preventDefault();
-    sessionStorage.setItem("liveblog-token", document.getElementById("token").value.trim());
-    start();
+    var field = document.getElementById("token");
+    fetch("/api/session", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: field.value.trim() })
+    }).then(function (r) { return r.ok ? r : failed(r); }).then(function () {
+      field.value = "";
+      signinError.textContent = "";
+      start();
+    }, function (error) { signinError.textContent = error.message; });
   });
   function start() {
-    get("/api/blogs/" + slug + "/timeline").then(function (r) { return r.json(); }).then(function (data) {
-      rows = data.events;
-      signin.hidden = true;
-      document.getElementById("player").hidden = false;
-      scrubber.max = String(rows.length);
-      build();
-      var wanted = new URLSearchParams(location.search).get("at");
-      var index = rows.findIndex(function (row) { return row.id === wanted || String(row.version) === wanted; });
-      select(index >= 0 ? index : rows.length - 1);
-    }, function (error) {
-      signin.querySelector(".error").textContent = error.message;
-      sessionStorage.removeItem("liveblog-token");
+    get("/api/session").then(function (r) { return r.json(); }).then(function (who) {
+      if (!who.signed_in) { signin.hidden = false; return; }
+      return get("/api/blogs/" + slug + "/timeline").then(function (r) { return r.json(); }).then(show);
+    }).catch(function (error) {
+      signin.hidden = false;
+      signinError.textContent = error.message; // e.g. a reporter: only editors may replay
     });
+  }
+  function show(data) {
+    rows = data.events;
+    signin.hidden = true;
+    document.getElementById("player").hidden = false;
+    scrubber.max = String(rows.length);
+    build();
+    var wanted = new URLSearchParams(location.search).get("at");
+    var index = rows.findIndex(function (row) { return row.id === wanted || String(row.version) === wanted; });
+    select(index >= 0 ? index : rows.length - 1);
   }
 
   // -- the timeline ---------------------------------------------------------------------------
@@ -182,5 +195,5 @@
     });
   }
 
-  if (token()) start();
+  start();
 })();

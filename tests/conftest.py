@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -24,6 +25,9 @@ from liveblog.embedded import find_redis_server
 from liveblog.live import Hub
 from liveblog.store import Store
 from liveblog.web.app import create_app
+
+if TYPE_CHECKING:
+    from tests.processes import Processes
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -64,7 +68,12 @@ def start_redis(directory: Path) -> RedisServer:
         stdout=subprocess.DEVNULL,
     )
     server = RedisServer(process, sock, directory)
-    wait_until(lambda: _pings(server), what="redis-server to answer")
+    try:
+        wait_until(lambda: _pings(server), what="redis-server to answer")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
     return server
 
 
@@ -95,6 +104,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     stop_redis(server)
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Start child processes through this: when the test ends, pass or fail, each is
+    killed with everything it started (its process group) and waited for."""
+    from tests.processes import Processes
+
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.close()
 
 
 @pytest.fixture

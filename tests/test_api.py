@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from openapi_spec_validator import validate
 
+from liveblog.domain.commands import MAX_FACTS
+from liveblog.domain.events import Actor, EntryPosted, FactUpdated
+from liveblog.domain.views import FACT_HISTORY_POINTS
+from liveblog.store import Store
 from liveblog.web.api import OPERATIONS
 from tests.conftest import Api, RedisServer, Tokens, UvicornThread
 
@@ -182,6 +188,48 @@ def test_idempotency_key_returns_the_original_result(api: Api, tokens: Tokens, b
     assert other.status_code == 201 and other.json()["event_id"] != first.json()["event_id"]
 
 
+def test_concurrent_posts_with_one_idempotency_key_make_one_event_and_one_answer(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread, redis_url: str,
+        log_length: Callable[[str], int]) -> None:
+    """A client retrying impatiently, through two processes: 24 POSTs with the same key at
+    the same moment append one entry, and every one of them gets the same answer."""
+    from tests.conftest import app_config
+
+    with UvicornThread(app_config(redis_url)) as other:
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as first, \
+                    httpx.AsyncClient(base_url=other.base_url, timeout=30) as second:
+                return list(await asyncio.gather(*(
+                    (first, second)[n % 2].post(
+                        "/api/blogs/tartus/entries", json={"body": "Death toll 80"},
+                        headers={"Authorization": f"Bearer {tokens.reporter}",
+                                 "Idempotency-Key": "toll-80"})
+                    for n in range(24))))
+
+        answers = asyncio.run(burst())
+    assert [a.status_code for a in answers] == [201] * 24
+    assert len({a.content for a in answers}) == 1
+    assert len({a.headers["location"] for a in answers}) == 1
+    # One of them made it; the rest say they repeat it.
+    assert sum("idempotent-replayed" not in a.headers for a in answers) == 1
+    assert log_length("tartus") == 2
+
+
+def test_a_key_whose_event_the_log_lost_is_a_404_not_a_500(
+        api: Api, tokens: Tokens, blog: str, redis_server: RedisServer) -> None:
+    """The log was restored from a backup older than the key: the key's event is gone."""
+    headers = {"Idempotency-Key": "lost-1"}
+    path = "/api/blogs/tartus/entries"
+    assert api("POST", path, tokens.reporter, json={"body": "x"}, headers=headers).status_code \
+        == 201
+    with redis_server.client() as client:
+        client.delete("liveblog:{tartus}:log", "liveblog:{tartus}:meta")
+    api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "Restored"})
+    problem = assert_problem(api("POST", path, tokens.reporter, json={"body": "x"},
+                                 headers=headers), 404)
+    assert "no event" in problem["detail"]
+
+
 def test_edit_by_author_and_editor_with_if_match(api: Api, tokens: Tokens, blog: str) -> None:
     entry = post(api, tokens.reporter, "At least 80 dead")["entry"]
     path = f"/api/blogs/tartus/entries/{entry['id']}"
@@ -280,6 +328,151 @@ def test_a_figure_keeps_its_history(api: Api, tokens: Tokens, blog: str) -> None
     assert_problem(api("PUT", path, json={"label": "x", "value": "1"}), 401)
 
 
+def test_a_figure_updated_3000_times_travels_with_its_last_points_only(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread, redis_url: str) -> None:
+    """Every fact-updated message, snapshot and state carried the figure's whole history:
+    280 KB per message after 3,000 updates. Now the last FACT_HISTORY_POINTS and a count;
+    the history endpoint pages through all of it."""
+    updates = 3000
+
+    async def append_updates() -> list[str]:
+        store = Store.from_url(redis_url)
+        ids = []
+        for n in range(updates):
+            appended = await store.append(
+                "tartus", FactUpdated(key="deaths", label="Deaths", value=f"at least {n}",
+                                      numeric=n, source="Ministry of Health"),
+                Actor("rania", "reporter"), datetime.now(UTC))
+            ids.append(appended.recorded.id)
+        await store.close()
+        return ids
+
+    ids = asyncio.run(append_updates())
+
+    async def raw_messages(last_event_id: str | None, count: int) -> list[bytes]:
+        headers = {} if last_event_id is None else {"Last-Event-ID": last_event_id}
+        found = []
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client, \
+                client.stream("GET", "/blogs/tartus/stream", headers=headers) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    found.append(line.encode())
+                    if len(found) == count:
+                        return found
+        raise AssertionError("the stream ended early")
+
+    [update] = asyncio.run(raw_messages(ids[-2], 1))
+    [snapshot] = asyncio.run(raw_messages(None, 1))
+    state = api("GET", "/api/blogs/tartus")
+    sizes = {"message": len(update), "snapshot": len(snapshot), "state": len(state.content)}
+    print(f"after {updates} updates of one figure, bytes: {sizes}")
+    assert max(sizes.values()) < 10_000, sizes
+    fact = state.json()["facts"][0]
+    assert fact["history_total"] == updates and len(fact["history"]) == FACT_HISTORY_POINTS
+    assert [p["numeric"] for p in fact["history"]] == \
+        list(range(updates - FACT_HISTORY_POINTS, updates))
+
+    every: list[float] = []
+    start: int | None = 0
+    while start is not None:
+        page = api("GET", "/api/blogs/tartus/facts/deaths/history",
+                   params={"start": start}).json()
+        assert page["total"] == updates and page["start"] == start
+        every += [p["numeric"] for p in page["points"]]
+        start = page["next_start"]
+    assert every == list(range(updates))
+    short = api("GET", "/api/blogs/tartus/facts/deaths/history",
+                params={"start": 2990, "limit": 5}).json()
+    assert [p["numeric"] for p in short["points"]] == [2990, 2991, 2992, 2993, 2994]
+    assert short["next_start"] == 2995
+    assert_problem(api("GET", "/api/blogs/tartus/facts/nothing/history"), 404)
+    assert_problem(api("GET", "/api/blogs/tartus/facts/deaths/history",
+                       params={"limit": 501}), 422, fields={"limit"})
+
+
+def test_the_blog_list_reads_a_few_fields_per_blog_not_every_entry(
+        api: Api, tokens: Tokens, blog: str, redis_server: RedisServer, redis_url: str) -> None:
+    """Each entry's revision sat in the blog's meta hash, and the list read whole hashes:
+    its Redis reply grew with every entry ever posted."""
+    def listed_bytes() -> int:
+        with redis_server.client() as client:
+            def sent() -> int:
+                return int(client.info("stats")["total_net_output_bytes"])
+            idle = -sent() + sent()  # what one INFO reply itself adds
+            before = sent()
+            assert api("GET", "/api/blogs").status_code == 200
+            return sent() - before - idle
+
+    small = listed_bytes()
+
+    async def post_entries(count: int) -> None:
+        store = Store.from_url(redis_url)
+        rania = Actor("rania", "reporter", "id-rania")
+        for n in range(count):
+            await store.append("tartus", EntryPosted(entry_id=f"e{n}", body="x"), rania,
+                               datetime.now(UTC), entry_revision=(f"e{n}", "0", "1"))
+        await store.close()
+
+    asyncio.run(post_entries(5000))
+    large = listed_bytes()
+    print(f"GET /api/blogs, Redis reply bytes: {small} with no entries, {large} with 5,000")
+    assert large - small < 100, (small, large)
+
+
+def test_the_blog_list_pages_newest_first_and_covers_every_blog_once(
+        api: Api, tokens: Tokens, redis_url: str) -> None:
+    from datetime import timedelta
+
+    from liveblog.domain.events import BlogOpened
+
+    async def open_blogs() -> list[str]:
+        store = Store.from_url(redis_url)
+        editor = Actor("ed", "editor", "id-ed")
+        base = datetime(2026, 5, 23, 9, 0, tzinfo=UTC)
+        slugs = []
+        for n in range(31):
+            # Some opened in the same millisecond: ties in the list's sorted set.
+            at = base + timedelta(seconds=n // 3)
+            slug = f"blog-{n:02d}"
+            await store.register_blog(slug, at)
+            await store.append(slug, BlogOpened(slug=slug, title=f"Blog {n}"), editor, at,
+                               expected_version=0,
+                               summary={"title": f"Blog {n}", "status": "live",
+                                        "opened_at": at.isoformat()})
+            slugs.append(slug)
+        # Registered, but its blog-opened never landed: never listed.
+        await store.register_blog("empty", base + timedelta(seconds=5))
+        await store.close()
+        return slugs
+
+    slugs = asyncio.run(open_blogs())
+    newest_first = sorted(slugs, key=lambda s: (int(s[5:]) // 3, s), reverse=True)
+    seen: list[str] = []
+    before = None
+    while True:
+        params = {"limit": 4} | ({"before": before} if before else {})
+        page = api("GET", "/api/blogs", params=params).json()
+        assert len(page["blogs"]) <= 4
+        seen += [b["slug"] for b in page["blogs"]]
+        if len(seen) == 8:  # a blog opened meanwhile goes to the front, moves nothing
+            api("POST", "/api/blogs", tokens.editor, json={"slug": "late", "title": "Late"})
+        before = page["next_before"]
+        if before is None:
+            break
+    assert seen == newest_first
+    assert [b["slug"] for b in api("GET", "/api/blogs").json()["blogs"]][:2] == \
+        ["late", newest_first[0]]
+    assert len(api("GET", "/api/blogs").json()["blogs"]) == 20  # the default page
+    assert_problem(api("GET", "/api/blogs", params={"limit": 101}), 422, fields={"limit"})
+    assert_problem(api("GET", "/api/blogs", params={"before": "Not A Slug"}), 422,
+                   fields={"before"})
+    assert_problem(api("GET", "/api/blogs", params={"before": "nowhere"}), 404)
+    home = api("GET", "/")
+    assert home.status_code == 200 and 'href="/?before=' in home.text
+    older = api("GET", "/", params={"before": newest_first[-2]})
+    assert f'href="/blogs/{newest_first[-1]}"' in older.text and "/?before=" not in older.text
+
+
 # -- paging ------------------------------------------------------------------------------------
 
 
@@ -310,7 +503,7 @@ def test_the_event_log_pages_for_editors_only(api: Api, tokens: Tokens, blog: st
     page = api("GET", "/api/blogs/tartus/events", tokens.editor, params={"limit": 2}).json()
     assert [e["version"] for e in page["events"]] == [1, 2]
     event = page["events"][0]
-    assert set(event) == {"id", "version", "type", "at", "actor", "role", "data"}
+    assert set(event) == {"id", "version", "type", "at", "actor", "actor_id", "role", "data"}
     assert (event["type"], event["actor"], event["role"]) == ("blog-opened", "ed", "editor")
     rest = api("GET", "/api/blogs/tartus/events", tokens.editor,
                params={"after": page["next"]}).json()
@@ -357,6 +550,66 @@ def test_openapi_describes_every_route(api: Api) -> None:
     served = {(op.method.lower(), op.path) for op in OPERATIONS} | {("get", "/openapi.json")}
     described = {(method, path) for path, item in document["paths"].items() for method in item}
     assert described == served
+
+
+def _unbounded(schema: dict, schemas: dict, where: str) -> list[str]:  # type: ignore[type-arg]
+    """The places in a JSON schema that accept a value of any size."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _unbounded(schemas[name], schemas, where)
+    if "anyOf" in schema:
+        return [bad for option in schema["anyOf"] for bad in _unbounded(option, schemas, where)]
+    kind = schema.get("type")
+    if kind == "object":
+        return [bad for name, prop in schema.get("properties", {}).items()
+                for bad in _unbounded(prop, schemas, f"{where}.{name}")]
+    if kind == "string":
+        pattern = re.sub(r"\\.", "", schema.get("pattern", ""))
+        bounded_pattern = pattern and not re.search(r"[*+]|\{\d+,\}", pattern)
+        return [] if "maxLength" in schema or "enum" in schema or bounded_pattern else [where]
+    if kind in ("integer", "number"):
+        return [] if "maximum" in schema and "minimum" in schema else [where]
+    if kind == "array":
+        return [] if "maxItems" in schema else [where]
+    return []
+
+
+def test_every_field_and_parameter_a_client_sends_is_bounded(api: Api) -> None:
+    document = api("GET", "/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    unbounded = []
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if body:
+                unbounded += _unbounded(body["schema"], schemas, f"{method} {path} body")
+            for param in op.get("parameters", []):
+                if param["in"] != "path":  # a path that matches no pattern is a 404
+                    unbounded += _unbounded(param["schema"], schemas,
+                                            f"{method} {path} {param['name']}")
+    assert unbounded == []
+
+
+def test_new_bounds_are_422s_naming_the_field(
+        api: Api, tokens: Tokens, blog: str, log_length: Callable[[str], int]) -> None:
+    facts = "/api/blogs/tartus/facts"
+    for bad in (1e16, -1e16):
+        assert_problem(api("PUT", f"{facts}/money", tokens.reporter,
+                           json={"label": "Money", "value": "a lot", "numeric": bad}),
+                       422, fields={"numeric"})
+    for n in range(MAX_FACTS):
+        assert api("PUT", f"{facts}/f{n}", tokens.reporter,
+                   json={"label": f"F{n}", "value": "1"}).status_code == 200
+    before = log_length("tartus")
+    assert_problem(api("PUT", f"{facts}/one-too-many", tokens.reporter,
+                       json={"label": "More", "value": "1"}), 422, fields={"key"})
+    assert api("PUT", f"{facts}/f0", tokens.reporter,  # the figures it has still update
+               json={"label": "F0", "value": "2"}).status_code == 200
+    assert log_length("tartus") == before + 1
+    assert_problem(api("GET", "/api/blogs/tartus", params={"before": "x" * 65}), 422,
+                   fields={"before"})
+    assert_problem(api("GET", "/api/blogs/tartus/state", tokens.editor,
+                       params={"at": 1, "before": "../x"}), 422, fields={"before"})
 
 
 def test_health(api: Api) -> None:

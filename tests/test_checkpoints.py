@@ -69,8 +69,8 @@ def test_state_at_every_version_through_checkpoints_on_redis(redis_url: str) -> 
         store = Store.from_url(redis_url)
         try:
             for rec in log.events:
-                await store.append("tartus", rec.event, Actor(rec.actor, rec.role), rec.at,
-                                   event_id=rec.id)
+                actor = Actor(rec.actor, rec.role, rec.actor_id or "")
+                await store.append("tartus", rec.event, actor, rec.at, event_id=rec.id)
             read = store.read
             counted = [0]
 

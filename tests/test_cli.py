@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,69 +14,25 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
-from tests.conftest import free_socket, wait_until
-
-
-def liveblog_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBLOG_")}
-    env.update({"LIVEBLOG_DATA_DIR": str(data_dir), "LIVEBLOG_PORT": str(port), **extra})
-    return env
+from tests.conftest import Api, Tokens, free_socket, wait_until
+from tests.processes import (
+    Processes,
+    Served,
+    children_of,
+    cmdline,
+    connection_owner,
+    group_members,
+    live_pids,
+    liveblog_env,
+    redis_processes_for,
+)
 
 
 def liveblog(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "liveblog", *args], env=env,
                           capture_output=True, text=True, timeout=60)
-
-
-def redis_processes_for(data_dir: Path) -> list[int]:
-    """Pids of redis-server processes serving this data directory (from /proc)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        zombie = stat.rsplit(")", 1)[-1].split()[0] == "Z"
-        if "redis-server" in cmdline and str(data_dir) in cmdline and not zombie:
-            pids.append(int(proc.name))
-    return pids
-
-
-class Served:
-    """`liveblog serve` in a child process, as a user starts it."""
-
-    def __init__(self, data_dir: Path, *args: str) -> None:
-        sock = free_socket()
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.env = liveblog_env(data_dir, self.port)
-        self.url = f"http://127.0.0.1:{self.port}"
-        data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.log = data_dir.parent / f"serve-{self.port}.log"
-        with open(self.log, "w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "liveblog", "serve", *args], env=self.env,
-                stdout=out, stderr=subprocess.STDOUT,
-            )
-        wait_until(self._healthy, timeout=30, what="liveblog serve to answer /healthz")
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def _healthy(self) -> bool:
-        assert self.process.poll() is None, self.output()
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def stop(self) -> str:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
-        assert self.process.returncode == 0, self.output()
-        return self.output()
 
 
 @pytest.fixture
@@ -86,8 +43,9 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
         os.kill(pid, signal.SIGKILL)
 
 
-def test_serve_runs_on_an_embedded_redis_that_keeps_its_data(data_dir: Path) -> None:
-    served = Served(data_dir)
+def test_serve_runs_on_an_embedded_redis_that_keeps_its_data(data_dir: Path,
+        processes: Processes) -> None:
+    served = Served(processes, data_dir)
     assert len(redis_processes_for(data_dir)) == 1
 
     # A second command, while the server runs, shares its data.
@@ -108,17 +66,27 @@ def test_serve_runs_on_an_embedded_redis_that_keeps_its_data(data_dir: Path) -> 
     assert (data_dir / "appendonly.aof").exists() or (data_dir / "appendonlydir").exists()
 
     # Start again: the tokens are still there, and no new editor token is printed.
-    served = Served(data_dir)
+    served = Served(processes, data_dir)
     auth = {"Authorization": f"Bearer {editor.group(1)}"}
     assert httpx.post(f"{served.url}/api/blogs", headers=auth,
                       json={"slug": "tartus", "title": "Tartus"}).status_code == 201
     posted = httpx.post(f"{served.url}/api/blogs/tartus/entries",
                         headers={"Authorization": f"Bearer {reporter}"}, json={"body": "Blast"})
     assert posted.status_code == 201
-    assert "LIVEBLOG_TOKEN" not in served.stop()
+    assert "LIVEBLOG_TOKEN" not in served.output()
+    # Then a crash, not a stop: kill -9 the redis-server (a SIGTERM would have it write out
+    # its append-only file on the way out), then serve. What was acknowledged is on disk
+    # already: `appendfsync always` writes and fsyncs it before Redis replies.
+    [embedded] = redis_processes_for(data_dir)
+    with redis.Redis(unix_socket_path=str(data_dir / "redis.sock")) as client:
+        assert client.config_get("append*") == {"appendonly": "yes", "appendfsync": "always",
+                                                 "appendfilename": "appendonly.aof",
+                                                 "appenddirname": "appendonlydir"}
+    os.kill(embedded, signal.SIGKILL)
+    served.spawned.close()
 
-    # And once more, to read what the previous run wrote (it was fsynced to the AOF).
-    served = Served(data_dir)
+    # And once more, to read what the previous run wrote.
+    served = Served(processes, data_dir)
     blog = httpx.get(f"{served.url}/api/blogs/tartus").json()
     assert [e["body"] for e in blog["entries"]] == ["Blast"]
     revoked = liveblog(served.env, "token", "revoke", "rania")
@@ -141,8 +109,71 @@ def test_token_commands_start_and_stop_their_own_redis_when_none_runs(data_dir: 
     assert redis_processes_for(data_dir) == []
 
 
-def test_serve_with_several_workers(data_dir: Path) -> None:
-    served = Served(data_dir, "--workers", "2")
+def test_a_name_given_again_is_someone_new_and_rotation_keeps_the_identity(
+        tmp_path: Path, api: Api, tokens: Tokens, blog: str, redis_url: str) -> None:
+    """Revoke rania, create a new rania: the new holder must not own the old entries or the
+    old idempotency keys. `token rotate` gives the same identity a new secret."""
+    env = liveblog_env(tmp_path / "var", 8000, LIVEBLOG_REDIS_URL=redis_url)
+    entries = "/api/blogs/tartus/entries"
+    key = {"Idempotency-Key": "first-report"}
+    first = api("POST", entries, tokens.reporter, json={"body": "Blast"}, headers=key)
+    assert first.status_code == 201
+    old_entry = first.json()["entry"]["id"]
+    old_id = api("GET", "/api/me", tokens.reporter).json()["id"]
+
+    assert liveblog(env, "token", "revoke", "rania").returncode == 0
+    created = liveblog(env, "token", "create", "--name", "rania", "--role", "reporter")
+    assert created.returncode == 0, created.stderr
+    new_rania = created.stdout.strip().splitlines()[-1]
+    me = api("GET", "/api/me", new_rania).json()
+    assert me["name"] == "rania" and me["id"] != old_id
+
+    for method, body in (("PATCH", {"body": "Mine now"}), ("DELETE", {"reason": "mine"})):
+        refused = api(method, f"{entries}/{old_entry}", new_rania, json=body)
+        assert refused.status_code == 403, refused.text
+    repeat = api("POST", entries, new_rania, json={"body": "Blast"}, headers=key)
+    assert repeat.status_code == 201 and "idempotent-replayed" not in repeat.headers
+    assert repeat.json()["entry"]["id"] != old_entry  # a post of its own, not the old answer
+    new_entry = repeat.json()["entry"]["id"]
+    events = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
+    assert [(e["actor"], e["actor_id"]) for e in events[1:]] == \
+        [("rania", old_id), ("rania", me["id"])]
+
+    rotated = liveblog(env, "token", "rotate", "rania")
+    assert rotated.returncode == 0, rotated.stderr
+    secret = rotated.stdout.strip().splitlines()[-1]
+    assert secret.startswith("lb_") and secret != new_rania
+    assert api("GET", "/api/me", new_rania).status_code == 401
+    assert api("GET", "/api/me", secret).json() == me  # the same identity
+    edited = api("PATCH", f"{entries}/{new_entry}", secret, json={"body": "Blasts"})
+    assert edited.status_code == 200, edited.text
+    again = api("POST", entries, secret, json={"body": "Blast"}, headers=key)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["entry"]["id"] == new_entry
+    assert liveblog(env, "token", "rotate", "nobody").returncode != 0
+    listed = liveblog(env, "token", "list").stdout
+    assert "rania\treporter\tcreated " in listed and f"identity {me['id']}" in listed
+
+
+def test_serve_with_several_workers(data_dir: Path, processes: Processes) -> None:
+    served = Served(processes, data_dir, "--workers", "2")
+    # Two worker processes, children of the one `serve` started (besides its redis-server).
+    workers = [pid for pid in children_of(served.process.pid)
+               if "--multiprocessing-fork" in cmdline(pid)]
+    assert len(workers) == 2, [cmdline(pid) for pid in children_of(served.process.pid)]
+    # And both serve: each connection is accepted by one of them (whichever is free);
+    # /proc says which one holds it.
+    answered_by: dict[int, int] = {}
+    for _ in range(400):
+        with socket.create_connection(("127.0.0.1", served.port)) as conn:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200 ")
+            owner = connection_owner(conn.getsockname()[1], served.port, workers)
+            assert owner is not None
+            answered_by[owner] = answered_by.get(owner, 0) + 1
+        if len(answered_by) == 2:
+            break
+    assert set(answered_by) == set(workers), answered_by
     token = liveblog(served.env, "token", "create", "--name", "ed2", "--role", "editor")
     auth = {"Authorization": f"Bearer {token.stdout.strip().splitlines()[-1]}"}
     with httpx.Client(base_url=served.url) as client:
@@ -156,6 +187,7 @@ def test_serve_with_several_workers(data_dir: Path) -> None:
                 assert fresh.get("/api/blogs/b").json()["version"] == n + 2
     served.stop()
     assert redis_processes_for(data_dir) == []
+    assert not any(pid in workers for pid, _ in live_pids())
 
 
 @pytest.mark.parametrize(
@@ -193,15 +225,16 @@ def test_a_redis_password_is_never_printed(tmp_path: Path) -> None:
     assert "s3cret" not in result.stderr + result.stdout
 
 
-def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path) -> None:
+def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path,
+                                                    processes: Processes) -> None:
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
     env = liveblog_env(data_dir, port)
     log = data_dir.parent / "demo.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "liveblog", "demo", "--pace", "0.05"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    process = processes.spawn([sys.executable, "-m", "liveblog", "demo", "--pace", "0.05"],
+                              env=env, log=log).process
     wait_until(lambda: "The story is told" in log.read_text() or process.poll() is not None,
                timeout=60, what="the demo to finish its story")
     output = log.read_text()
@@ -221,8 +254,9 @@ def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path) -> None:
     assert redis_processes_for(data_dir) == []
 
 
-def test_serve_logs_requests_but_not_each_reader_stream(data_dir: Path) -> None:
-    served = Served(data_dir)
+def test_serve_logs_requests_but_not_each_reader_stream(data_dir: Path,
+        processes: Processes) -> None:
+    served = Served(processes, data_dir)
     editor = re.search(r"export LIVEBLOG_TOKEN=(\S+)", served.output())
     assert editor is not None
     auth = {"Authorization": f"Bearer {editor.group(1)}"}
@@ -242,3 +276,31 @@ def _first_lines(stream: httpx.Response) -> Iterator[str]:
         yield line
         if n > 3:
             return
+
+
+def test_a_test_that_fails_half_way_leaves_no_process_behind(tmp_path: Path) -> None:
+    """A test run in a pytest of its own starts `liveblog serve --workers 2` (four
+    processes with its redis-server) and fails on purpose: none of them outlives it."""
+    record = tmp_path / "group"
+    inner = tmp_path / "test_fails_on_purpose.py"
+    inner.write_text(f'''
+from pathlib import Path
+
+from tests.conftest import processes  # noqa: F401 - the fixture under test
+from tests.processes import Served, group_members
+
+
+def test_fails_half_way(processes, tmp_path):
+    served = Served(processes, tmp_path / "var", "--workers", "2")
+    pgid = served.spawned.pgid
+    Path({str(record)!r}).write_text(f"{{pgid}} {{len(group_members(pgid))}} {{tmp_path}}")
+    raise AssertionError("failing on purpose")
+''')
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(inner)],
+        cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "failing on purpose" in result.stdout, result.stdout
+    pgid, members, inner_tmp = record.read_text().split()
+    assert int(members) >= 4  # serve, two workers, redis-server (and any helper of theirs)
+    assert group_members(int(pgid)) == []
+    assert redis_processes_for(Path(inner_tmp)) == []

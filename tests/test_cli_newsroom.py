@@ -3,10 +3,14 @@ and replay of the log, each run as a real `liveblog` process."""
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import Api, RedisServer, Tokens, UvicornThread, start_redis, stop_redis
 from tests.story import tell
@@ -100,6 +104,84 @@ def test_export_then_import_reproduces_the_log_and_the_replay(
     broken.write_text("\n".join(lines[1:]))
     refused = liveblog("import", str(broken), LIVEBLOG_REDIS_URL=empty.url)
     assert refused.returncode == 1 and "must start with blog-opened" in refused.stderr
+
+
+def _at(events: list[dict[str, Any]], kind: str, nth: int = 0) -> dict[str, Any]:
+    return [e for e in events if e["type"] == kind][nth]
+
+
+def _later(events: list[dict[str, Any]], n: int, **changes: Any) -> None:
+    events[n].update(changes)
+
+
+# (what is wrong, how to break a good export, what the refusal must say). Each breaks an
+# event half-way through the file, after events an import that appends as it goes would
+# already have appended.
+BROKEN: list[tuple[str, Callable[[list[dict[str, Any]]], None], str]] = [
+    ("slug", lambda ev: ev[0]["data"].update(slug="Not A Slug!"), "line 1 "),
+    ("entry id", lambda ev: _at(ev, "entry-posted", 3)["data"].update(entry_id="../x"),
+     "entry_id: must be an entry id"),
+    ("embed url", lambda ev: _at(ev, "entry-posted", 3)["data"].update(
+        embed={"url": "javascript:alert(1)"}), "embed.url: must be an http(s):// URL"),
+    ("image url host", lambda ev: _at(ev, "entry-posted", 3)["data"].update(
+        image={"url": "https://[x", "alt": "a"}), "image.url"),
+    ("body size", lambda ev: _at(ev, "entry-posted", 3)["data"].update(body="x" * 20001),
+     "body: Expected `str` of length <= 20000"),
+    ("fact key", lambda ev: _at(ev, "fact-updated", 1)["data"].update(key="Death Toll"),
+     "key: must be 1 to 40 lowercase"),
+    ("fact source size", lambda ev: _at(ev, "fact-updated", 1)["data"].update(
+        source="s" * 201), "source: Expected `str` of length <= 200"),
+    ("role", lambda ev: _at(ev, "entry-posted", 3).update(role="admin"), "role"),
+    ("a reporter pins", lambda ev: _at(ev, "pin-changed").update(role="reporter"),
+     "only editors may pin"),
+    ("someone else's entry", lambda ev: _at(ev, "entry-edited").update(
+        role="reporter", actor="mallory", actor_id="0123456789abcdef"), "only its author"),
+    ("actor name", lambda ev: _at(ev, "entry-posted", 3).update(actor="<script>"), "actor:"),
+    ("actor id", lambda ev: _at(ev, "entry-posted", 3).update(actor_id="x y"), "actor_id:"),
+    ("time going back", lambda ev: _at(ev, "entry-posted", 3).update(
+        at="2001-01-01T00:00:00+00:00"), "its time is before the one before"),
+    ("time without a zone", lambda ev: _at(ev, "entry-posted", 3).update(
+        at="2026-05-23T09:00:00"), "no time zone"),
+    ("time from the future", lambda ev: _at(ev, "entry-posted", 3).update(
+        at="2999-01-01T00:00:00+00:00"), "in the future"),
+    ("stream id", lambda ev: _at(ev, "entry-posted", 3).update(id="1-2-3"),
+     "not a stream id"),
+    ("stream id order", lambda ev: _at(ev, "entry-posted", 3).update(id="5-0"),
+     "does not come after"),
+    ("version", lambda ev: _at(ev, "entry-posted", 3).update(version=99), "version 99"),
+    ("type", lambda ev: _at(ev, "entry-posted", 3).update(type="entry-edited"),
+     "is not its data's"),
+    ("not JSON", lambda ev: ev.insert(6, "{not json"), "line 7: not JSON"),
+]
+
+
+def test_import_refuses_a_file_the_api_would_not_have_made_and_appends_nothing(
+        api: Api, tokens: Tokens, blog: str, redis_server: RedisServer, tmp_path: Path) -> None:
+    ids = tell(api, tokens)
+    api("PATCH", f"/api/blogs/tartus/entries/{ids[1]}", tokens.editor,
+        json={"body": "Corrected: a suicide bomber and a car bomb.", "note": "second device"})
+    exported = liveblog("export", "tartus", LIVEBLOG_REDIS_URL=redis_server.url)
+    assert exported.returncode == 0, exported.stderr
+    good = [json.loads(line) for line in exported.stdout.splitlines()]
+    target = start_redis(tmp_path / "target")
+    try:
+        for what, breaks, says in BROKEN:
+            events: list[Any] = copy.deepcopy(good)
+            breaks(events)
+            dump = tmp_path / "broken.jsonl"
+            dump.write_text("\n".join(e if isinstance(e, str) else json.dumps(e)
+                                      for e in events) + "\n")
+            refused = liveblog("import", str(dump), LIVEBLOG_REDIS_URL=target.url)
+            assert refused.returncode == 1, (what, refused.stdout, refused.stderr)
+            assert says in refused.stderr and "line " in refused.stderr, \
+                (what, refused.stderr)
+            with target.client() as client:
+                assert client.keys("*") == [], (what, client.keys("*"))
+        dump.write_text(exported.stdout)
+        imported = liveblog("import", str(dump), LIVEBLOG_REDIS_URL=target.url)
+        assert imported.returncode == 0, imported.stderr
+    finally:
+        stop_redis(target)
 
 
 def test_replay_prints_who_did_what_and_the_blog_at_a_moment(

@@ -10,7 +10,7 @@ import httpx
 import yaml
 
 from liveblog.config import SETTINGS
-from tests.test_cli import Served
+from tests.processes import Processes, Served
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -34,10 +34,10 @@ def test_the_readme_commands_are_the_scripts_and_ci_runs_the_test_one() -> None:
     assert "exec scripts/test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_the_walkthrough_works_as_written(tmp_path: Path) -> None:
+def test_the_walkthrough_works_as_written(tmp_path: Path, processes: Processes) -> None:
     blocks = re.findall(r"```bash\n(.*?)```", section("Walkthrough"), re.S)
     assert blocks[0].startswith("export LIVEBLOG_TOKEN=")  # the token the user pastes
-    served = Served(tmp_path / "var")
+    served = Served(processes, tmp_path / "var")
     token = re.search(r"export LIVEBLOG_TOKEN=(\S+)", served.output())
     assert token is not None
     env = {**served.env, "LIVEBLOG_TOKEN": token.group(1), "LB": served.url}

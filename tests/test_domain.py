@@ -36,12 +36,12 @@ from liveblog.domain.events import (
     event_encoder,
 )
 from liveblog.domain.state import Blog, CorruptLog, Entry, apply, fold, posted_entry
-from liveblog.domain.views import public_blog
+from liveblog.domain.views import FACT_HISTORY_POINTS, fact_history, public_blog
 from liveblog.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, Problem
 
-EDITOR = Actor("ed", "editor")
-RANIA = Actor("rania", "reporter")
-OMAR = Actor("omar", "reporter")
+EDITOR = Actor("ed", "editor", "id-ed")
+RANIA = Actor("rania", "reporter", "id-rania")
+OMAR = Actor("omar", "reporter", "id-omar")
 T0 = datetime(2026, 5, 23, 9, 0, tzinfo=UTC)
 
 
@@ -62,7 +62,7 @@ class Log:
             version = len(self.events) + 1
             rec = Recorded(
                 id=f"{1000 + version}-0", version=version, at=T0 + timedelta(minutes=version),
-                actor=actor.name, role=actor.role, event=event,
+                actor=actor.name, role=actor.role, event=event, actor_id=actor.id or None,
             )
             self.events.append(rec)
             self.states.append(apply(self.blog, rec))
@@ -119,6 +119,33 @@ def test_a_reporter_cannot_change_anothers_entry_but_an_editor_can() -> None:
     with pytest.raises(Forbidden):
         commands.retract_entry(log.blog, OMAR, entry_id, Retraction())
     assert commands.retract_entry(log.blog, EDITOR, entry_id, Retraction(reason="wrong city"))
+
+
+def test_an_entry_is_its_authors_identity_not_its_authors_name() -> None:
+    log = opened()
+    entry_id = post(log, RANIA)
+    assert log.blog is not None
+    # The name was revoked and given to someone else: a new identity, not the author.
+    new_rania = Actor("rania", "reporter", "id-someone-new")
+    with pytest.raises(Forbidden):
+        commands.edit_entry(log.blog, new_rania, entry_id, EntryChanges(body="mine now"))
+    with pytest.raises(Forbidden):
+        commands.retract_entry(log.blog, new_rania, entry_id, Retraction())
+    assert commands.edit_entry(log.blog, RANIA, entry_id, EntryChanges(body="still mine"))
+
+
+def test_an_entry_logged_without_its_authors_identity_is_for_editors_only() -> None:
+    log = opened()
+    legacy = Actor("rania", "reporter")  # events logged before identities were recorded
+    entry_id = post(log, legacy)
+    assert log.blog is not None and log.blog.entries[entry_id].author_id is None
+    for reporter in (RANIA, legacy):
+        with pytest.raises(Forbidden, match="only an editor"):
+            commands.edit_entry(log.blog, reporter, entry_id, EntryChanges(body="mine"))
+        with pytest.raises(Forbidden, match="only an editor"):
+            commands.retract_entry(log.blog, reporter, entry_id, Retraction())
+    assert commands.edit_entry(log.blog, EDITOR, entry_id, EntryChanges(body="fixed"))
+    assert log.blog.entries[entry_id].author == "rania"  # the byline stays
 
 
 def test_if_revision_must_match_the_current_revision() -> None:
@@ -412,6 +439,13 @@ def test_a_figure_updated_thousands_of_times_keeps_every_value_in_order() -> Non
         log.append(RANIA, commands.update_fact(
             log.blog, RANIA, "deaths", FactInput(label="Deaths", value=str(n), numeric=n)))
     assert log.blog is not None
-    history = public_blog(log.blog).facts[0].history
-    assert [p.numeric for p in history] == list(range(3000))
+    assert [p.numeric for p in log.blog.facts["deaths"].history] == list(range(3000))
     assert [p.numeric for p in log.states[100].facts["deaths"].history] == list(range(100))
+    # What travels is the newest FACT_HISTORY_POINTS and the count; the rest pages.
+    public = public_blog(log.blog).facts[0]
+    assert [p.numeric for p in public.history] == list(range(3000 - FACT_HISTORY_POINTS, 3000))
+    assert public.history_total == 3000
+    pages = [fact_history(log.blog, "deaths", start=start, limit=700)
+             for start in range(0, 3000, 700)]
+    assert [p.numeric for page in pages for p in page.points] == list(range(3000))
+    assert [page.next_start for page in pages] == [700, 1400, 2100, 2800, None]

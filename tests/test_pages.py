@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import Api, Tokens, UvicornThread, app_config
+from liveblog.embedded import EmbeddedRedis
+from tests.conftest import Api, Tokens, UvicornThread, app_config, create_tokens
+from tests.processes import Processes, start_redis_like_embedded
 
 SECOND = 1000  # ms: "within a second"
 
@@ -180,22 +183,137 @@ def test_new_updates_wait_behind_a_button_while_the_reader_is_scrolled_down(
     expect(page).not_to_have_title(re.compile(r"^\("))
 
 
+# Records, in the page, every message its EventSource delivers: [kind, id].
+RECORD_STREAM = """
+(() => {
+  const Native = window.EventSource;
+  const kinds = ["snapshot", "entry-posted", "entry-edited", "entry-retracted",
+                 "pin-changed", "fact-updated", "blog-updated"];
+  window.received = [];
+  window.EventSource = class extends Native {
+    constructor(url, options) {
+      super(url, options);
+      for (const kind of kinds) {
+        this.addEventListener(kind, (m) => window.received.push([kind, m.lastEventId]));
+      }
+    }
+  };
+})();
+"""
+
+
+def post(api: Api, tokens: Tokens, body: str) -> tuple[str, str]:
+    """Post an entry; its id and its event's id."""
+    response = api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={"body": body})
+    assert response.status_code == 201, response.text
+    return response.json()["entry"]["id"], response.json()["event_id"]
+
+
 def test_the_page_catches_up_after_the_server_restarts(
         page: Page, api: Api, tokens: Tokens, blog: str, redis_url: str) -> None:
+    earlier = [post(api, tokens, f"Earlier {n}")[0] for n in range(2)]
+    page.add_init_script(RECORD_STREAM)
     with UvicornThread(app_config(redis_url)) as first:
         port = first.port
         open_live(page, first)
+        seen, seen_event = post(api, tokens, "Seen live")
+        expect(page.locator(f"#entry-{seen}")).to_be_visible(timeout=SECOND)
     # The server is gone; writes keep landing in Redis through another process.
     expect(page.locator("#connection")).to_contain_text("reconnecting", timeout=5000)
-    missed = [api("POST", "/api/blogs/tartus/entries", tokens.reporter,
-                  json={"body": f"While you were away {n}"}).json()["entry"]["id"]
-              for n in range(3)]
+    # Mark what the page shows now: a snapshot would draw it anew, without the mark.
+    page.evaluate("document.querySelectorAll('#entries article')"
+                  ".forEach(a => { a.dataset.kept = 'yes'; })")
+    missed = [post(api, tokens, f"While you were away {n}") for n in range(3)]
+    # A new process on the same port: its ring is loaded from Redis, and must place the
+    # id of the last message the page received (an entry posted mid-story).
     with UvicornThread(app_config(redis_url), port=port):
-        for entry_id in missed:
+        for entry_id, _ in missed:
             expect(page.locator(f"#entry-{entry_id}")).to_be_visible(timeout=10_000)
         expect(page.locator("#connection")).to_have_text("Back online")
         ids = page.locator("#entries article").evaluate_all("els => els.map(e => e.dataset.id)")
-        assert ids == missed[::-1]  # nothing missed, nothing twice
+        assert ids == [e for e, _ in missed[::-1]] + [seen] + earlier[::-1]
+        # Exactly the missed messages, after the one seen live; no snapshot at any point.
+        assert page.evaluate("window.received") == \
+            [["entry-posted", seen_event]] + [["entry-posted", event] for _, event in missed]
+        assert page.locator("#entries article[data-kept]").count() == 3
+
+
+def test_the_page_recovers_after_the_stream_answers_503(
+        page: Page, processes: Processes, tmp_path: Path) -> None:
+    """Redis down while the page reconnects to a fresh process: the stream answers 503,
+    EventSource gives up on its own, and live.js tries again until it works."""
+    redis_dir = tmp_path / "redis"
+    redis = start_redis_like_embedded(processes, redis_dir)
+    url = EmbeddedRedis(redis_dir).url
+    tokens = create_tokens(url)
+    streams: list[int] = []
+    page.on("response", lambda r: streams.append(r.status) if "/stream" in r.url else None)
+    with UvicornThread(app_config(url)) as first:
+        port = first.port
+        api = Api(first.base_url)
+        api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
+        before, _ = post(api, tokens, "Before the outage")
+        open_live(page, first)
+        api.http.close()
+    expect(page.locator("#connection")).to_contain_text("reconnecting", timeout=5000)
+    redis.close()  # Redis is gone too (SIGKILL; what it acknowledged is on disk)
+    with UvicornThread(app_config(url), port=port) as second:
+        # The page reconnects to a process with no copy of the blog and no Redis: 503.
+        # (Playwright hands the page's events over while it waits, not while we sleep.)
+        for _ in range(300):
+            if 503 in streams:
+                break
+            page.wait_for_timeout(50)
+        assert 503 in streams, streams
+        start_redis_like_embedded(processes, redis_dir)
+        api = Api(second.base_url)
+        after, _ = post(api, tokens, "After the outage")
+        expect(page.locator(f"#entry-{after}")).to_be_visible(timeout=10_000)
+        expect(page.locator("#connection")).to_have_text("Back online")
+        ids = page.locator("#entries article").evaluate_all("els => els.map(e => e.dataset.id)")
+        assert ids == [after, before]
+        api.http.close()
+    assert streams[0] == 200 and streams[-1] == 200 and 503 in streams, streams
+
+
+def test_images_captions_credits_and_embeds_arrive_live(
+        page: Page, api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
+    open_live(page, server)
+    picture = f"{server.base_url}/static/demo/tartus.svg"
+    posted = api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={
+        "body": "Smoke over the **bus station**.",
+        "image": {"url": picture, "alt": "Smoke rises over a bus station",
+                  "caption": "Tartus, this morning", "credit": "Stringer / AFP"},
+        "embed": {"url": "https://x.com/SANA_English/status/1"}})
+    assert posted.status_code == 201, posted.text
+    article = page.locator(f"#entry-{posted.json()['entry']['id']}")
+    expect(article).to_be_visible(timeout=SECOND)
+    image = article.locator("figure img")
+    expect(image).to_have_attribute("src", picture)
+    expect(image).to_have_attribute("alt", "Smoke rises over a bus station")
+    expect(article.locator("figcaption")).to_have_text(
+        "Tartus, this morning Photo: Stringer / AFP")
+    expect(article.locator("figcaption .credit")).to_have_text(
+        re.compile(r"^\s*Photo: Stringer / AFP$"))
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=image.element_handle())  # it loaded
+    card = article.locator("a.embed-card")
+    expect(card).to_have_attribute("href", "https://x.com/SANA_English/status/1")
+    expect(card.locator(".embed-domain")).to_have_text("x.com")
+    expect(article.locator(".body strong")).to_have_text("bus station")
+
+    def shown(target: Page) -> list[str | None]:
+        entry = target.locator(f"#entry-{posted.json()['entry']['id']}")
+        return [entry.locator("figure img").get_attribute("src"),
+                entry.locator("figure img").get_attribute("alt"),
+                " ".join(entry.locator("figcaption").inner_text().split()),
+                entry.locator("a.embed-card").get_attribute("href"),
+                entry.locator(".embed-domain").inner_text(),
+                entry.locator(".body").inner_html()]
+
+    live = shown(page)
+    page.reload()  # the same entry, rendered by the server
+    assert shown(page) == live
 
 
 def test_load_older_and_a_permalink_to_an_old_entry(

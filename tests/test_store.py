@@ -96,6 +96,31 @@ def test_the_entry_revision_check_refuses_a_stale_edit(redis_url: str) -> None:
     run(scenario())
 
 
+def test_revisions_written_into_meta_by_older_versions_still_guard_edits(
+        redis_url: str) -> None:
+    """Stores written before the revs key kept each entry's revision in meta as rev:<id>:
+    the check falls back to it, and the entry's next change moves it out of meta."""
+    async def scenario() -> None:
+        store = await opened(redis_url)
+        await store.append("tartus", EntryPosted(entry_id="e1", body="v1"), RANIA, AT)
+        await store.redis.hset("liveblog:{tartus}:meta", "rev:e1", "1")  # as they wrote it
+        edit = EntryEdited(entry_id="e1", body="v2")
+        with pytest.raises(PreconditionFailed):
+            await store.append("tartus", edit, RANIA, AT, entry_revision=("e1", "2", "3"))
+        with pytest.raises(PreconditionFailed):  # it exists: it cannot be posted again
+            await store.append("tartus", EntryPosted(entry_id="e1", body="dup"), RANIA, AT,
+                               entry_revision=("e1", "0", "1"))
+        await store.append("tartus", edit, RANIA, AT, entry_revision=("e1", "1", "2"))
+        assert await store.redis.hget("liveblog:{tartus}:revs", "e1") == b"2"
+        assert await store.redis.hget("liveblog:{tartus}:meta", "rev:e1") is None
+        with pytest.raises(PreconditionFailed):
+            await store.append("tartus", edit, RANIA, AT, entry_revision=("e1", "1", "2"))
+        assert await store.length("tartus") == 3
+        await store.close()
+
+    run(scenario())
+
+
 def test_concurrent_retries_with_one_idempotency_key_append_once(redis_url: str) -> None:
     async def scenario() -> None:
         await (await opened(redis_url)).close()
@@ -125,7 +150,7 @@ def test_concurrent_retries_with_one_idempotency_key_append_once(redis_url: str)
             "tartus", EntryPosted(entry_id="o1", body="x"), other, AT,
             idempotency=("retry-1", "fingerprint-a"),
         )
-        assert not appended.replayed
+        assert not appended.repeated
         # The same key with another body is refused, not silently merged.
         with pytest.raises(IdempotencyKeyReused):
             await services[0].store.append(
@@ -177,6 +202,68 @@ def test_tokens_are_stored_hashed_and_can_be_revoked(redis_url: str) -> None:
     run(scenario())
 
 
+def test_each_token_is_an_identity_that_rotation_keeps(redis_url: str) -> None:
+    async def scenario() -> None:
+        store = Store.from_url(redis_url)
+        assert await store.create_token("rania", "reporter", "lb_first", AT)
+        first = await store.find_token("lb_first")
+        assert first is not None and len(first.id) == 16
+        rotated = await store.rotate_token("rania", "lb_second")
+        assert rotated is not None and rotated.id == first.id
+        assert await store.find_token("lb_first") is None
+        assert await store.find_token("lb_second") == first
+        assert await store.rotate_token("nobody", "lb_x") is None
+        assert await store.revoke_token("rania")
+        assert await store.create_token("rania", "reporter", "lb_third", AT)
+        third = await store.find_token("lb_third")
+        assert third is not None and third.id != first.id
+        await store.close()
+
+    run(scenario())
+
+
+def test_records_and_events_from_before_identities_still_work(redis_url: str) -> None:
+    """Token records and log entries written before identities were: a token gets an
+    identity of its own, derived from its digest and kept by rotation; an event decodes
+    with no actor_id, and its entry then belongs to no reporter."""
+    import hashlib
+
+    from liveblog.domain import commands
+    from liveblog.domain.commands import EntryChanges
+    from liveblog.errors import Forbidden
+
+    async def scenario() -> None:
+        store = await opened(redis_url)
+        digest = hashlib.sha256(b"lb_legacy").hexdigest()
+        await store.redis.hset("{liveblog}:tokens", digest,
+                               b'{"name":"old","role":"reporter",'
+                               b'"created_at":"2025-01-01T00:00:00+00:00"}')
+        await store.redis.hset("{liveblog}:token-names", "old", digest)
+        legacy = await store.find_token("lb_legacy")
+        assert legacy is not None and legacy.id.startswith("legacy-")
+        assert await store.find_token("lb_legacy") == legacy  # stable
+        rotated = await store.rotate_token("old", "lb_new")
+        assert rotated is not None and rotated.id == legacy.id
+        assert await store.find_token("lb_new") == legacy
+
+        # An entry-posted event exactly as the code before identities wrote it.
+        await store.redis.xadd("liveblog:{tartus}:log", {
+            "v": "2", "type": "entry-posted", "at": AT.isoformat(), "actor": "rania",
+            "role": "reporter", "data": b'{"type":"entry-posted","entry_id":"e1","body":"x"}',
+        })
+        [rec] = await store.read("tartus", after=(await store.read("tartus"))[0].id)
+        assert rec.actor_id is None and rec.actor == "rania"
+        blog = await Service(store).blog("tartus")
+        assert blog.entries["e1"].author_id is None
+        with pytest.raises(Forbidden):
+            commands.edit_entry(blog, Actor("rania", "reporter", "any-id"), "e1",
+                                EntryChanges(body="y"))
+        assert commands.edit_entry(blog, ED, "e1", EntryChanges(body="y"))
+        await store.close()
+
+    run(scenario())
+
+
 def test_a_missing_redis_is_store_unavailable() -> None:
     async def scenario() -> None:
         store = Store.from_url("unix:///nonexistent/redis.sock")
@@ -191,9 +278,9 @@ def test_keys_of_a_blog_share_one_cluster_slot(redis_url: str) -> None:
     async def scenario() -> None:
         store = await opened(redis_url)
         await store.append("tartus", EntryPosted(entry_id="e1", body="x"), RANIA, AT,
-                           idempotency=("k", "f"))
+                           idempotency=("k", "f"), entry_revision=("e1", "0", "1"))
         keys = [k.decode() async for k in store.redis.scan_iter("liveblog:*")]
-        assert len(keys) == 3 and all("{tartus}" in k for k in keys)
+        assert len(keys) == 4 and all("{tartus}" in k for k in keys)
         assert len({key_slot(k.encode()) for k in keys}) == 1
         await store.close()
 

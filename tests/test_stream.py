@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from datetime import UTC, datetime
@@ -13,12 +14,12 @@ import httpx
 import pytest
 
 from liveblog.domain.events import Actor, FactUpdated
-from liveblog.live import RING_SIZE, Hub
+from liveblog.live import HEARTBEAT, RING_SIZE, Hub
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.stream import SendReader
 from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
-from tests.sse import Stream, messages, read_stream
+from tests.sse import Message, Stream, messages, read_stream
 
 STREAM = "/blogs/tartus/stream"
 
@@ -48,8 +49,10 @@ def changes(api: Api, tokens: Tokens) -> list[str]:
 
 
 def log_ids(api: Api, tokens: Tokens) -> list[str]:
-    events = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
-    return [e["id"] for e in events]
+    events = api("GET", "/api/blogs/tartus/events", tokens.editor,
+                 params={"limit": 1000}).json()
+    assert events["next"] is None
+    return [e["id"] for e in events["events"]]
 
 
 def test_many_readers_get_every_change_in_order_with_log_ids(
@@ -165,46 +168,67 @@ def test_an_id_that_cannot_be_placed_gets_a_snapshot(api: Api, tokens: Tokens, b
 
 def test_a_reader_too_far_behind_gets_a_snapshot(api: Api, tokens: Tokens, blog: str,
                                                  server: UvicornThread, redis_url: str) -> None:
-    async def write_many() -> None:
+    async def write_many() -> list[str]:
         store = Store.from_url(redis_url)
         actor = Actor("rania", "reporter")
-        for n in range(RING_SIZE + 10):
-            await store.append("tartus", FactUpdated(key="deaths", label="Deaths",
+        for n in range(RING_SIZE + 10):  # a figure each: small messages
+            await store.append("tartus", FactUpdated(key=f"figure-{n}", label="Figure",
                                                      value=str(n)), actor, datetime.now(UTC))
+        ids = [rec.id for rec in await store.read("tartus")]
         await store.close()
+        return ids
 
-    asyncio.run(write_many())
-    ids = log_ids(api, tokens)  # the first 100: all far behind the ring now
+    ids = asyncio.run(write_many())
+    assert len(ids) == RING_SIZE + 11  # blog-opened, then one change each
 
     async def scenario() -> None:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
             old = await read_stream(client, STREAM, until=1, last_event_id=ids[1])
-            recent = await read_stream(client, STREAM, until=1, last_event_id=ids[1])
+            # The oldest message the ring holds: everything after it, and no snapshot.
+            oldest = await read_stream(client, STREAM, until=RING_SIZE - 1,
+                                       last_event_id=ids[-RING_SIZE])
+            # One before it: the ring cannot place it.
+            outside = await read_stream(client, STREAM, until=1,
+                                        last_event_id=ids[-RING_SIZE - 1])
+            recent = await read_stream(client, STREAM, until=10, last_event_id=ids[-11])
         assert old.messages[0].event == "snapshot"
         assert old.messages[0].data["version"] == RING_SIZE + 11
-        assert recent.messages[0].event == "snapshot"
+        assert outside.messages[0].event == "snapshot"
+        assert [m.id for m in oldest.messages] == ids[-RING_SIZE + 1:]
+        assert {m.event for m in oldest.messages} == {"fact-updated"}
+        assert [m.id for m in recent.messages] == ids[-10:]
+        assert [m.data["version"] for m in recent.messages] == \
+            list(range(RING_SIZE + 2, RING_SIZE + 12))
 
-    asyncio.run(scenario())
+    asyncio.run(asyncio.wait_for(scenario(), 30))  # a snapshot instead would wait for ever
 
 
-def test_heartbeats_keep_an_idle_stream_alive(redis_url: str, tokens: Tokens) -> None:
-    with UvicornThread(app_config(redis_url, heartbeat_seconds=0.1)) as fast:
+def test_heartbeats_are_our_ping_at_our_interval_and_nothing_else(
+        redis_url: str, tokens: Tokens) -> None:
+    interval = 0.3
+    with UvicornThread(app_config(redis_url, heartbeat_seconds=interval)) as fast:
         opener = Api(fast.base_url)
         opener("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
         opener.http.close()
 
-        async def scenario() -> list[str]:
-            comments = []
+        async def scenario() -> tuple[bytes, list[float]]:
+            received, beats = b"", []
             async with httpx.AsyncClient(base_url=fast.base_url, timeout=20) as client, \
                     client.stream("GET", STREAM) as response:
-                async for line in response.aiter_lines():
-                    if line.startswith(":"):
-                        comments.append(line)
-                        if len(comments) == 3:
-                            return comments
-            return comments
+                async for chunk in response.aiter_raw():  # the bytes as sent, de-chunked
+                    received += chunk
+                    beats += [time.monotonic()] * (received.count(HEARTBEAT) - len(beats))
+                    if len(beats) == 6:
+                        return received, beats
+            return received, beats
 
-        assert len(asyncio.run(scenario())) == 3
+        received, beats = asyncio.run(asyncio.wait_for(scenario(), 10))
+    # The opening (retry, snapshot), then our exact heartbeat bytes, and nothing else.
+    opening = rb"retry: \d+\n\nid: \d+-\d+\nevent: snapshot\ndata: [^\n]+\n\n"
+    assert re.fullmatch(opening + rb"(: ping\n\n){6}", received), received[-200:]
+    # At the configured pace (on average: one late read on a busy machine moves two gaps).
+    pace = (beats[-1] - beats[0]) / (len(beats) - 1)
+    assert 0.8 * interval <= pace <= 3 * interval, pace
 
 
 def test_a_slow_reader_is_cut_off_without_delaying_the_others(
@@ -235,6 +259,84 @@ def test_a_slow_reader_is_cut_off_without_delaying_the_others(
         wait_until(lambda: len(_tailer_subscribers(small)) == 0, what="readers to leave")
         slow.close()
         api.http.close()
+
+
+def test_a_cut_off_slow_reader_resumes_with_exactly_what_it_missed(
+        redis_url: str, tokens: Tokens) -> None:
+    with UvicornThread(app_config(redis_url, reader_queue=4)) as small:
+        api = Api(small.base_url)
+        api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
+        slow = _slow_reader(small)
+        # A few small updates fit in its socket buffers: those it will have received.
+        for n in range(3):
+            assert api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                       json={"body": f"short {n}"}).status_code == 201
+        # Then ~40 kB messages until the kernel's buffers (up to 4 MB) are full and it is
+        # cut off.
+        body = "A long update. " * 1300
+        posted = 0
+        tailer = small.hub().tailers["tartus"]
+        while tailer.dropped == 0 and posted < 400:
+            assert api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                       json={"body": body}).status_code == 201
+            posted += 1
+        wait_until(lambda: tailer.dropped == 1, what="the slow reader to be cut off")
+        for n in range(5):  # and some after the cut
+            api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={"body": f"late {n}"})
+        received = _drain(slow)
+        got = _complete_messages(received)
+        assert got[0].event == "snapshot" and len(got) >= 4, [m.event for m in got]
+        last = got[-1].id
+        ids = log_ids(api, tokens)
+        assert last is not None and last in ids[1:-5]
+        missed = ids[ids.index(last) + 1:]
+
+        async def resume() -> Stream:
+            async with httpx.AsyncClient(base_url=small.base_url, timeout=20) as client:
+                return await read_stream(client, STREAM, until=len(missed),
+                                         last_event_id=last)
+
+        resumed = asyncio.run(asyncio.wait_for(resume(), 20))
+        assert [m.id for m in resumed.messages] == missed  # no snapshot, no gap, no repeat
+        assert [m.id for m in got[1:] + resumed.messages] == ids[1:]
+        assert resumed.messages[-1].data["entry"]["body"] == "late 4"
+        print(f"\nslow reader: cut off after {len(got) - 1} of {len(ids) - 1} changes "
+              f"({posted} large posts), resumed with the {len(missed)} it missed")
+        api.http.close()
+
+
+def _drain(sock: socket.socket) -> bytes:
+    """Everything the kernel still holds for a reader that was cut off (then reset)."""
+    sock.settimeout(5)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    sock.close()
+    return received
+
+
+def _complete_messages(raw: bytes) -> list[Message]:
+    """The whole server-sent-event messages in a raw HTTP/1.1 chunked response."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head.lower()
+    payload = b""
+    while b"\r\n" in body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0 or len(rest) < size + 2:
+            break
+        payload += rest[:size]
+        body = rest[size + 2:]
+    found: list[Message] = []
+    for block in payload.split(b"\n\n")[:-1]:  # the last piece is incomplete or empty
+        fields = dict(line.split(": ", 1) for line in block.decode().split("\n")
+                      if not line.startswith((":", "retry:")))
+        if "data" in fields:
+            found.append(Message(fields.get("id"), fields["event"], json.loads(fields["data"])))
+    return found
 
 
 def _slow_reader(server: UvicornThread) -> socket.socket:

@@ -15,7 +15,6 @@ Rules a newsroom would expect and that the issue leaves open:
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -33,6 +32,7 @@ from liveblog.domain.events import (
     PinChanged,
 )
 from liveblog.domain.state import Blog, Entry
+from liveblog.domain.urls import url_problem
 from liveblog.errors import (
     Conflict,
     FieldError,
@@ -43,7 +43,11 @@ from liveblog.errors import (
     PreconditionFailed,
 )
 
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+# The end of a pattern, for msgspec (Python's re, whose $ also matches before a final
+# newline: "tartus\n" passed as a slug, and a Location header with it broke the response)
+# and for the OpenAPI document's readers (ECMA regexes) alike.
+END = r"(?!\n)$"
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?" + END
 Slug = Annotated[
     str,
     Meta(
@@ -51,6 +55,8 @@ Slug = Annotated[
         description="1 to 64 lowercase letters, digits and inner hyphens",
     ),
 ]
+# A key figure's key, in its URL: /api/blogs/{slug}/facts/{key}.
+FACT_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}" + END
 Headline = Annotated[str, Meta(min_length=1, max_length=200)]
 Description = Annotated[str, Meta(max_length=2000)]
 Body = Annotated[str, Meta(min_length=1, max_length=20000, description="Markdown.")]
@@ -58,24 +64,28 @@ ShortTitle = Annotated[
     str, Meta(min_length=1, max_length=120, description="Shown in the key events list.")
 ]
 Url = Annotated[
-    str, Meta(pattern=r"^https?://\S+$", max_length=2000, description="an http(s):// URL")
+    str, Meta(pattern=r"^https?://\S+" + END, max_length=2000, description="an http(s):// URL")
 ]
 Text = Annotated[str, Meta(max_length=500)]
-EntryId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="an entry id")]
+ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}" + END
+EntryId = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description="an entry id")]
+FactKey = Annotated[str, Meta(
+    pattern=FACT_KEY_PATTERN,
+    description="1 to 40 lowercase letters, digits and hyphens, e.g. death-toll",
+)]
+# A token's name: who the newsroom sees as the author of its posts.
+ACTOR_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}" + END
+ActorName = Annotated[str, Meta(pattern=ACTOR_NAME_PATTERN,
+                                description="1 to 64 letters, digits, '.', '_' or '-'")]
+# An identity (Actor.id): 16 hex digits, or "legacy-" and 16 for tokens from before.
+ActorId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}" + END,
+                                description="an identity")]
 
 
 def _check_urls(**urls: str | None) -> None:
-    """The pattern lets "https://[x" through; a real parser must accept it too."""
-    bad = []
-    for name, url in urls.items():
-        if url is None:
-            continue
-        try:
-            ok = bool(urlsplit(url).hostname)
-        except ValueError:
-            ok = False
-        if not ok:
-            bad.append(FieldError(name, "must be: an http(s):// URL with a host name"))
+    """The pattern lets "https://example.com:99999/" through; a browser must parse it too."""
+    bad = [FieldError(name, problem) for name, url in urls.items()
+           if url is not None and (problem := url_problem(url)) is not None]
     if bad:
         raise InvalidInput(bad)
 
@@ -126,6 +136,15 @@ class EntryChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     note: Annotated[str, Meta(max_length=500)] | None = None
 
 
+# An edit changes at least one of these (a note alone changes nothing). The OpenAPI document
+# says so too: its request schema is EditRequest.
+EDITABLE = ("body", "title", "key_event", "image", "embed")
+EditRequest = Annotated[
+    EntryChanges,
+    Meta(extra_json_schema={"anyOf": [{"required": [name]} for name in EDITABLE]}),
+]
+
+
 class Retraction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(max_length=500)] = ""
 
@@ -134,10 +153,18 @@ class Pin(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     entry_id: EntryId | None
 
 
+# Every whole number up to 10**15 is exact as a float; and the sparkline's arithmetic
+# (max - min) on numbers near the float's limit would overflow into a broken chart.
+Numeric = Annotated[float, Meta(ge=-1e15, le=1e15, description="For the chart of its history.")]
+# Each figure travels with its last values in every snapshot (see views.py): a blog's
+# "key figures" are a handful, and this keeps a snapshot's size bounded whoever posts.
+MAX_FACTS = 32
+
+
 class FactInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     label: Annotated[str, Meta(min_length=1, max_length=80)]
     value: Annotated[str, Meta(min_length=1, max_length=200)]
-    numeric: float | None = None
+    numeric: Numeric | None = None
     source: Annotated[str, Meta(max_length=200)] | None = None
 
 
@@ -193,12 +220,8 @@ def edit_entry(
             f"entry {entry_id} is at revision {entry.revision}, not {if_revision}: "
             "someone changed it meanwhile"
         )
-    if all(
-        value is UNSET for value in (cmd.body, cmd.title, cmd.key_event, cmd.image, cmd.embed)
-    ):
-        raise InvalidInput(
-            [FieldError("body", "give at least one of body, title, key_event, image, embed")]
-        )
+    if all(getattr(cmd, name) is UNSET for name in EDITABLE):
+        raise InvalidInput([FieldError("body", "give at least one of " + ", ".join(EDITABLE))])
     _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
                    "embed.url": cmd.embed.url if cmd.embed else None})
     if cmd.body is not UNSET:
@@ -243,6 +266,9 @@ def change_pin(blog: Blog, actor: Actor, cmd: Pin) -> PinChanged | None:
 def update_fact(blog: Blog, actor: Actor, key: str, cmd: FactInput) -> FactUpdated | None:
     _require_live(blog, "update figures on")
     _require_text(("label", cmd.label), ("value", cmd.value))
+    if key not in blog.facts and len(blog.facts) >= MAX_FACTS:
+        raise InvalidInput([FieldError(
+            "key", f"a blog holds at most {MAX_FACTS} figures; update one of them instead")])
     event = FactUpdated(
         key=key,
         label=cmd.label.strip(),
@@ -286,7 +312,14 @@ def _find_entry(blog: Blog, entry_id: str) -> Entry:
 def _entry_for_change(blog: Blog, actor: Actor, entry_id: str, what: str) -> Entry:
     entry = _find_entry(blog, entry_id)
     if not actor.is_editor:
-        if entry.author != actor.name:
+        # Ownership is by identity, not by name: a name revoked and given to someone else
+        # does not hand them the entries of its former holder.
+        if entry.author_id is None:
+            raise Forbidden(
+                f"entry {entry_id} was posted before authors were recorded by identity; "
+                f"only an editor may {what} it"
+            )
+        if not actor.id or entry.author_id != actor.id:
             raise Forbidden(
                 f"only its author ({entry.author!r}) or an editor may {what} entry {entry_id}"
             )

@@ -112,10 +112,17 @@ def kind(event: Event) -> str:
 
 
 class Actor(msgspec.Struct, frozen=True):
-    """Who acts: a token's name and role."""
+    """Who acts: a token's name and role, and the identity the token was issued to.
+
+    The name is for people (bylines, timelines); the id is what owns things (entries,
+    idempotency keys). A name can be revoked and given to someone else; an id is minted
+    with a token, kept when the token is rotated, and never given to anyone else.
+    """
 
     name: str
     role: Role
+    # "" when no token stands behind the actor (an import of a log that predates ids).
+    id: str = ""
 
     @property
     def is_editor(self) -> bool:
@@ -131,6 +138,9 @@ class Recorded(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     actor: str
     role: Role
     event: Event
+    # The actor's identity (Actor.id). None for events logged before identities were
+    # recorded, or by an actor without one: who owns what they made is unknown.
+    actor_id: str | None = None
 
 
 event_encoder = msgspec.json.Encoder()

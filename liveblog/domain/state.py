@@ -32,16 +32,18 @@ from liveblog.domain.events import (
     Status,
 )
 from liveblog.domain.persistent import SparseVector
-from liveblog.errors import LiveblogError
 
-
-class CorruptLog(LiveblogError):
-    """The log holds an event that cannot follow the ones before it."""
+# CorruptLog lives in the errors tree; re-exported because the log's readers (live.py)
+# know it as the fold's error.
+from liveblog.errors import CorruptLog as CorruptLog
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     id: str
     author: str
+    # The author's identity (Actor.id); None when the log did not record it (entries
+    # posted before it did): then only editors may change the entry.
+    author_id: str | None
     body: str
     title: str | None
     key_event: bool
@@ -276,6 +278,7 @@ def posted_entry(rec: Recorded) -> Entry:
     return Entry(
         id=event.entry_id,
         author=rec.actor,
+        author_id=rec.actor_id,
         body=event.body,
         title=event.title,
         key_event=event.key_event,

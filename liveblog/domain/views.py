@@ -30,6 +30,13 @@ from liveblog.errors import NotFound
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
+# The points of a figure's history that travel with it (stream messages, snapshots, the
+# public state, pages): the newest ones, enough for the page's sparkline, which is 120 px
+# wide, so 60 points are 2 px apart and more would not show. The whole history used to
+# ride along: 3,000 updates of one figure made every fact-updated message 280 KB, to every
+# reader. The rest is one request away: GET /api/blogs/{slug}/facts/{key}/history.
+FACT_HISTORY_POINTS = 60
+HISTORY_PAGE = 500
 
 
 class PublicEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,7 +54,7 @@ class PublicEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PublicFact(msgspec.Struct, frozen=True, kw_only=True):
-    """A key figure; its history, persistent in the state, as a plain list here."""
+    """A key figure, with the newest FACT_HISTORY_POINTS values of its history."""
 
     key: str
     label: str
@@ -55,7 +62,23 @@ class PublicFact(msgspec.Struct, frozen=True, kw_only=True):
     numeric: float | None
     source: str | None
     updated_at: datetime
-    history: list[FactPoint]  # every value it had, oldest first
+    # The newest values it had, oldest first: at most FACT_HISTORY_POINTS of them.
+    history: list[FactPoint]
+    # How many values it has had in all (history holds the last of them).
+    history_total: int
+
+
+class FactHistory(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of a figure's whole history, oldest first."""
+
+    key: str
+    label: str
+    total: int
+    # The position (0 = its first value) of points[0].
+    start: int
+    points: list[FactPoint]
+    # Pass as ?start= for the next page; null on the last.
+    next_start: int | None
 
 
 class KeyEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +124,10 @@ def public_entry(entry: Entry) -> PublicEntry:
 
 
 def public_fact(fact: Fact) -> PublicFact:
+    # Costs the points it carries: the newest ones are read from the end of the history.
+    newest = [point for _, point in
+              itertools.islice(fact.history.newest(), FACT_HISTORY_POINTS)]
+    newest.reverse()
     return PublicFact(
         key=fact.key,
         label=fact.label,
@@ -108,7 +135,24 @@ def public_fact(fact: Fact) -> PublicFact:
         numeric=fact.numeric,
         source=fact.source,
         updated_at=fact.updated_at,
-        history=list(fact.history),
+        history=newest,
+        history_total=len(fact.history),
+    )
+
+
+def fact_history(blog: Blog, key: str, *, start: int = 0,
+                 limit: int = HISTORY_PAGE) -> FactHistory:
+    """Points start .. start + limit - 1 of a figure's history (NotFound: no such figure)."""
+    fact = blog.facts.get(key)
+    if fact is None:
+        raise NotFound(f"blog {blog.slug!r} has no figure {key!r}")
+    total = len(fact.history)
+    end = min(start + limit, total)
+    points = [fact.history.get(n) for n in range(start, end)]
+    return FactHistory(
+        key=fact.key, label=fact.label, total=total, start=start,
+        points=[point for point in points if point is not None],
+        next_start=end if end < total else None,
     )
 
 

@@ -12,11 +12,15 @@ from typing import Annotated, Any, Literal
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
-from liveblog.domain import commands
+from liveblog.domain import commands, ids
 from liveblog.domain.commands import (
+    ENTRY_ID_PATTERN,
+    FACT_KEY_PATTERN,
     SLUG_PATTERN,
     BlogChanges,
+    EditRequest,
     EntryChanges,
     FactInput,
     NewBlog,
@@ -30,34 +34,38 @@ from liveblog.domain.render import render_uncached
 from liveblog.domain.state import Blog, posted_entry
 from liveblog.domain.views import (
     DEFAULT_PAGE,
+    HISTORY_PAGE,
     MAX_PAGE,
+    FactHistory,
     PublicBlog,
     PublicEntry,
     PublicFact,
+    fact_history,
     public_blog,
     public_entry,
     public_fact,
 )
 from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
-from liveblog.store import BlogSummary
+from liveblog.store import BlogPage
+from liveblog.web import session
 from liveblog.web.requests import (
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
     authenticate,
     idempotency_key,
     if_match_revision,
     parse_json,
+    query_entry_id,
     query_event_id,
     query_int,
+    query_slug,
     read_body,
     read_json,
 )
 from liveblog.web.viewcache import ViewCache
 
 # -- response shapes -----------------------------------------------------------------------
-
-
-class BlogList(msgspec.Struct, frozen=True):
-    blogs: list[BlogSummary]
 
 
 class EntryResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +101,8 @@ class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
     actor: str
     role: Role
     data: Event
+    # The actor's identity; null for events logged before identities were recorded.
+    actor_id: str | None
 
 
 class EventPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,6 +118,8 @@ class Timeline(msgspec.Struct, frozen=True):
 class Me(msgspec.Struct, frozen=True):
     name: str
     role: Role
+    # The identity behind the token: what owns its entries; kept when it is rotated.
+    id: str
 
 
 class PreviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -125,11 +137,13 @@ class Health(msgspec.Struct, frozen=True):
 
 # -- helpers -------------------------------------------------------------------------------
 
-_ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
 _blog_json = ViewCache(128)
 _SLUG = re.compile(SLUG_PATTERN)
-_FACT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_FACT_KEY = re.compile(FACT_KEY_PATTERN)
+# No history is longer than its blog's log; this only keeps the number a number.
+MAX_HISTORY_START = 10**12
 
 
 def json_response(
@@ -148,16 +162,25 @@ def service_from(request: Request) -> Service:
 
 def slug_from(request: Request) -> str:
     slug: str = request.path_params["slug"]
-    if not _SLUG.match(slug):
+    if not _SLUG.fullmatch(slug):
         raise NotFound(f"no blog {slug!r}")
     return slug
 
 
 def _entry_id(request: Request) -> str:
     entry_id: str = request.path_params["entry_id"]
-    if not _ENTRY_ID.match(entry_id):
+    if not _ENTRY_ID.fullmatch(entry_id):
         raise NotFound(f"no entry {entry_id!r}")
     return entry_id
+
+
+def _fact_key(request: Request) -> str:
+    key: str = request.path_params["key"]
+    if not _FACT_KEY.fullmatch(key):
+        raise InvalidInput([FieldError(
+            "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
+        )])
+    return key
 
 
 def _event_id(recorded: Recorded | None) -> str | None:
@@ -168,7 +191,10 @@ def _event_id(recorded: Recorded | None) -> str | None:
 
 
 async def list_blogs(request: Request) -> Response:
-    return json_response(BlogList(await service_from(request).list_blogs()))
+    limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    before = query_slug(request, "before")
+    return json_response(await service_from(request).list_blogs(limit=limit, before=before))
+
 
 
 async def create_blog(request: Request) -> Response:
@@ -185,7 +211,7 @@ async def create_blog(request: Request) -> Response:
 async def get_blog(request: Request) -> Response:
     slug = slug_from(request)
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    before = request.query_params.get("before")
+    before = query_entry_id(request, "before")
     blog = await service_from(request).blog(slug)
     key = (slug, blog.last_event_id, limit, before)
     body = _blog_json.get(key)
@@ -222,7 +248,9 @@ async def post_entry(request: Request) -> Response:
     assert outcome.recorded is not None
     entry = public_entry(posted_entry(outcome.recorded))
     headers = {"Location": f"/api/blogs/{slug}#entry-{entry.id}", "ETag": f'"{entry.revision}"'}
-    if outcome.replayed:
+    if outcome.repeated:
+        # The header's name is the one clients of idempotency keys know (Stripe's); in our
+        # own words it is a repeated request, not the editors' replay.
         headers["Idempotent-Replayed"] = "true"
     result = EntryResult(
         entry=entry, event_id=outcome.recorded.id, version=outcome.recorded.version
@@ -283,12 +311,8 @@ async def set_pin(request: Request) -> Response:
 
 async def update_fact(request: Request) -> Response:
     slug = slug_from(request)
-    key: str = request.path_params["key"]
     actor = await authenticate(request)
-    if not _FACT_KEY.match(key):
-        raise InvalidInput([FieldError(
-            "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
-        )])
+    key = _fact_key(request)
     cmd = await read_json(request, FactInput)
     outcome = await service_from(request).execute(
         slug, actor, lambda blog: commands.update_fact(_existing(blog, slug), actor, key, cmd)
@@ -299,6 +323,15 @@ async def update_fact(request: Request) -> Response:
         version=outcome.blog.version,
     )
     return json_response(result)
+
+
+async def read_fact_history(request: Request) -> Response:
+    slug = slug_from(request)
+    key = _fact_key(request)
+    start = query_int(request, "start", 0, 0, MAX_HISTORY_START)
+    limit = query_int(request, "limit", HISTORY_PAGE, 1, HISTORY_PAGE)
+    blog = await service_from(request).blog(slug)
+    return json_response(fact_history(blog, key, start=start, limit=limit))
 
 
 async def read_events(request: Request) -> Response:
@@ -312,7 +345,7 @@ async def read_events(request: Request) -> Response:
         events=[
             LoggedEvent(
                 id=e.id, version=e.version, type=kind(e.event), at=e.at, actor=e.actor,
-                role=e.role, data=e.event,
+                role=e.role, data=e.event, actor_id=e.actor_id,
             )
             for e in events
         ],
@@ -329,7 +362,7 @@ async def state_at(request: Request) -> Response:
     if at is None:
         raise InvalidInput([FieldError("at", "required: an event id or a version number")])
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    before = request.query_params.get("before")
+    before = query_entry_id(request, "before")
     blog = await service_from(request).blog_at(slug, at)
     return json_response(public_blog(blog, limit=limit, before=before))
 
@@ -355,7 +388,7 @@ async def read_entry_history(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     actor = await authenticate(request)
-    return json_response(Me(actor.name, actor.role))
+    return json_response(Me(actor.name, actor.role, actor.id))
 
 
 async def preview(request: Request) -> Response:
@@ -394,7 +427,7 @@ class Operation:
     endpoint: Callable[[Request], Awaitable[Response]]
     summary: str
     who: Literal["anyone", "reporter", "editor", "author"]
-    response: type[Any]
+    response: type[Any] | None  # None: no content
     status: int = 200
     body: type[Any] | None = None
     params: tuple[Param, ...] = ()
@@ -403,11 +436,22 @@ class Operation:
 
 SLUG = Param("slug", "path", "The blog's slug.", required=True)
 ENTRY = Param("entry_id", "path", "The entry's id.", required=True)
+BEFORE_ENTRY = Param("before", "query", "An entry id: only entries posted before it.",
+                     {"type": "string", "pattern": ENTRY_ID_PATTERN})
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("GET", "/api/blogs", list_blogs, "List the blogs", "anyone", BlogList,
-              errors=(503,)),
+    Operation(
+        "GET", "/api/blogs", list_blogs, "The blogs, the most recently opened first",
+        "anyone", BlogPage,
+        params=(
+            Param("limit", "query", f"Blogs per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+            Param("before", "query", "A slug from the previous page's next_before.",
+                  {"type": "string", "pattern": SLUG_PATTERN}),
+        ),
+        errors=(404, 422, 503),
+    ),
     Operation("POST", "/api/blogs", create_blog, "Open a blog", "editor", PublicBlog,
               status=201, body=NewBlog, errors=(400, 401, 403, 409, 413, 415, 422, 503)),
     Operation(
@@ -416,7 +460,7 @@ OPERATIONS: tuple[Operation, ...] = (
             SLUG,
             Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
                   {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
-            Param("before", "query", "An entry id: only entries posted before it."),
+            BEFORE_ENTRY,
         ),
         errors=(404, 422, 503),
     ),
@@ -426,14 +470,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", "/api/blogs/{slug}/entries", post_entry, "Post an entry", "reporter",
         EntryResult, status=201, body=NewEntry,
         params=(SLUG, Param("Idempotency-Key", "header",
-                            "Retries with the same key return the first result.")),
+                            "Retries with the same key return the first result.",
+                            {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern})),
         errors=WRITE_ERRORS,
     ),
     Operation(
         "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
-        "Edit an entry (its author, or an editor)", "author", EntryResult, body=EntryChanges,
+        "Edit an entry (its author, or an editor)", "author", EntryResult, body=EditRequest,
         params=(SLUG, ENTRY, Param("If-Match", "header",
-                                   'The revision the edit is based on, e.g. "2".')),
+                                   'The revision the edit is based on, e.g. "2".',
+                                   {"type": "string", "pattern": IF_MATCH.pattern})),
         errors=(*WRITE_ERRORS, 410, 412),
     ),
     Operation(
@@ -447,15 +493,32 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PUT", "/api/blogs/{slug}/facts/{key}", update_fact, "Update a key figure", "reporter",
         FactResult, body=FactInput,
-        params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.", required=True)),
+        params=(SLUG, Param("key", "path", "The figure's key, e.g. death-toll.",
+                            {"type": "string", "pattern": FACT_KEY_PATTERN}, required=True)),
         errors=WRITE_ERRORS,
+    ),
+    Operation(
+        "GET", "/api/blogs/{slug}/facts/{key}/history", read_fact_history,
+        "Every value a key figure had, oldest first, a page at a time", "anyone", FactHistory,
+        params=(
+            SLUG,
+            Param("key", "path", "The figure's key, e.g. death-toll.",
+                  {"type": "string", "pattern": FACT_KEY_PATTERN}, required=True),
+            Param("start", "query", "The position of the first value (0: its first).",
+                  {"type": "integer", "minimum": 0, "maximum": MAX_HISTORY_START}),
+            Param("limit", "query",
+                  f"Values per page (1-{HISTORY_PAGE}, default {HISTORY_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": HISTORY_PAGE}),
+        ),
+        errors=(404, 422, 503),
     ),
     Operation(
         "GET", "/api/blogs/{slug}/events", read_events, "The raw event log, in order", "editor",
         EventPage,
         params=(
             SLUG,
-            Param("after", "query", "An event id: only events after it."),
+            Param("after", "query", "An event id: only events after it.",
+                  {"type": "string", "pattern": ids.STREAM_ID_PATTERN}),
             Param("limit", "query", "Events per page (1-1000, default 100).",
                   {"type": "integer", "minimum": 1, "maximum": 1000}),
         ),
@@ -466,9 +529,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "editor", PublicBlog,
         params=(
             SLUG,
-            Param("at", "query", "An event id, or a blog version number.", required=True),
-            Param("limit", "query", "Entries per page.", {"type": "integer"}),
-            Param("before", "query", "An entry id: only entries posted before it."),
+            Param("at", "query", "An event id, or a blog version number.",
+                  {"type": "string", "pattern": ids.STREAM_ID_OR_VERSION_PATTERN}, required=True),
+            Param("limit", "query", f"Entries per page (1-{MAX_PAGE}, default {DEFAULT_PAGE}).",
+                  {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+            BEFORE_ENTRY,
         ),
         errors=(401, 403, 404, 422, 503),
     ),
@@ -485,4 +550,35 @@ OPERATIONS: tuple[Operation, ...] = (
               body=PreviewInput, errors=(400, 401, 413, 415, 422, 503)),
     Operation("GET", "/healthz", healthz, "Health, including Redis", "anyone", Health,
               errors=(503,)),
+    Operation("POST", "/api/session", session.create_session,
+              "Sign a browser in: the token goes into an HttpOnly cookie (204)", "anyone",
+              None, status=204, body=session.SignIn,
+              errors=(400, 401, 403, 413, 415, 422, 503)),
+    Operation("GET", "/api/session", session.read_session,
+              "Who this browser is signed in as (signed_in false: nobody)", "anyone",
+              session.Session, errors=(401, 503)),
+    Operation("DELETE", "/api/session", session.delete_session,
+              "Sign a browser out (removes the cookie)", "anyone", None, status=204),
 )
+
+
+def routes() -> list[Route]:
+    """One route per path, whatever its methods: Starlette answers a wrong method with the
+    methods of the first route that matched the path, so a route per operation made the
+    405 for `PUT /api/blogs` say `Allow: GET, HEAD` and leave out POST."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for op in OPERATIONS:
+        by_path.setdefault(op.path, {})[op.method] = op.endpoint
+    return [Route(path, _by_method(endpoints), methods=list(endpoints))
+            for path, endpoints in by_path.items()]
+
+
+def _by_method(
+    endpoints: dict[str, Callable[[Request], Awaitable[Response]]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        # Starlette lets HEAD through wherever GET is allowed.
+        method = "GET" if request.method == "HEAD" else request.method
+        return await endpoints[method](request)
+
+    return endpoint

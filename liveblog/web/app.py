@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 from collections.abc import AsyncIterator
 from typing import TypedDict
 
@@ -21,9 +22,11 @@ from liveblog.config import Config
 from liveblog.durability import judge
 from liveblog.errors import ConfigError, Problem, StoreUnavailable
 from liveblog.live import Hub
+from liveblog.orphans import end_with_supervisor
 from liveblog.service import Service
 from liveblog.store import Store
-from liveblog.web.api import OPERATIONS
+from liveblog.web.api import routes as api_routes
+from liveblog.web.headers import with_security_headers
 from liveblog.web.openapi import openapi_document
 from liveblog.web.pages import (
     STATIC,
@@ -34,10 +37,13 @@ from liveblog.web.pages import (
     replay_page,
 )
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
+from liveblog.web.requests import session_cookie
 from liveblog.web.stream import PATH as STREAM_PATH
 from liveblog.web.stream import stream
 
 access_log = logging.getLogger("liveblog.access")
+# Open files a process keeps besides its reader streams and its tailers' connections.
+FILES_KEPT = 256
 
 
 class App:
@@ -46,11 +52,14 @@ class App:
 
     It also writes the access log, in uvicorn's format, for every request but reader
     streams: in a spike those arrive by the ten thousand, and a log line each cost a
-    quarter of a connection's CPU (profiled with 3,000 readers arriving).
+    quarter of a connection's CPU (profiled with 3,000 readers arriving). And it adds the
+    browser's security headers (headers.py) to every response but reader streams, which
+    send their own: out here, so that even Starlette's last-resort 500 carries them.
     """
 
-    def __init__(self, starlette: Starlette) -> None:
+    def __init__(self, starlette: Starlette, session_cookie: str) -> None:
         self.starlette = starlette
+        self.session_cookie = session_cookie.encode() + b"="
 
     @property
     def state(self) -> StarletteState:
@@ -62,9 +71,11 @@ class App:
         elif STREAM_PATH.match(scope["path"]):
             await stream(scope, receive, send)
         elif access_log.isEnabledFor(logging.INFO):
-            await self._logged(scope, receive, send)
+            await self._logged(scope, receive,
+                               with_security_headers(scope, send, self.session_cookie))
         else:
-            await self.starlette(scope, receive, send)
+            await self.starlette(scope, receive,
+                                 with_security_headers(scope, send, self.session_cookie))
 
     async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = 0
@@ -112,7 +123,10 @@ def create_app(config: Config | None = None) -> App:
         await _check_durability(store, config)
         service = Service(store)
         hub = Hub(service, queue_size=config.reader_queue,
-                  heartbeat_seconds=config.heartbeat_seconds)
+                  heartbeat_seconds=config.heartbeat_seconds,
+                  max_streams=streams_the_process_can_hold(config),
+                  max_streams_per_client=config.max_streams_per_ip,
+                  max_tailers=config.max_tailers)
         app.state.hub = hub  # for introspection: tests, and later metrics
         try:
             yield {"config": config, "service": service, "hub": hub}
@@ -123,9 +137,7 @@ def create_app(config: Config | None = None) -> App:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    routes: list[BaseRoute] = [
-        Route(op.path, op.endpoint, methods=[op.method]) for op in OPERATIONS
-    ]
+    routes: list[BaseRoute] = [*api_routes()]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
     routes += [
         Route("/blogs/{slug}", blog_page, methods=["GET"]),
@@ -136,7 +148,7 @@ def create_app(config: Config | None = None) -> App:
         Route("/newsroom/{slug}", newsroom, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return App(Starlette(
+    return App(session_cookie=session_cookie(config), starlette=Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -159,6 +171,25 @@ async def _check_durability(store: Store, config: Config) -> None:
     judge(found, config.durability)
 
 
+def streams_the_process_can_hold(config: Config) -> int:
+    """LIVEBLOG_MAX_STREAMS, or fewer if the open-file limit leaves no room for them: past
+    it, accept() fails (uvicorn stops accepting for a second, every request waits) and
+    Redis connections cannot be opened, where a 503 would have said what happened."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return config.max_streams
+    # Kept for the rest: a Redis connection per tailer, the pools, other requests, files.
+    room = soft - config.max_tailers - FILES_KEPT
+    if config.max_streams <= room:
+        return config.max_streams
+    allowed = max(room, 1)
+    logging.getLogger("liveblog").warning(
+        "LIVEBLOG_MAX_STREAMS is %d, but the open-file limit (ulimit -n) is %d: holding at "
+        "most %d streams; raise the limit to hold more", config.max_streams, soft, allowed)
+    return allowed
+
+
 def app_from_env() -> App:
     """The factory uvicorn's workers call (`liveblog.web.app:app_from_env`)."""
+    end_with_supervisor()  # a worker of `serve --workers N` must not outlive serve
     return create_app(Config.from_env())

@@ -20,7 +20,8 @@ _WHO = {
 _ERRORS = {
     400: "Malformed JSON or header",
     401: "Missing or unknown token",
-    403: "Wrong role, or not the entry's author",
+    403: "Wrong role, not the entry's author, or a change with the session cookie from "
+         "another site",
     404: "No such blog, entry or event",
     409: "Slug taken, or the blog has ended",
     410: "The entry was retracted",
@@ -33,7 +34,8 @@ _ERRORS = {
 
 
 def openapi_document(version: str) -> dict[str, Any]:
-    types = {op.response for op in OPERATIONS} | {op.body for op in OPERATIONS if op.body}
+    types = {op.response for op in OPERATIONS if op.response} | {
+        op.body for op in OPERATIONS if op.body}
     ordered = [*sorted(types, key=lambda t: t.__name__), ProblemDetails]
     schemas, components = msgspec.json.schema_components(ordered, ref_template=_REF)
     refs = dict(zip(ordered, schemas, strict=True))
@@ -57,7 +59,12 @@ def openapi_document(version: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                # Set by POST /api/session (named __Host-liveblog-session on https); a
+                # change made with it must come from this site's own pages, else 403.
+                "session": {"type": "apiKey", "in": "cookie", "name": "liveblog-session"},
+            },
         },
     }
 
@@ -65,7 +72,7 @@ def openapi_document(version: str) -> dict[str, Any]:
 def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": refs[ProblemDetails]}}
     responses: dict[str, Any] = {
-        str(op.status): {
+        str(op.status): {"description": "Success"} if op.response is None else {
             "description": "Success",
             "content": {"application/json": {"schema": refs[op.response]}},
         }
@@ -84,7 +91,7 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         "responses": responses,
     }
     if op.who != "anyone":
-        doc["security"] = [{"bearer": []}]
+        doc["security"] = [{"bearer": []}, {"session": []}]
     if op.body is not None:
         doc["requestBody"] = {
             "required": op.method != "DELETE",

@@ -1,7 +1,10 @@
 """The HTML pages. Reader pages are rendered on the server and work without JavaScript,
 then stay live through the stream (static/live.js). The newsroom console and the replay are
-shells whose data comes from the API with the editor's token (static/newsroom.js,
-static/replay.js); the replay's frames are reader pages rendered at a past event."""
+shells whose data comes from the API with the editor's session cookie (static/newsroom.js,
+static/replay.js); the replay's frames are reader pages rendered at a past event.
+
+Every page's Content-Security-Policy comes from headers.py; one that may be framed says
+by whom here (its frame-ancestors), and every other page may be framed by no one."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -19,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from liveblog.domain.commands import require_editor
+from liveblog.domain.urls import host_of
 from liveblog.domain.views import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -29,7 +32,8 @@ from liveblog.domain.views import (
 )
 from liveblog.errors import FieldError, InvalidInput
 from liveblog.web.api import service_from, slug_from
-from liveblog.web.requests import authenticate, query_event_id
+from liveblog.web.headers import CSS, SAME_ORIGIN_FRAMES
+from liveblog.web.requests import authenticate, query_event_id, query_slug
 from liveblog.web.viewcache import ViewCache
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -68,13 +72,6 @@ def ago(value: datetime, now: datetime | None = None) -> str:
         return "1 hour ago" if hours == 1 else f"{hours} hours ago"
     days = round(hours / 24)
     return "yesterday" if days == 1 else f"{days} days ago"
-
-
-def domain(url: str) -> str:
-    try:
-        return urlsplit(url).hostname or url
-    except ValueError:  # stored before URLs were parsed on the way in
-        return url
 
 
 def plain(entry: PublicEntry, limit: int = 110) -> str:
@@ -138,9 +135,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, domain=domain, plain=plain,
+    env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, host=host_of, plain=plain,
                        ago=ago)
-    env.globals.update(sparkline=sparkline, css=Markup((STATIC / "style.css").read_text()))
+    env.globals.update(sparkline=sparkline, css=Markup(CSS))
     return env
 
 
@@ -152,10 +149,13 @@ def render(name: str, **context: Any) -> str:
 
 
 async def home(request: Request) -> Response:
-    blogs = await service_from(request).list_blogs()
-    blogs.sort(key=lambda b: (b.status != "live", -b.updated_at.timestamp()))
+    # A page of blogs, the most recently opened first (the list used to read every blog,
+    # and every blog's every entry revision, on each visit).
+    before = query_slug(request, "before")
+    page = await service_from(request).list_blogs(limit=DEFAULT_PAGE, before=before)
     base = request.state.config.public_url
-    html = render("home.html", blogs=blogs, canonical=f"{base}/")
+    html = render("home.html", blogs=page.blogs, next_before=page.next_before,
+                  older=before is not None, canonical=f"{base}/")
     return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE})
 
 
@@ -171,7 +171,9 @@ async def blog_page(request: Request) -> Response:
         html = render("blog.html", blog=blog, canonical=canonical,
                       ld=json_ld(blog, canonical), older=before is not None).encode()
         _pages.put(key, html)
-    return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE})
+    # The newsroom shows the reader page in a frame; other sites may not (clickjacking).
+    return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE,
+                                       "Content-Security-Policy": SAME_ORIGIN_FRAMES})
 
 
 async def newsroom(request: Request) -> Response:
@@ -204,4 +206,5 @@ async def replay_frame(request: Request) -> Response:
     canonical = f"{request.state.config.public_url}/blogs/{slug}"
     html = render("blog.html", blog=blog, canonical=canonical, ld=json_ld(blog, canonical),
                   older=False, moment=state.updated_at, frozen=True)
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, headers={"Cache-Control": "no-store",
+                                       "Content-Security-Policy": SAME_ORIGIN_FRAMES})

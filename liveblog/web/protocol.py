@@ -20,10 +20,12 @@ import asyncio
 import time
 
 import httptools
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 
+from liveblog.errors import Overloaded
 from liveblog.live import Hub, Tailer, http_chunk
 from liveblog.web.stream import (
     HEADERS,
@@ -44,6 +46,8 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
 
     reader: SocketReader | None = None
     tailer: Tailer | None = None
+    hub: Hub | None = None
+    client_address: str | None = None
     addressed = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -84,17 +88,25 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
         if match is None or b"%" in url.path:
             return False
         hub: Hub | None = self.app_state.get("hub")
-        tailer = hub.tailers.get(match.group(1)) if hub is not None else None
+        if hub is None:
+            return False
+        tailer = hub.tailers.get(match.group(1))
         if tailer is None or not tailer.running:
             return False
         reconnecting_from = last_event_id_header(self.headers)
         last_id = reconnecting_from or query_value(url.query or b"", "last_event_id")
         if tailer.is_ahead(last_id) or tailer.is_over(reconnecting_from):
             return False  # the ASGI app reads the log, or answers 204
+        address = self._client_address()
+        try:
+            hub.admit(address)
+        except Overloaded:
+            return False  # the ASGI app refuses it, as problem+json like every error
         tailer.idle_since = time.monotonic()  # a request counts as use
         reader = SocketReader(tailer.queue_size, self.transport, chunked=True)
         _, first = tailer.subscribe(last_id, reader)
         self.reader, self.tailer = reader, tailer
+        self.hub, self.client_address = hub, address
         opening = opening_of(first)
         head = [_HEAD]
         for name, value in self.server_state.default_headers:
@@ -103,6 +115,22 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
         # Headers and the first messages in one write: one packet, not two.
         self.transport.write(b"".join(head) + http_chunk(opening))
         return True
+
+    def _client_address(self) -> str | None:
+        """The client's address as the ASGI app would see it in scope["client"]: the
+        peer's, or, when uvicorn runs with proxy headers and trusts the peer
+        (FORWARDED_ALLOW_IPS), the one X-Forwarded-For names, picked by uvicorn's rule."""
+        peer = self.transport.get_extra_info("peername")  # kept by the transport: no call
+        address = str(peer[0]) if isinstance(peer, tuple | list) and peer else None
+        proxy = self.app  # uvicorn puts its proxy-headers middleware outermost
+        if not isinstance(proxy, ProxyHeadersMiddleware) or address not in proxy.trusted_hosts:
+            return address
+        forwarded = [value for name, value in self.headers if name == b"x-forwarded-for"]
+        if not forwarded:
+            return address
+        host, _ = proxy.trusted_hosts.get_trusted_client_address(
+            b", ".join(forwarded).decode("latin-1"))
+        return host or address
 
     # Once a connection is a stream, nothing more it sends is a request.
     def data_received(self, data: bytes) -> None:
@@ -120,6 +148,9 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.reader is not None and self.tailer is not None:
             self.tailer.unsubscribe(self.reader)
+            if self.hub is not None:
+                self.hub.release(self.client_address)
+                self.hub = None  # released once, whatever calls follow
         super().connection_lost(exc)
 
     def shutdown(self) -> None:

@@ -10,8 +10,12 @@ import msgspec
 from msgspec import UnsetType
 from starlette.requests import Request
 
+from liveblog.config import Config
+from liveblog.domain import ids
+from liveblog.domain.commands import ENTRY_ID_PATTERN, SLUG_PATTERN
 from liveblog.domain.events import Actor
 from liveblog.errors import (
+    CrossSiteRequest,
     FieldError,
     InvalidInput,
     MalformedRequest,
@@ -24,16 +28,53 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 
 async def authenticate(request: Request) -> Actor:
+    """The actor behind a bearer token (the CLI, scripts) or the session cookie (the
+    newsroom console and replay, see web/session.py)."""
     header = request.headers.get("authorization")
-    if not header:
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+        return await actor_for(request, secret.strip())
+    cookie = request.cookies.get(session_cookie(request.state.config))
+    if not cookie:
         raise Unauthorized("this needs a token: send 'Authorization: Bearer <token>'")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
-    record = await request.state.service.store.find_token(secret.strip())
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        require_same_origin(request)
+    return await actor_for(request, cookie)
+
+
+async def actor_for(request: Request, secret: str) -> Actor:
+    record = await request.state.service.store.find_token(secret)
     if record is None:
         raise Unauthorized("this token is unknown or has been revoked")
-    return Actor(record.name, record.role)
+    return Actor(record.name, record.role, record.id)
+
+
+def session_cookie(config: Config) -> str:
+    """The console's cookie. On https its name starts __Host-: browsers then keep it only
+    if it is Secure, for the whole site and this host alone (no sibling subdomain can set
+    it)."""
+    return "__Host-liveblog-session" if config.public_url.startswith("https:") else \
+        "liveblog-session"
+
+
+def require_same_origin(request: Request) -> None:
+    """A browser sends the cookie with whatever request a page makes, so a change made with
+    it must come from our own pages: Sec-Fetch-Site says where a request comes from (all
+    current browsers send it); without it, Origin must be ours. Neither: refused."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        ok = site == "same-origin"
+    else:
+        origin = request.headers.get("origin")
+        own = {request.state.config.public_url,
+               f"{request.url.scheme}://{request.headers.get('host', '')}"}
+        ok = origin is not None and origin in own
+    if not ok:
+        raise CrossSiteRequest(
+            "a change signed in with the session cookie must come from this site's own pages "
+            "(scripts send 'Authorization: Bearer <token>' instead)")
 
 
 async def read_body(request: Request) -> bytes:
@@ -58,7 +99,8 @@ async def read_json(request: Request, type_: type[S], *, optional: bool = False)
 
 
 def parse_json(request: Request, body: bytes, type_: type[S], *, optional: bool = False) -> S:
-    if not body.strip() and optional:
+    # No body at all is no body; a body of spaces is, like any other, not JSON.
+    if not body and optional:
         return msgspec.convert({}, type_)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
@@ -160,27 +202,40 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     return int(raw)
 
 
-STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+# What the OpenAPI document declares for If-Match (api.py), and what is checked here.
+IF_MATCH = re.compile(r'^(?:\*|[0-9]{1,18}|"[0-9]{1,18}")$')
 
 
 def _digits(value: str) -> bool:
     # str.isdigit() also accepts "²" and other scripts' digits, which int() or Redis refuse.
     # Callers check the length before int(): Python refuses to convert 4,300 digits or more,
-    # and nothing here is meant to be longer than 18 (or 20 in a stream id).
+    # and nothing here is meant to be longer than 18.
     return value.isascii() and value.isdecimal()
 
 
-_MAX_STREAM_ID_PART = 2**64 - 1  # Redis refuses a larger half of a stream id
+_SLUG = re.compile(SLUG_PATTERN)
+_ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
+
+
+def query_entry_id(request: Request, name: str) -> str | None:
+    entry_id = request.query_params.get(name)
+    if entry_id is not None and not _ENTRY_ID.match(entry_id):
+        raise InvalidInput([FieldError(name, "must be an entry id")])
+    return entry_id
+
+
+def query_slug(request: Request, name: str) -> str | None:
+    slug = request.query_params.get(name)
+    if slug is not None and not _SLUG.match(slug):
+        raise InvalidInput([FieldError(name, "must be a blog's slug")])
+    return slug
 
 
 def query_event_id(request: Request, name: str, *, versions: bool = False) -> str | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if STREAM_ID.match(raw) and all(
-            int(part) <= _MAX_STREAM_ID_PART for part in raw.split("-")):
-        return raw
-    if versions and _digits(raw) and len(raw) < 19:
+    if ids.is_stream_id(raw) or (versions and ids.parse_version(raw) is not None):
         return raw
     expected = "an event id like 1732900000000-0" + (" or a version number" if versions else "")
     raise InvalidInput([FieldError(name, f"must be {expected}")])
@@ -189,21 +244,26 @@ def query_event_id(request: Request, name: str, *, versions: bool = False) -> st
 def if_match_revision(request: Request) -> int | None:
     """If-Match: "<revision>" (the ETag of an entry). None when absent or '*'."""
     raw = request.headers.get("if-match")
-    if raw is None or raw.strip() == "*":
+    if raw is None:
         return None
     value = raw.strip()
-    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-        value = value[1:-1]
-    if not _digits(value) or len(value) > 18:
+    if not IF_MATCH.fullmatch(value):
         raise MalformedRequest(f'If-Match must be an entry revision like "3", got {raw[:40]!r}')
-    return int(value)
+    return None if value == "*" else int(value.strip('"'))
+
+
+# 1 to 255 visible ASCII characters but '"', bare or (as the IETF draft writes it, a
+# structured-field string) in double quotes. The OpenAPI document declares this pattern.
+IDEMPOTENCY_KEY = re.compile(r'^(?:[!#-~]{1,255}|"[!#-~]{1,255}")$')
 
 
 def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
-    key = key.strip().strip('"')
-    if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise MalformedRequest("Idempotency-Key must be 1 to 255 printable characters")
-    return key
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise MalformedRequest(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters (no spaces or quotes "
+            "inside), optionally in double quotes"
+        )
+    return key.strip('"')

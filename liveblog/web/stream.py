@@ -44,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 from liveblog.errors import Problem
 from liveblog.live import Hub, Subscription, Tailer, http_chunk
 from liveblog.web.api import slug_from
+from liveblog.web.headers import with_security_headers
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
 
 PATH = re.compile(r"^/blogs/([^/]+)/stream$")
@@ -55,6 +56,7 @@ HEADERS = [
     (b"cache-control", b"no-store"),
     # nginx (and proxies that follow it) must pass each message on at once.
     (b"x-accel-buffering", b"no"),
+    (b"x-content-type-options", b"nosniff"),
 ]
 # Chosen from, rather than formatted for every connection.
 _RETRY_LINES = [b"retry: %d\n\n" % ms for ms in range(RETRY_MS[0], RETRY_MS[1] + 1, 25)]
@@ -127,14 +129,32 @@ class SendReader(Subscription):
 
 
 async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+    hub: Hub = scope["state"]["hub"]
+    # The peer's address, or, when uvicorn trusts the peer as a proxy (its proxy_headers
+    # and FORWARDED_ALLOW_IPS), the client's address from X-Forwarded-For: uvicorn's
+    # middleware rewrote it before we got here. protocol.py works it out the same way.
+    client = scope.get("client")
+    address = client[0] if client else None
     try:
         if scope["method"] not in ("GET", "HEAD"):
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
+        hub.admit(address)  # before anything is loaded: a refused stream costs nothing
+    except Exception as exc:
+        await (await _error_response(Request(scope), exc))(
+            scope, receive, with_security_headers(scope, send))
+        return
+    try:
+        await _stream(hub, scope, receive, send)
+    finally:
+        hub.release(address)
+
+
+async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
+    try:
         match = PATH.match(scope["path"])
         assert match is not None, "app.py routes only stream paths here"
         scope["path_params"] = {"slug": match.group(1)}
         slug = slug_from(Request(scope))
-        hub: Hub = scope["state"]["hub"]
         tailer = await hub.tailer(slug)
         reconnecting_from = last_event_id_header(scope["headers"])
         last_id = reconnecting_from or query_value(scope.get("query_string", b""),
@@ -143,14 +163,15 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
             # The reader saw events (through another process) that we have not read yet.
             await tailer.catch_up()
     except Exception as exc:
-        await (await _error_response(Request(scope), exc))(scope, receive, send)
+        await (await _error_response(Request(scope), exc))(
+            scope, receive, with_security_headers(scope, send))
         return
     if tailer.is_over(reconnecting_from):
         # 204 is how a server tells EventSource to stop reconnecting: the blog has ended
         # and this reader has everything. A page's first connection (last_event_id in the
         # query) is still served, so a page opened after the end hears a late retraction.
         await Response(status_code=204, headers={"Cache-Control": "no-store"})(
-            scope, receive, send)
+            scope, receive, with_security_headers(scope, send))
         return
     await send(_START)
     if scope["method"] == "HEAD":
