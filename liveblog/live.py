@@ -42,11 +42,16 @@ from liveblog.errors import NotFound, Overloaded, StoreUnavailable
 from liveblog.service import Service
 
 RING_SIZE = 1024
-# The ring's bytes (of messages) at most, whatever their size: a usual blog's 1,024 messages
-# of 1 to 2 kB fit, while a blog of huge messages keeps only its last few (a reader resuming
-# from before them gets a snapshot). So LIVEBLOG_MAX_TAILERS (100) rings hold 200 MiB at
-# most; the entry each message carries (for re-encoding, see backlog) about doubles it.
-RING_BYTES = 2 * 1024 * 1024
+# The ring's bytes (of messages) at most, whatever their size, so that a blog of huge
+# messages cannot make a tailer hold 1,024 of them (280 kB figure messages made 232 MB);
+# a reader resuming from before what is kept gets a snapshot. Big enough that a reader cut
+# off for falling behind still finds its last id here and resumes exactly: it was cut off
+# with at most 1 MiB waiting in the process (web/stream.py) and up to 4 MiB more in the
+# kernel's send buffer (Linux's default tcp_wmem maximum). A usual blog's 1,024 messages
+# of 1 to 2 kB are far below it; LIVEBLOG_MAX_TAILERS (100) rings hold 800 MiB at most, and
+# only if every blog's last messages are that big. The entry each message carries (for
+# re-encoding, see backlog) adds about as much again.
+RING_BYTES = 8 * 1024 * 1024
 # Readers written to between two yields to the event loop: about 3 ms of writes here, so a
 # reporter's POST, which awaits Redis three times, waits for the pass about 10 ms at most.
 BROADCAST_SLICE = 256

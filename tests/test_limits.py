@@ -152,11 +152,11 @@ def test_tailers_per_process_are_limited_and_an_idle_one_makes_room(
 
 def test_a_tailers_ring_is_bounded_by_bytes_and_resuming_beyond_it_gets_a_snapshot(
         api: Api, tokens: Tokens, blog: str, server: UvicornThread, redis_url: str) -> None:
-    """Eighty entries of 19 kB (about 40 kB a message with its HTML) are 3 MB: more than
-    the ring keeps. A reader resuming from inside the ring gets exactly what it missed; one
+    """260 entries of 19 kB (about 40 kB a message with its HTML) are 10 MB: more than the
+    ring keeps. A reader resuming from inside the ring gets exactly what it missed; one
     resuming from before it gets a snapshot, never a gap."""
     body = "A long dispatch from the port. " * 620  # 19 kB
-    posts = 80
+    posts = 260
 
     async def scenario() -> list[str]:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client, \

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -40,13 +41,14 @@ STREAM = "/blogs/tartus/stream"
 
 class RestartableRedis:
     """A redis-server of the test's own on a Unix socket, that can be stopped and started
-    again on the same socket. It keeps what SAVE writes (dump.rdb) and no append-only
-    file, so a restart can bring back an older copy of the data."""
+    again on the same socket, keeping its data in an append-only file (fsync always), which
+    a test can copy aside and later put back: Redis restored from an older backup."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.socket = directory / "redis.sock"
+        self.aof = directory / "appendonlydir"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -59,7 +61,8 @@ class RestartableRedis:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [find_redis_server(), "--port", "0", "--unixsocket", str(self.socket),
-             "--dir", str(self.directory), "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory), "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--appenddirname", self.aof.name,
              "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL)
         wait_until(self._pings, what="redis-server to answer")
@@ -71,14 +74,25 @@ class RestartableRedis:
         except (redis.exceptions.ConnectionError, OSError):
             return False
 
-    def stop(self, *, save: bool) -> None:
-        """SHUTDOWN, saving the data first or not."""
+    def stop(self) -> None:
         assert self.process is not None
         # It goes away mid-answer, as it should.
         with self.client() as client, contextlib.suppress(redis.exceptions.ConnectionError):
-            client.shutdown(save=save, nosave=not save)
+            client.shutdown()
         self.process.wait(timeout=10)
         self.process = None
+
+    def back_up(self) -> Path:
+        """A copy of the data as it is now (every write is already fsynced)."""
+        copy = self.directory.parent / "backup"
+        shutil.copytree(self.aof, copy)
+        return copy
+
+    def restore(self, backup: Path) -> None:
+        """Put a backup in place of the data (stopped first)."""
+        assert self.process is None
+        shutil.rmtree(self.aof)
+        shutil.copytree(backup, self.aof)
 
     def kill(self) -> None:
         if self.process is not None:
@@ -173,8 +187,8 @@ def test_a_tailer_notices_a_silently_dead_connection_within_its_block_and_margin
 
 
 def test_a_tailer_rides_through_a_redis_restart(own_redis: RestartableRedis) -> None:
-    """Redis stops (saving) and starts again on the same socket: readers get the events
-    posted after it is back, each once, in order."""
+    """Redis stops and starts again on the same socket: readers get the events posted
+    after it is back, each once, in order."""
     tokens = create_tokens(own_redis.url)
     with UvicornThread(app_config(own_redis.url, tail_block_ms=BLOCK_MS)) as server:
         api = Api(server.base_url)
@@ -187,7 +201,7 @@ def test_a_tailer_rides_through_a_redis_restart(own_redis: RestartableRedis) -> 
                 await reader.wait_for(2)
                 tailer = server.hub().tailers["tartus"]
                 faults = tailer.faults
-                await asyncio.to_thread(own_redis.stop, save=True)
+                await asyncio.to_thread(own_redis.stop)
                 await asyncio.to_thread(wait_until, lambda: tailer.faults > faults,
                                         what="the tailer to notice the outage")
                 await asyncio.to_thread(own_redis.start)
@@ -256,13 +270,13 @@ def test_a_redis_restored_from_an_older_copy_gives_readers_a_fresh_snapshot(
                 for n in range(2):
                     await asyncio.to_thread(post, api, tokens.reporter, f"Kept {n}")
                 older = await asyncio.to_thread(log_ids, api, tokens.editor)
-                with own_redis.client() as direct:
-                    direct.save()  # the older copy: 3 events
+                backup = await asyncio.to_thread(own_redis.back_up)  # 3 events
                 for n in range(2):
                     await asyncio.to_thread(post, api, tokens.reporter, f"Lost {n}")
                 await reader.wait_for(5)
-                await asyncio.to_thread(own_redis.stop, save=False)
-                await asyncio.to_thread(own_redis.start)  # from the older dump.rdb
+                await asyncio.to_thread(own_redis.stop)
+                own_redis.restore(backup)
+                await asyncio.to_thread(own_redis.start)
                 restored = time.monotonic()
                 await asyncio.to_thread(wait_until, lambda: reader.ended, 15.0,
                                         "the reader's stream to end")
