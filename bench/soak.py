@@ -68,6 +68,7 @@ class Sample:
     redis_clients: int
     redis_memory: int
     readers: int
+    events: int  # writes acknowledged so far: the blog's state grows with them
 
 
 @dataclass
@@ -89,7 +90,7 @@ async def read_stream(base: str, reader: Reader, stop: asyncio.Event, connected:
         while not stop.is_set():
             headers = {"Accept": "text/event-stream"}
             if reader.last:
-                headers["Last-Event-ID"] = reader.last
+                headers["Last-Event-ID"] = reader.last.removeprefix("snapshot:")
             life = random.expovariate(1 / mean_life)
             reader.resumed_from.append(reader.last)
             reader.connections += 1
@@ -172,7 +173,8 @@ async def write(base: str, token: str, newsroom: Newsroom, stop: asyncio.Event,
 
 
 async def sample(system: Liveblog, connected: set[int], samples: list[Sample],
-                 stop: asyncio.Event, every: float, started: float) -> None:
+                 newsroom: Newsroom, stop: asyncio.Event, every: float,
+                 started: float) -> None:
     assert system.redis is not None
     while not stop.is_set():
         pids = system.pids()
@@ -180,7 +182,7 @@ async def sample(system: Liveblog, connected: set[int], samples: list[Sample],
         info = await redis_info(system.redis.url)
         samples.append(Sample(time.monotonic() - started, rss_bytes(pids), fds,
                               int(info["connected_clients"]), int(info["used_memory"]),
-                              len(connected)))
+                              len(connected), len(newsroom.acknowledged)))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
 
@@ -248,8 +250,8 @@ async def soak(minutes: float, readers_n: int, interval: float, every: float,
                                                      mean_life)) for r in readers]
             writer = asyncio.create_task(write(system.base, system.token, newsroom, stop,
                                                interval))
-            sampler = asyncio.create_task(sample(system, connected, samples, stop, every,
-                                                 started))
+            sampler = asyncio.create_task(sample(system, connected, samples, newsroom, stop,
+                                                 every, started))
             await asyncio.sleep(minutes * 60)
             stop.set()
             await writer
@@ -318,12 +320,16 @@ def report(result: dict[str, object]) -> str:
         f"| resumes answered with a snapshot | {result['snapshots']:,} |",
         f"| stream errors (non-200) | {result['stream_errors']} |",
         "",
-        "| sample | at | server RSS | server fds | Redis clients | Redis memory | readers |",
+        "| at | writes so far | server RSS | server fds | Redis clients | Redis memory "
+        "| readers connected |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, s in (("after warm-up", warm), ("last", final)):
-        lines.append(f"| {name} | {s['at'] / 60:.1f} min | {s['rss'] / mib:.1f} MiB | "
-                     f"{s['fds']} | {s['redis_clients']} | {s['redis_memory'] / mib:.1f} MiB | "
+    samples = result["samples"]
+    assert isinstance(samples, list)
+    step = max(len(samples) // 10, 1)
+    for s in [*samples[::step][:-1], samples[-1]]:
+        lines.append(f"| {s['at'] / 60:.1f} min | {s['events']:,} | {s['rss'] / mib:.1f} MiB | "
+                     f"{s['fds']} | {s['redis_clients']} | {s['redis_memory'] / mib:.2f} MiB | "
                      f"{s['readers']} |")
     return "\n".join(lines)
 
