@@ -361,3 +361,15 @@ def test_a_reader_through_a_whole_story_sees_what_the_log_says(
     assert page.locator("#key-events li").evaluate_all("els => els.map(e => e.dataset.id)") \
         == [k["id"] for k in state["key_events"]]
     assert page.locator("#blog").get_attribute("data-version") == str(state["version"])
+
+
+def test_a_malformed_before_is_the_same_error_on_the_page_as_on_the_api(
+        api: Api, tokens: Tokens, blog: str) -> None:
+    """Review finding 14: the page read ?before= raw (404), the API checks it (422)."""
+    seed(api, tokens, entries=2)
+    for before, status in (("../x", 422), ("a b", 422), ("nothing", 404)):
+        page = api("GET", "/blogs/tartus", params={"before": before})
+        same = api("GET", "/api/blogs/tartus", params={"before": before})
+        assert (page.status_code, same.status_code) == (status, status), (before, page.text)
+        if status == 422:
+            assert "before" in page.text

@@ -31,9 +31,15 @@ from liveblog.domain.views import (
     public_blog,
 )
 from liveblog.errors import FieldError, InvalidInput
-from liveblog.web.api import service_from, slug_from
+from liveblog.web.api import service_from
 from liveblog.web.headers import CSS, SAME_ORIGIN_FRAMES
-from liveblog.web.requests import authenticate, query_event_id, query_slug
+from liveblog.web.requests import (
+    authenticate,
+    query_entry_id,
+    query_event_id,
+    query_slug,
+    slug_from,
+)
 from liveblog.web.viewcache import ViewCache
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -161,7 +167,7 @@ async def home(request: Request) -> Response:
 
 async def blog_page(request: Request) -> Response:
     slug = slug_from(request)
-    before = request.query_params.get("before")
+    before = query_entry_id(request, "before")
     state = await service_from(request).blog(slug)
     canonical = f"{request.state.config.public_url}/blogs/{slug}"
     key = (canonical, state.last_event_id, before)
