@@ -137,8 +137,8 @@ def _check_record(rec: Recorded, previous: Recorded | None, latest_at: datetime 
     if rec.at.tzinfo is None:
         raise InvalidImport("its time has no time zone")
     if latest_at is not None and rec.at < latest_at - CLOCK_SKEW:
-        raise InvalidImport(f"its time is more than {CLOCK_SKEW} before an earlier event's "
-                            f"({latest_at.isoformat()})")
+        raise InvalidImport(f"its time is more than {CLOCK_SKEW.total_seconds() / 60:g} "
+                            f"minutes before an earlier event's ({latest_at.isoformat()})")
     if rec.at > latest:
         raise InvalidImport("its time is in the future")
     if rec.role not in ("reporter", "editor"):

@@ -90,11 +90,13 @@ def sparkline(fact: PublicFact, width: int = 120, height: int = 32) -> Markup:
     points = [p.numeric for p in fact.history if p.numeric is not None]
     if len(points) < 2:
         return Markup("")
-    low, high = min(points), max(points)
+    # In halves: a figure logged before values were bounded (any float, up to ±1.8e308,
+    # which an import still takes) would overflow max - min to inf, and the chart to NaN.
+    low, high = min(points) / 2, max(points) / 2
     span = (high - low) or 1
     step = (width - 4) / (len(points) - 1)
     coords = " ".join(
-        f"{2 + n * step:.1f},{height - 2 - (value - low) / span * (height - 4):.1f}"
+        f"{2 + n * step:.1f},{height - 2 - (value / 2 - low) / span * (height - 4):.1f}"
         for n, value in enumerate(points)
     )
     label = f"{fact.label}: " + ", then ".join(f"{v:g}" for v in points)
