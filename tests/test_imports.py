@@ -105,3 +105,16 @@ def test_urls_no_version_accepted_are_refused(url: str, says: str) -> None:
     _logged(log, EntryPosted(entry_id="e1", body="Bad", embed=Embed(url=url)))
     with pytest.raises(InvalidImport, match=re.escape(says)):
         check_log(log.events, now=NOW)
+
+
+def test_an_actor_named_before_names_were_checked_to_the_end_is_accepted() -> None:
+    """`liveblog token create --name` took a final newline until 2026-12-02 (Python's `$`);
+    that token's events must replay. Any other shape is refused."""
+    rania = Actor("rania\n", "reporter", "id-rania")
+    log = opened()
+    post(log, rania)
+    assert check_log(log.events, now=NOW) == log.blog
+    for name in ("rania\n\n", "ra nia", "<script>", ""):
+        log.events[1] = msgspec.structs.replace(log.events[1], actor=name)
+        with pytest.raises(InvalidImport, match=r"event 2 .*actor: must be 1 to 64"):
+            check_log(log.events, now=NOW)

@@ -31,7 +31,6 @@ from msgspec import UNSET, Meta, UnsetType
 from liveblog.domain import commands, ids
 from liveblog.domain.commands import (
     ActorId,
-    ActorName,
     BlogChanges,
     EmbedInput,
     EntryChanges,
@@ -73,6 +72,11 @@ CLOCK_SKEW = timedelta(hours=1)
 # scheme, a space) no version accepted. Pages show a URL a browser cannot use as text.
 LoggedUrl = Annotated[str, Meta(pattern=r"^https?://\S+\n?\Z", max_length=2000,
                                 description="an http(s):// URL")]
+
+
+# A token's name as `liveblog token create` took it before 2026-12-02 (the same `$`).
+LoggedActorName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,64}\n?\Z",
+                                      description="1 to 64 letters, digits, '.', '_' or '-'")]
 
 
 class LoggedImage(ImageInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -143,7 +147,7 @@ def _check_record(rec: Recorded, previous: Recorded | None, latest_at: datetime 
         raise InvalidImport("its time is in the future")
     if rec.role not in ("reporter", "editor"):
         raise InvalidImport(f"role: {rec.role!r} is neither reporter nor editor")
-    _value(ActorName, rec.actor, "actor")
+    _value(LoggedActorName, rec.actor, "actor")
     if rec.actor_id is not None:
         _value(ActorId, rec.actor_id, "actor_id")
 
