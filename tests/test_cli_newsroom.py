@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,15 +122,20 @@ def test_export_then_import_reproduces_the_log_and_the_replay(
     assert refused.returncode == 1 and "must start with blog-opened" in refused.stderr
 
 
-def _burst(base_url: str, token: str, count: int) -> list[httpx.Response]:
-    """`count` posts sent at once, as a busy newsroom does."""
+def _burst(base_urls: list[str], token: str, count: int) -> list[httpx.Response]:
+    """`count` posts sent at once, as a busy newsroom does, spread over the servers."""
 
     async def send() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        clients = [httpx.AsyncClient(base_url=url, timeout=30) for url in base_urls]
+        try:
             return await asyncio.gather(*(
-                client.post("/api/blogs/tartus/entries", json={"body": f"Update {n}"},
-                            headers={"Authorization": f"Bearer {token}"})
+                clients[n % len(clients)].post(
+                    "/api/blogs/tartus/entries", json={"body": f"Update {n}"},
+                    headers={"Authorization": f"Bearer {token}"})
                 for n in range(count)))
+        finally:
+            for client in clients:
+                await client.aclose()
 
     return run_async(send())
 
@@ -167,18 +172,25 @@ def _as_an_older_version_logged(url: str, version: int) -> int:
 
 def test_import_takes_back_a_log_of_concurrent_writes_and_of_older_versions(
         api: Api, tokens: Tokens, blog: str, server: UvicornThread, redis_server: RedisServer,
-        tmp_path: Path) -> None:
+        redis_url: str, tmp_path: Path) -> None:
     """Finding 2 and 3 of the review: `at` is taken before the append, so concurrent
-    writes land with times out of order, and what earlier versions accepted must replay."""
-    responses = _burst(server.base_url, tokens.reporter, 50)
-    assert [r.status_code for r in responses] == [201] * 50, responses[0].text
-    version = _as_an_older_version_logged(redis_server.url, 51)
+    writes land with times out of order (by their latency, and by the difference between
+    processes' clocks), and what earlier versions accepted must replay."""
+    with UvicornThread(app_config(redis_url)) as behind:
+        # A second process whose clock is 5 s behind the first one's.
+        service = behind.hub().service
+        service.clock = lambda: utcnow() - timedelta(seconds=5)
+        responses = _burst([server.base_url, behind.base_url], tokens.reporter, 50)
+        # And one more from it, surely after the burst: its time is before theirs.
+        responses += _burst([behind.base_url], tokens.reporter, 1)
+    assert [r.status_code for r in responses] == [201] * 51, responses[0].text
+    version = _as_an_older_version_logged(redis_server.url, 52)
     source = {"LIVEBLOG_REDIS_URL": redis_server.url}
     exported = liveblog("export", "tartus", **source)
     assert exported.returncode == 0, exported.stderr
     times = [datetime.fromisoformat(json.loads(line)["at"])
              for line in exported.stdout.splitlines()]
-    assert len(times) == version == 51 + 2 + 33
+    assert len(times) == version == 52 + 2 + 33
     out_of_order = sum(1 for before, after in itertools.pairwise(times) if after < before)
     assert out_of_order > 0, "the burst landed in order: it tests nothing"
     dump = tmp_path / "blog.jsonl"
