@@ -62,7 +62,7 @@ from liveblog.errors import CorruptLog, InvalidImport, InvalidInput, Problem
 # Servers' clocks differ by seconds, not days: a time later than this is made up.
 FUTURE_SLACK = timedelta(days=1)
 # How far an event's time may be before the latest time logged before it. Concurrent
-# writes land out of order by their latency (a burst of 50 posts: by up to ~100 ms), and
+# writes land out of order by their latency (50 concurrent posts: by up to 20 ms here), and
 # processes on several machines by their clocks' difference (seconds; minutes where time
 # sync failed). An hour is far beyond both and still catches a time pasted from elsewhere.
 CLOCK_SKEW = timedelta(hours=1)
