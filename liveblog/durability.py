@@ -1,12 +1,22 @@
 """Whether the Redis we were given keeps what we acknowledge.
 
 liveblog answers a reporter's POST once Redis has the event. That is only a promise if
-Redis writes it to disk (an append-only file) and never evicts a key to make room (an
-evicted log is a blog gone). The embedded Redis is started that way; an external one is
-checked at startup, by every process, against LIVEBLOG_DURABILITY:
+Redis writes it to disk (an append-only file) and never evicts a key to make room. Which
+keys a full Redis evicts depends on its maxmemory-policy:
+
+- allkeys-*: any key, so a blog's log (the blog gone) or a token.
+- volatile-*: only keys with a time to live. Ours are the idempotency keys alone (kept
+  25 hours; blogs and tokens have none), so no update is lost, but a client that retries
+  with the same Idempotency-Key, as a 503 tells it to, gets its post appended twice.
+
+The embedded Redis is started that way; an external one is checked at startup, by every
+process, against LIVEBLOG_DURABILITY:
 
 - strict (the default): refuse to start on a Redis that would lose acknowledged updates
-  (no append-only file, or an eviction policy other than noeviction).
+  (no append-only file, an allkeys-* policy) or break the retry promise (a volatile-*
+  policy). The latter is refused too: the duplicate comes silently, just when memory is
+  short, while under noeviction the same full Redis refuses the write and the client
+  knows; noeviction costs nothing else.
 - warn: log the same findings and serve anyway (development, or a deployment that
   relies on replicas and WAIT instead; see docs/deploy.md).
 
@@ -49,10 +59,17 @@ def findings(d: Durability) -> tuple[list[str], list[str]]:
         )
     elif d.appendonly is None:
         notes.append("Redis did not say whether it keeps an append-only file")
-    if d.maxmemory_policy is not None and d.maxmemory_policy != "noeviction":
+    fix = "Fix: `CONFIG SET maxmemory-policy noeviction`"
+    if d.maxmemory_policy is not None and d.maxmemory_policy.startswith("volatile-"):
+        fatal.append(
+            f"Redis evicts keys with a time to live when full (maxmemory-policy "
+            f"{d.maxmemory_policy}): those are liveblog's idempotency keys, so a post "
+            f"retried with its Idempotency-Key could be posted twice (blogs are kept). {fix}"
+        )
+    elif d.maxmemory_policy is not None and d.maxmemory_policy != "noeviction":
         fatal.append(
             f"Redis evicts keys when full (maxmemory-policy {d.maxmemory_policy}): it "
-            "would delete whole blogs. Fix: `CONFIG SET maxmemory-policy noeviction`"
+            f"would delete whole blogs. {fix}"
         )
     elif d.maxmemory_policy is None:
         notes.append("Redis did not say what it does when its memory is full")

@@ -19,6 +19,7 @@ import pytest
 import redis
 import uvicorn
 from playwright.sync_api import Browser, sync_playwright
+from starlette.types import Receive, Scope, Send
 
 from liveblog.config import Config
 from liveblog.embedded import find_redis_server
@@ -141,7 +142,8 @@ def free_socket(port: int = 0) -> socket.socket:
 
 class UvicornThread:
     """The app served by a real uvicorn, in a thread of the test process, with the HTTP
-    protocol `liveblog serve` runs."""
+    protocol `liveblog serve` runs. If it cannot start, entering raises why (the app's
+    startup error, such as a ConfigError) as soon as the thread ends."""
 
     def __init__(self, config: Config, port: int = 0,
                  http: str = "liveblog.web.protocol:StreamingHttpToolsProtocol") -> None:
@@ -149,15 +151,30 @@ class UvicornThread:
         self.port = self.sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(config)
+        self.failure: BaseException | None = None
         self.server = uvicorn.Server(
             # Streams never end by themselves; on exit, cut them after half a second (in a
             # thread there are no signal handlers for sse-starlette to notice a shutdown by).
-            uvicorn.Config(self.app, log_level="warning", lifespan="on",
+            uvicorn.Config(self._serve_app, log_level="warning", lifespan="on", interface="asgi3",
                            timeout_graceful_shutdown=0.5, http=http)
         )
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    async def _serve_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except BaseException as exc:
+            # uvicorn only logs a failed startup, then exits its loop with SystemExit(3).
+            if scope["type"] == "lifespan" and not self.server.started:
+                self.failure = exc
+            raise
+
+    def _run(self) -> None:
+        try:
+            self.server.run(sockets=[self.sock])
+        except BaseException as exc:
+            if self.failure is None:
+                self.failure = exc
 
     def hub(self) -> Hub:
         hub: Hub = self.app.state.hub
@@ -165,7 +182,14 @@ class UvicornThread:
 
     def __enter__(self) -> UvicornThread:
         self.thread.start()
-        wait_until(lambda: self.server.started, what="uvicorn to start")
+        wait_until(lambda: self.server.started or self.failure is not None
+                   or not self.thread.is_alive(), what="uvicorn to start")
+        if not self.server.started:
+            self.thread.join(timeout=2)  # its loop is closing; nothing to wait for
+            self.sock.close()
+            if self.failure is not None:
+                raise self.failure
+            raise AssertionError("uvicorn stopped before it started")
         return self
 
     def __exit__(self, *exc: object) -> None:

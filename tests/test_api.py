@@ -328,6 +328,29 @@ def test_a_figure_keeps_its_history(api: Api, tokens: Tokens, blog: str) -> None
     assert_problem(api("PUT", path, json={"label": "x", "value": "1"}), 401)
 
 
+def test_a_path_that_cannot_name_a_thing_is_404_but_a_key_to_create_is_422(
+        api: Api, tokens: Tokens, blog: str) -> None:
+    """Review finding 15: one rule for path parameters. A path names something that exists,
+    so a malformed name is one nothing has: 404, as for a well-formed name nothing has.
+    Only PUT .../facts/{key} names what it creates: a malformed key there is input (422)."""
+    entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={"body": "x"})
+    assert entry.status_code == 201
+    api("PUT", "/api/blogs/tartus/facts/deaths", tokens.reporter,
+        json={"label": "Deaths", "value": "1"})
+    for method, path in (
+            ("GET", "/api/blogs/Not%20A%20Slug"),
+            ("GET", "/api/blogs/Not%20A%20Slug/facts/deaths/history"),
+            ("PATCH", "/api/blogs/tartus/entries/a%20b"),
+            ("DELETE", "/api/blogs/tartus/entries/a%20b"),
+            ("GET", "/api/blogs/tartus/entries/a%20b/history"),
+            ("GET", "/api/blogs/tartus/facts/Death%20Toll/history"),
+            ("GET", "/api/blogs/tartus/facts/nothing/history")):
+        body = {"body": "y"} if method == "PATCH" else None
+        assert_problem(api(method, path, tokens.editor, json=body), 404)
+    assert_problem(api("PUT", "/api/blogs/tartus/facts/Death%20Toll", tokens.reporter,
+                       json={"label": "x", "value": "1"}), 422, fields={"key"})
+
+
 def test_a_figure_updated_3000_times_travels_with_its_last_points_only(
         api: Api, tokens: Tokens, blog: str, server: UvicornThread, redis_url: str) -> None:
     """Every fact-updated message, snapshot and state carried the figure's whole history:

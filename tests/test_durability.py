@@ -4,19 +4,36 @@ files (every word ever posted, retracted ones too) private whatever the umask.""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from liveblog.domain.events import Actor, BlogOpened, EntryPosted
+from liveblog.durability import Durability, findings, judge
 from liveblog.embedded import EmbeddedRedis, find_redis_server
-from tests.conftest import RedisServer, free_socket, stop_redis, wait_until
+from liveblog.errors import ConfigError
+from liveblog.store import Store
+from tests.conftest import (
+    RedisServer,
+    UvicornThread,
+    app_config,
+    free_socket,
+    run_async,
+    stop_redis,
+    wait_until,
+)
 from tests.test_cli import liveblog_env, redis_processes_for
+from tests.test_domain import T0
 
 
 def redis_with(directory: Path, *options: str) -> RedisServer:
@@ -146,3 +163,66 @@ def embedded_client(embedded: EmbeddedRedis):  # type: ignore[no-untyped-def]
     import redis
 
     return redis.Redis(unix_socket_path=str(embedded.socket))
+
+
+# The app's lifespan leaves its Redis connection open when startup fails (app.py), and
+# uvloop's loop.close() hangs when that ResourceWarning is raised as an error.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_a_test_server_that_cannot_start_says_why_at_once(lossy_redis: RedisServer) -> None:
+    """tests/conftest.py's UvicornThread (review finding T4): it used to wait its whole
+    timeout and then say only that it timed out; the cause surfaced at teardown."""
+    started = time.monotonic()
+    server = UvicornThread(app_config(lossy_redis.url))
+    with pytest.raises(ConfigError, match="appendonly no"), server:
+        pass  # pragma: no cover - it never starts
+    assert time.monotonic() - started < 5
+    del server
+    gc.collect()  # the connection it left open, while its warning is ignored
+
+
+def test_a_redis_evicting_keys_with_a_ttl_loses_idempotency_not_blogs(tmp_path: Path) -> None:
+    """Review finding 17. A volatile-* policy evicts only keys with a time to live: ours are
+    the idempotency keys, so a post retried with its key could be posted twice; the logs
+    have none and stay. Strict refuses it (see durability.py), saying exactly that."""
+    server = redis_with(tmp_path / "volatile", "--appendonly", "yes",
+                        "--maxmemory-policy", "volatile-lru")
+    editor = Actor("ed", "editor", "0123456789abcdef")
+
+    async def fill_memory() -> tuple[Durability, tuple[str, str] | None, int]:
+        store = Store.from_url(server.url)
+        found = await store.durability()
+        await store.append("tartus", BlogOpened(slug="tartus", title="Blasts"), editor, T0,
+                           expected_version=0)
+        await store.append("tartus", EntryPosted(entry_id="first", body="x"), editor, T0,
+                           expected_version=1, idempotency=("post-1", "fingerprint"))
+        assert await store.find_idempotent("tartus", editor, "post-1") is not None
+        used = int((await store.redis.info("memory"))["used_memory"])
+        await store.redis.config_set("maxmemory", used + 200_000)
+        with contextlib.suppress(redis.exceptions.ResponseError):  # OOM: nothing to evict
+            for n in range(100):
+                await store.redis.set(f"filler:{n}", b"x" * 20_000)
+        seen = await store.find_idempotent("tartus", editor, "post-1")
+        length = await store.length("tartus")
+        await store.close()
+        return found, seen, length
+
+    try:
+        found, seen, length = run_async(fill_memory())
+    finally:
+        stop_redis(server)
+    assert (seen, length) == (None, 2)  # the key evicted; the log whole
+    fatal, _ = findings(found)
+    assert len(fatal) == 1
+    assert "volatile-lru" in fatal[0] and "idempotency keys" in fatal[0], fatal
+    assert "posted twice" in fatal[0] and "whole blogs" not in fatal[0], fatal
+    with pytest.raises(ConfigError, match="idempotency keys"):
+        judge(found, "strict")
+    judge(found, "warn")
+
+
+def test_a_redis_evicting_any_key_would_delete_blogs() -> None:
+    fatal, _ = findings(Durability(appendonly=True, appendfsync="always",
+                                   maxmemory_policy="allkeys-lfu"))
+    assert len(fatal) == 1 and "whole blogs" in fatal[0], fatal
+    assert findings(Durability(appendonly=True, appendfsync="always",
+                               maxmemory_policy="noeviction")) == ([], [])

@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from liveblog.domain.events import FactUpdated
+from liveblog.domain.views import public_blog
 from liveblog.embedded import EmbeddedRedis
+from liveblog.web.pages import sparkline
 from tests.conftest import Api, Tokens, UvicornThread, app_config, create_tokens
 from tests.processes import Processes, start_redis_like_embedded
+from tests.test_domain import EDITOR, opened
 
 SECOND = 1000  # ms: "within a second"
 
@@ -361,3 +365,30 @@ def test_a_reader_through_a_whole_story_sees_what_the_log_says(
     assert page.locator("#key-events li").evaluate_all("els => els.map(e => e.dataset.id)") \
         == [k["id"] for k in state["key_events"]]
     assert page.locator("#blog").get_attribute("data-version") == str(state["version"])
+
+
+def test_a_malformed_before_is_the_same_error_on_the_page_as_on_the_api(
+        api: Api, tokens: Tokens, blog: str) -> None:
+    """Review finding 14: the page read ?before= raw (404), the API checks it (422)."""
+    seed(api, tokens, entries=2)
+    for before, status in (("../x", 422), ("a b", 422), ("nothing", 404)):
+        page = api("GET", "/blogs/tartus", params={"before": before})
+        same = api("GET", "/api/blogs/tartus", params={"before": before})
+        assert (page.status_code, same.status_code) == (status, status), (before, page.text)
+        if status == 422:
+            assert "before" in page.text
+
+
+def test_the_chart_of_a_figure_logged_before_values_were_bounded_is_drawn() -> None:
+    """An import takes any number an earlier version logged (review finding 3); near the
+    float's limit max - min overflowed and every point of the chart was NaN."""
+    log = opened()
+    for n, value in enumerate((1e308, -1e308, 0.0, 121.0)):
+        log.append(EDITOR, FactUpdated(key="deaths", label="Deaths", value=str(n),
+                                       numeric=value))
+    assert log.blog is not None
+    chart = str(sparkline(public_blog(log.blog).facts[0]))
+    points = re.search(r'points="([^"]+)"', chart)
+    assert points is not None and "nan" not in chart and "inf" not in chart, chart
+    assert [y for _, y in (p.split(",") for p in points.group(1).split())] == \
+        ["2.0", "30.0", "16.0", "16.0"]

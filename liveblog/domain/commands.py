@@ -5,6 +5,10 @@ append (or None when the request would change nothing). They raise the errors of
 `liveblog.errors`; they never touch the store. Field shapes and limits live in the request
 Structs below, so the API, its OpenAPI schema and the CLI share one definition.
 
+A command rebuilt from a logged event (an import, see imports.py) passes `replay=True`:
+rules added after events were first logged (a URL a browser must parse, at most MAX_FACTS
+figures) then do not apply, because every event any version logged must replay.
+
 Rules a newsroom would expect and that the issue leaves open:
 - An ended blog takes no new entries or figures. Editors may still correct, retract and
   pin there (a legally required retraction cannot wait for the blog to reopen); reporters
@@ -191,11 +195,13 @@ def update_blog(blog: Blog, actor: Actor, cmd: BlogChanges) -> BlogUpdated | Non
     return BlogUpdated(title=title, description=description, status=status)
 
 
-def post_entry(blog: Blog, actor: Actor, cmd: NewEntry, entry_id: str) -> EntryPosted:
+def post_entry(blog: Blog, actor: Actor, cmd: NewEntry, entry_id: str, *,
+               replay: bool = False) -> EntryPosted:
     _require_live(blog, "post to")
     _require_text(("body", cmd.body), ("title", cmd.title))
-    _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
-                   "embed.url": cmd.embed.url if cmd.embed else None})
+    if not replay:
+        _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
+                       "embed.url": cmd.embed.url if cmd.embed else None})
     return EntryPosted(
         entry_id=entry_id,
         body=cmd.body,
@@ -213,6 +219,7 @@ def edit_entry(
     cmd: EntryChanges,
     *,
     if_revision: int | None = None,
+    replay: bool = False,
 ) -> EntryEdited | None:
     entry = _entry_for_change(blog, actor, entry_id, "edit")
     if if_revision is not None and if_revision != entry.revision:
@@ -222,8 +229,9 @@ def edit_entry(
         )
     if all(getattr(cmd, name) is UNSET for name in EDITABLE):
         raise InvalidInput([FieldError("body", "give at least one of " + ", ".join(EDITABLE))])
-    _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
-                   "embed.url": cmd.embed.url if cmd.embed else None})
+    if not replay:
+        _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
+                       "embed.url": cmd.embed.url if cmd.embed else None})
     if cmd.body is not UNSET:
         _require_text(("body", cmd.body))
     if cmd.title is not UNSET:
@@ -263,10 +271,11 @@ def change_pin(blog: Blog, actor: Actor, cmd: Pin) -> PinChanged | None:
     return PinChanged(entry_id=cmd.entry_id)
 
 
-def update_fact(blog: Blog, actor: Actor, key: str, cmd: FactInput) -> FactUpdated | None:
+def update_fact(blog: Blog, actor: Actor, key: str, cmd: FactInput, *,
+                replay: bool = False) -> FactUpdated | None:
     _require_live(blog, "update figures on")
     _require_text(("label", cmd.label), ("value", cmd.value))
-    if key not in blog.facts and len(blog.facts) >= MAX_FACTS:
+    if not replay and key not in blog.facts and len(blog.facts) >= MAX_FACTS:
         raise InvalidInput([FieldError(
             "key", f"a blog holds at most {MAX_FACTS} figures; update one of them instead")])
     event = FactUpdated(

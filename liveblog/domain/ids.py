@@ -40,10 +40,13 @@ class StreamId(NamedTuple):
         return f"{self.ms}-{self.seq}"
 
 
-def _digits(value: str, most: int) -> bool:
-    # str.isdecimal() alone also accepts "²"-like digits of other scripts, which Redis
-    # refuses; isascii() keeps to 0-9.
-    return 0 < len(value) <= most and value.isascii() and value.isdecimal()
+def digits(value: str, most: int | None = None) -> bool:
+    """Whether `value` is one or more of 0-9 (and at most `most` of them). Check the
+    length before int(): Python refuses to convert 4,300 digits or more."""
+    # str.isdecimal() alone also accepts "²"-like digits of other scripts, which int() or
+    # Redis refuse; isascii() keeps to 0-9.
+    return (len(value) > 0 and (most is None or len(value) <= most)
+            and value.isascii() and value.isdecimal())
 
 
 def parse(value: str | None) -> StreamId | None:
@@ -51,7 +54,7 @@ def parse(value: str | None) -> StreamId | None:
     if not value:
         return None
     ms, sep, seq = value.partition("-")
-    if not (sep and _digits(ms, _MAX_DIGITS) and _digits(seq, _MAX_DIGITS)):
+    if not (sep and digits(ms, _MAX_DIGITS) and digits(seq, _MAX_DIGITS)):
         return None
     parsed = StreamId(int(ms), int(seq))
     if parsed.ms > MAX_PART or parsed.seq > MAX_PART:
@@ -65,7 +68,7 @@ def is_stream_id(value: str | None) -> bool:
 
 def parse_version(value: str | None) -> int | None:
     """A blog version ("3"), or None if `value` is not a whole number."""
-    if value is None or not _digits(value, _MAX_VERSION_DIGITS):
+    if value is None or not digits(value, _MAX_VERSION_DIGITS):
         return None
     return int(value)
 

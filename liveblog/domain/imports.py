@@ -1,32 +1,43 @@
 """Checking a log from outside (`liveblog import`) before any of it is appended.
 
-An export is a file, and anyone may have edited it. Each event in it must be one the API
-could have logged on the state the events before it made: it is turned back into the
-request that would have made it (so the request Structs' patterns and sizes apply: the
-slug, entry ids and figure keys, URLs, the length of every field), run through the same
-command (roles, authorship, an ended blog, URL hosts), and must come out as the very same
-event. What the log adds around it must hold up too: a stream id after the one before,
-versions 1, 2, 3, ..., times in order and not from the future, an actor's name and
-identity of the right shape.
+An export is a file, and anyone may have edited it; it may also come from a server of
+any earlier version. Each event in it must be one some version of the API could have
+logged on the state the events before it made: it is turned back into the request that
+would have made it and run through the same command (roles, authorship, an ended blog,
+blank text), and must come out as the very same event. The request is read with the
+shapes every version has enforced (the slug, entry ids and figure keys, the length of
+every field, http(s) URLs without spaces), not with rules added since (a URL a browser
+must parse, at most 32 figures, a figure within 10**15: see `replay` in commands.py),
+because whatever a server once logged must always replay. What could break the fold or
+a page is refused whatever its age.
+
+What the log adds around each event must hold up too: a stream id after the one before
+(the ids are the log's order), versions 1, 2, 3, ..., an actor's name and identity of the
+right shape, times with a zone and not from the future. Times need not be in order:
+a request takes its time before it appends, so concurrent writes land out of order by
+their latency, and several processes' clocks differ; only a time far before the latest
+so far (CLOCK_SKEW) is refused as made up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from liveblog.domain import commands, ids
 from liveblog.domain.commands import (
     ActorId,
-    ActorName,
     BlogChanges,
+    EmbedInput,
     EntryChanges,
     EntryId,
     FactInput,
     FactKey,
+    ImageInput,
     NewBlog,
     NewEntry,
     Pin,
@@ -50,6 +61,45 @@ from liveblog.errors import CorruptLog, InvalidImport, InvalidInput, Problem
 
 # Servers' clocks differ by seconds, not days: a time later than this is made up.
 FUTURE_SLACK = timedelta(days=1)
+# How far an event's time may be before the latest time logged before it. Concurrent
+# writes land out of order by their latency (50 concurrent posts: by up to 20 ms here), and
+# processes on several machines by their clocks' difference (seconds; minutes where time
+# sync failed). An hour is far beyond both and still catches a time pasted from elsewhere.
+CLOCK_SKEW = timedelta(hours=1)
+
+# A URL as the request pattern took it before 2026-12-02: http(s), no spaces, at most
+# 2,000 characters; Python's `$` also let a final newline through. Anything else (another
+# scheme, a space) no version accepted. Pages show a URL a browser cannot use as text.
+LoggedUrl = Annotated[str, Meta(pattern=r"^https?://\S+\n?\Z", max_length=2000,
+                                description="an http(s):// URL")]
+
+
+# A token's name as `liveblog token create` took it before 2026-12-02 (the same `$`).
+LoggedActorName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,64}\n?\Z",
+                                      description="1 to 64 letters, digits, '.', '_' or '-'")]
+
+
+class LoggedImage(ImageInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: LoggedUrl
+
+
+class LoggedEmbed(EmbedInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: LoggedUrl
+
+
+class LoggedEntry(NewEntry, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    image: LoggedImage | None = None
+    embed: LoggedEmbed | None = None
+
+
+class LoggedChanges(EntryChanges, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    image: LoggedImage | UnsetType | None = UNSET
+    embed: LoggedEmbed | UnsetType | None = UNSET
+
+
+class LoggedFact(FactInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Any number JSON holds (a log cannot hold an infinity: msgspec refuses to read one).
+    numeric: float | None = None
 
 
 def check_log(events: Sequence[Recorded], *, now: datetime,
@@ -59,12 +109,14 @@ def check_log(events: Sequence[Recorded], *, now: datetime,
     `lines` gives each event's)."""
     blog: Blog | None = None
     previous: Recorded | None = None
+    latest: datetime | None = None
     for n, rec in enumerate(events):
         try:
-            _check_record(rec, previous, now)
+            _check_record(rec, previous, latest, now)
             if _as_requested(blog, rec) != rec.event:
                 raise InvalidImport("it is not what the API logs for the request it stands for")
             blog = apply(blog, rec)
+            latest = rec.at if latest is None else max(latest, rec.at)
         except (InvalidImport, Problem, CorruptLog) as exc:
             where = f"line {lines[n]}" if lines is not None else f"event {n + 1}"
             raise InvalidImport(
@@ -76,7 +128,8 @@ def check_log(events: Sequence[Recorded], *, now: datetime,
     return blog
 
 
-def _check_record(rec: Recorded, previous: Recorded | None, now: datetime) -> None:
+def _check_record(rec: Recorded, previous: Recorded | None, latest_at: datetime | None,
+                  now: datetime) -> None:
     position = ids.parse(rec.id)
     if position is None or position == (0, 0):
         raise InvalidImport("its id is not a stream id like 1732900000000-0")
@@ -87,13 +140,14 @@ def _check_record(rec: Recorded, previous: Recorded | None, now: datetime) -> No
         raise InvalidImport("its id is from the future")
     if rec.at.tzinfo is None:
         raise InvalidImport("its time has no time zone")
-    if previous is not None and rec.at < previous.at:
-        raise InvalidImport(f"its time is before the one before ({previous.at.isoformat()})")
+    if latest_at is not None and rec.at < latest_at - CLOCK_SKEW:
+        raise InvalidImport(f"its time is more than {CLOCK_SKEW.total_seconds() / 60:g} "
+                            f"minutes before an earlier event's ({latest_at.isoformat()})")
     if rec.at > latest:
         raise InvalidImport("its time is in the future")
     if rec.role not in ("reporter", "editor"):
         raise InvalidImport(f"role: {rec.role!r} is neither reporter nor editor")
-    _value(ActorName, rec.actor, "actor")
+    _value(LoggedActorName, rec.actor, "actor")
     if rec.actor_id is not None:
         _value(ActorId, rec.actor_id, "actor_id")
 
@@ -114,16 +168,16 @@ def _as_requested(blog: Blog | None, rec: Recorded) -> Event | None:
         case EntryPosted():
             _value(EntryId, event.entry_id, "entry_id")
             return commands.post_entry(_opened(blog), actor, _request(
-                NewEntry, body=event.body, title=event.title, key_event=event.key_event,
+                LoggedEntry, body=event.body, title=event.title, key_event=event.key_event,
                 image=msgspec.to_builtins(event.image), embed=msgspec.to_builtins(event.embed),
-            ), event.entry_id)
+            ), event.entry_id, replay=True)
         case EntryEdited():
             state, author = _as_author(_opened(blog), actor, event.entry_id)
             return commands.edit_entry(state, author, event.entry_id, _request(
-                EntryChanges, body=event.body, title=event.title, key_event=event.key_event,
+                LoggedChanges, body=event.body, title=event.title, key_event=event.key_event,
                 image=msgspec.to_builtins(event.image), embed=msgspec.to_builtins(event.embed),
                 note=event.note,
-            ))
+            ), replay=True)
         case EntryRetracted():
             state, author = _as_author(_opened(blog), actor, event.entry_id)
             return commands.retract_entry(state, author, event.entry_id,
@@ -133,8 +187,8 @@ def _as_requested(blog: Blog | None, rec: Recorded) -> Event | None:
         case FactUpdated():
             _value(FactKey, event.key, "key")
             return commands.update_fact(_opened(blog), actor, event.key, _request(
-                FactInput, label=event.label, value=event.value, numeric=event.numeric,
-                source=event.source))
+                LoggedFact, label=event.label, value=event.value, numeric=event.numeric,
+                source=event.source), replay=True)
     raise InvalidImport(f"unknown event {event!r}")  # pragma: no cover
 
 

@@ -3,7 +3,6 @@ router and the OpenAPI document are built from (so neither can forget a route)."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +52,8 @@ from liveblog.web.requests import (
     IDEMPOTENCY_KEY,
     IF_MATCH,
     authenticate,
+    entry_id_from,
+    fact_key_from,
     idempotency_key,
     if_match_revision,
     parse_json,
@@ -63,6 +64,9 @@ from liveblog.web.requests import (
     read_body,
     read_json,
 )
+
+# Re-exported: web/stream.py reads a stream's slug with it from here.
+from liveblog.web.requests import slug_from as slug_from
 from liveblog.web.viewcache import ViewCache
 
 # -- response shapes -----------------------------------------------------------------------
@@ -137,11 +141,8 @@ class Health(msgspec.Struct, frozen=True):
 
 # -- helpers -------------------------------------------------------------------------------
 
-_ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
 _blog_json = ViewCache(128)
-_SLUG = re.compile(SLUG_PATTERN)
-_FACT_KEY = re.compile(FACT_KEY_PATTERN)
 # No history is longer than its blog's log; this only keeps the number a number.
 MAX_HISTORY_START = 10**12
 
@@ -158,29 +159,6 @@ def json_response(
 def service_from(request: Request) -> Service:
     service: Service = request.state.service
     return service
-
-
-def slug_from(request: Request) -> str:
-    slug: str = request.path_params["slug"]
-    if not _SLUG.fullmatch(slug):
-        raise NotFound(f"no blog {slug!r}")
-    return slug
-
-
-def _entry_id(request: Request) -> str:
-    entry_id: str = request.path_params["entry_id"]
-    if not _ENTRY_ID.fullmatch(entry_id):
-        raise NotFound(f"no entry {entry_id!r}")
-    return entry_id
-
-
-def _fact_key(request: Request) -> str:
-    key: str = request.path_params["key"]
-    if not _FACT_KEY.fullmatch(key):
-        raise InvalidInput([FieldError(
-            "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
-        )])
-    return key
 
 
 def _event_id(recorded: Recorded | None) -> str | None:
@@ -260,7 +238,7 @@ async def post_entry(request: Request) -> Response:
 
 async def edit_entry(request: Request) -> Response:
     slug = slug_from(request)
-    entry_id = _entry_id(request)
+    entry_id = entry_id_from(request)
     actor = await authenticate(request)
     revision = if_match_revision(request)
     cmd = await read_json(request, EntryChanges)
@@ -280,7 +258,7 @@ async def edit_entry(request: Request) -> Response:
 
 async def retract_entry(request: Request) -> Response:
     slug = slug_from(request)
-    entry_id = _entry_id(request)
+    entry_id = entry_id_from(request)
     actor = await authenticate(request)
     cmd = await read_json(request, Retraction, optional=True)
     outcome = await service_from(request).execute(
@@ -312,7 +290,7 @@ async def set_pin(request: Request) -> Response:
 async def update_fact(request: Request) -> Response:
     slug = slug_from(request)
     actor = await authenticate(request)
-    key = _fact_key(request)
+    key = fact_key_from(request, creating=True)
     cmd = await read_json(request, FactInput)
     outcome = await service_from(request).execute(
         slug, actor, lambda blog: commands.update_fact(_existing(blog, slug), actor, key, cmd)
@@ -327,7 +305,7 @@ async def update_fact(request: Request) -> Response:
 
 async def read_fact_history(request: Request) -> Response:
     slug = slug_from(request)
-    key = _fact_key(request)
+    key = fact_key_from(request)
     start = query_int(request, "start", 0, 0, MAX_HISTORY_START)
     limit = query_int(request, "limit", HISTORY_PAGE, 1, HISTORY_PAGE)
     blog = await service_from(request).blog(slug)
@@ -377,7 +355,7 @@ async def read_timeline(request: Request) -> Response:
 
 async def read_entry_history(request: Request) -> Response:
     slug = slug_from(request)
-    entry_id = _entry_id(request)
+    entry_id = entry_id_from(request)
     actor = await authenticate(request)
     commands.require_editor(actor, "read an entry's history")
     history = entry_history(await service_from(request).all_events(slug), entry_id)

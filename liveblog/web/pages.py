@@ -31,9 +31,15 @@ from liveblog.domain.views import (
     public_blog,
 )
 from liveblog.errors import FieldError, InvalidInput
-from liveblog.web.api import service_from, slug_from
+from liveblog.web.api import service_from
 from liveblog.web.headers import CSS, SAME_ORIGIN_FRAMES
-from liveblog.web.requests import authenticate, query_event_id, query_slug
+from liveblog.web.requests import (
+    authenticate,
+    query_entry_id,
+    query_event_id,
+    query_slug,
+    slug_from,
+)
 from liveblog.web.viewcache import ViewCache
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -84,11 +90,13 @@ def sparkline(fact: PublicFact, width: int = 120, height: int = 32) -> Markup:
     points = [p.numeric for p in fact.history if p.numeric is not None]
     if len(points) < 2:
         return Markup("")
-    low, high = min(points), max(points)
+    # In halves: a figure logged before values were bounded (any float, up to ±1.8e308,
+    # which an import still takes) would overflow max - min to inf, and the chart to NaN.
+    low, high = min(points) / 2, max(points) / 2
     span = (high - low) or 1
     step = (width - 4) / (len(points) - 1)
     coords = " ".join(
-        f"{2 + n * step:.1f},{height - 2 - (value - low) / span * (height - 4):.1f}"
+        f"{2 + n * step:.1f},{height - 2 - (value / 2 - low) / span * (height - 4):.1f}"
         for n, value in enumerate(points)
     )
     label = f"{fact.label}: " + ", then ".join(f"{v:g}" for v in points)
@@ -161,7 +169,7 @@ async def home(request: Request) -> Response:
 
 async def blog_page(request: Request) -> Response:
     slug = slug_from(request)
-    before = request.query_params.get("before")
+    before = query_entry_id(request, "before")
     state = await service_from(request).blog(slug)
     canonical = f"{request.state.config.public_url}/blogs/{slug}"
     key = (canonical, state.last_event_id, before)

@@ -1,5 +1,5 @@
-"""Reading a request: its token, its JSON body, its query parameters. Each failure is a
-Problem with the status a client needs to fix it."""
+"""Reading a request: its token, its JSON body, its path and query parameters. Each failure
+is a Problem with the status a client needs to fix it."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from starlette.requests import Request
 
 from liveblog.config import Config
 from liveblog.domain import ids
-from liveblog.domain.commands import ENTRY_ID_PATTERN, SLUG_PATTERN
+from liveblog.domain.commands import ENTRY_ID_PATTERN, FACT_KEY_PATTERN, SLUG_PATTERN
 from liveblog.domain.events import Actor
 from liveblog.errors import (
     CrossSiteRequest,
     FieldError,
     InvalidInput,
     MalformedRequest,
+    NotFound,
     PayloadTooLarge,
     Unauthorized,
     UnsupportedMediaType,
@@ -80,7 +81,7 @@ def require_same_origin(request: Request) -> None:
 async def read_body(request: Request) -> bytes:
     limit: int = request.state.config.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and _digits(declared) and (len(declared) > 18
+    if declared is not None and ids.digits(declared) and (len(declared) > 18
                                                        or int(declared) > limit):
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
@@ -197,7 +198,7 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not _digits(raw) or len(raw) > 18 or not low <= int(raw) <= high:
+    if not ids.digits(raw, 18) or not low <= int(raw) <= high:
         raise InvalidInput([FieldError(name, f"must be a whole number from {low} to {high}")])
     return int(raw)
 
@@ -206,27 +207,52 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
 IF_MATCH = re.compile(r'^(?:\*|[0-9]{1,18}|"[0-9]{1,18}")$')
 
 
-def _digits(value: str) -> bool:
-    # str.isdigit() also accepts "²" and other scripts' digits, which int() or Redis refuse.
-    # Callers check the length before int(): Python refuses to convert 4,300 digits or more,
-    # and nothing here is meant to be longer than 18.
-    return value.isascii() and value.isdecimal()
-
-
 _SLUG = re.compile(SLUG_PATTERN)
 _ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
+_FACT_KEY = re.compile(FACT_KEY_PATTERN)
+
+
+# Path parameters, one rule: a path names something that exists, so a name that cannot
+# be one (a malformed slug, entry id or key) is a name nothing has, 404, like a well-formed
+# name nothing has; the client learns nothing more from a 422. The exception is PUT
+# .../facts/{key}, whose path names what the request creates: a malformed key there is
+# bad input (422) and the error says what a key must be.
+
+def slug_from(request: Request) -> str:
+    slug: str = request.path_params["slug"]
+    if not _SLUG.fullmatch(slug):
+        raise NotFound(f"no blog {slug[:80]!r}")
+    return slug
+
+
+def entry_id_from(request: Request) -> str:
+    entry_id: str = request.path_params["entry_id"]
+    if not _ENTRY_ID.fullmatch(entry_id):
+        raise NotFound(f"no entry {entry_id[:80]!r}")
+    return entry_id
+
+
+def fact_key_from(request: Request, *, creating: bool = False) -> str:
+    key: str = request.path_params["key"]
+    if _FACT_KEY.fullmatch(key):
+        return key
+    if creating:
+        raise InvalidInput([FieldError(
+            "key", "must be 1 to 40 lowercase letters, digits and hyphens, e.g. death-toll"
+        )])
+    raise NotFound(f"no figure {key[:80]!r}")
 
 
 def query_entry_id(request: Request, name: str) -> str | None:
     entry_id = request.query_params.get(name)
-    if entry_id is not None and not _ENTRY_ID.match(entry_id):
+    if entry_id is not None and not _ENTRY_ID.fullmatch(entry_id):
         raise InvalidInput([FieldError(name, "must be an entry id")])
     return entry_id
 
 
 def query_slug(request: Request, name: str) -> str | None:
     slug = request.query_params.get(name)
-    if slug is not None and not _SLUG.match(slug):
+    if slug is not None and not _SLUG.fullmatch(slug):
         raise InvalidInput([FieldError(name, "must be a blog's slug")])
     return slug
 
