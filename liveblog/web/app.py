@@ -120,7 +120,11 @@ def create_app(config: Config | None = None) -> App:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         store = Store.from_url(redis_url, block_ms=config.tail_block_ms)
-        await _check_durability(store, config)
+        try:
+            await _check_durability(store, config)
+        except BaseException:
+            await store.close()  # refusing to start must not leave connections behind
+            raise
         service = Service(store)
         hub = Hub(service, queue_size=config.reader_queue,
                   heartbeat_seconds=config.heartbeat_seconds,
