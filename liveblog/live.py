@@ -38,7 +38,7 @@ from liveblog.domain.views import (
     public_entry,
     withdrawn,
 )
-from liveblog.errors import NotFound, Overloaded, StoreUnavailable
+from liveblog.errors import NotFound, Overloaded, StoreUnavailable, TailerStopped
 from liveblog.service import Service
 
 RING_SIZE = 1024
@@ -147,6 +147,8 @@ class Tailer:
         self.faults = 0
         # The blog is no longer in the log (Redis emptied): the tailer has stopped.
         self.gone = False
+        # stop() was called: from then on no reader may join, even while the task winds down.
+        self.stopping = False
         self._snapshot: tuple[int, bytes] | None = None
         self._task: asyncio.Task[None] | None = None
         self._publishing = asyncio.Lock()
@@ -156,6 +158,7 @@ class Tailer:
         self._task = asyncio.create_task(self._run(), name=f"tailer:{self.slug}")
 
     async def stop(self) -> None:
+        self.stopping = True
         self._end_readers()
         task = self._task
         if task is None:
@@ -172,7 +175,8 @@ class Tailer:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done() and not self.gone
+        return (self._task is not None and not self._task.done() and not self.gone
+                and not self.stopping)
 
     async def _load(self) -> None:
         """Fold the whole log, keeping the last RING_SIZE change messages for resumes."""
@@ -351,8 +355,12 @@ class Tailer:
 
         Synchronous on purpose: no event can be published between computing the first
         messages and registering the reader, so nothing falls between them. The caller
-        offers the first messages before it next awaits anything.
+        offers the first messages before it next awaits anything. TailerStopped if this
+        tailer was stopped (as _make_room may do to one just handed out, before its reader
+        subscribed): nothing would ever be written to the reader, not even a heartbeat.
         """
+        if not self.running:
+            raise TailerStopped(f"the tailer of {self.slug!r} has stopped")
         if sub is None:
             sub = Subscription(self.queue_size)
         first = self.backlog(last_event_id)

@@ -20,7 +20,7 @@ from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.stream import READER_BUFFER_BYTES, SocketReader
-from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
+from tests.conftest import Api, RedisServer, Tokens, UvicornThread, app_config, wait_until
 from tests.sse import Reader, read_stream, reading
 
 PROBLEM = "application/problem+json"
@@ -270,3 +270,54 @@ def test_max_streams_is_lowered_to_what_the_open_file_limit_leaves_room_for() ->
                          check=True, timeout=60)
     assert ran.stdout.split() == ["668", "500"]
     assert "LIVEBLOG_MAX_STREAMS is 10000" in ran.stderr and "ulimit -n" in ran.stderr
+
+
+def test_a_reader_whose_tailer_is_stopped_to_make_room_meanwhile_is_not_left_silent(
+        redis_server: RedisServer, redis_url: str, tokens: Tokens) -> None:
+    """max_tailers=1. A reader of tartus (ahead of the process, so it catches up from Redis)
+    is handed tartus's idle tailer; while its catch-up waits on Redis (paused), a reader of
+    jableh makes room by stopping that tailer. The tartus reader must not join the stopped
+    tailer (a 200, then silence for ever): it gets a tailer that runs, or a 503."""
+    with UvicornThread(app_config(redis_url, max_tailers=1)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus", "jableh")
+        hub = server.hub()
+        ahead = "9999999999999-0"
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+                async with reading(client, "tartus"):
+                    pass  # tartus is tailed, with no reader
+                await asyncio.to_thread(wait_until, lambda: streams_held(server) == 0,
+                                        what="the first reader to leave")
+                with redis_server.client() as redis:
+                    redis.execute_command("CLIENT", "PAUSE", "5000", "ALL")
+                    try:
+                        tartus = asyncio.create_task(read_stream(
+                            client, STREAM, until=2, last_event_id=ahead))
+                        await asyncio.to_thread(wait_until, lambda: streams_held(server) == 1,
+                                                what="the tartus reader to catch up")
+                        jableh = asyncio.create_task(read_stream(
+                            client, "/blogs/jableh/stream", until=2))
+                        await asyncio.to_thread(wait_until, lambda: "tartus" not in hub.tailers,
+                                                what="tartus's tailer to be stopped")
+                    finally:
+                        redis.execute_command("CLIENT", "UNPAUSE")
+                await asyncio.to_thread(wait_until, lambda: streams_held(server) in (1, 2),
+                                        what="the readers to be answered")
+                await asyncio.sleep(0)
+                for slug, task in (("tartus", tartus), ("jableh", jableh)):
+                    # Each either was refused, or runs: its next update reaches it.
+                    await asyncio.to_thread(
+                        wait_until, lambda task=task, slug=slug: task.done() or any(
+                            t.subscribers for t in hub.tailers.values() if t.slug == slug),
+                        what=f"the {slug} reader to be refused or subscribed")
+                    if task.done():
+                        assert (await task).status == 503
+                        continue
+                    await asyncio.to_thread(post, api, tokens, slug, "Up")
+                    stream = await asyncio.wait_for(task, 5)
+                    assert stream.status == 200 and stream.messages[-1].event == "entry-posted"
+
+        asyncio.run(scenario())
+        api.http.close()

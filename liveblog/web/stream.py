@@ -41,8 +41,8 @@ from starlette.types import Receive, Scope, Send
 # or protocol gets the ASGI path.
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from liveblog.errors import Problem
-from liveblog.live import Hub, Subscription, Tailer, http_chunk
+from liveblog.errors import Overloaded, Problem, TailerStopped
+from liveblog.live import RETRY_AFTER, Hub, Subscription, Tailer, http_chunk
 from liveblog.web.api import slug_from
 from liveblog.web.headers import with_security_headers
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
@@ -176,13 +176,10 @@ async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
         assert match is not None, "app.py routes only stream paths here"
         scope["path_params"] = {"slug": match.group(1)}
         slug = slug_from(Request(scope))
-        tailer = await hub.tailer(slug)
         reconnecting_from = last_event_id_header(scope["headers"])
         last_id = reconnecting_from or query_value(scope.get("query_string", b""),
                                                    "last_event_id")
-        if tailer.is_ahead(last_id):
-            # The reader saw events (through another process) that we have not read yet.
-            await tailer.catch_up()
+        tailer = await _running_tailer(hub, slug, last_id)
     except Exception as exc:
         await (await _error_response(Request(scope), exc))(
             scope, receive, with_security_headers(scope, send))
@@ -210,9 +207,29 @@ async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
         await _serve_send(tailer, last_id, SendReader(tailer.queue_size, send), receive, send)
 
 
+async def _running_tailer(hub: Hub, slug: str, last_id: str | None) -> Tailer:
+    """The blog's tailer, caught up with the reader, and still running after the awaits:
+    while this request awaited (the blog's load, a catch-up), the hub may have stopped the
+    tailer to make room for another blog's (it had no readers yet); joining it would leave
+    the reader with a 200 and then silence. Then it asks the hub again, a few times."""
+    for _ in range(3):
+        tailer = await hub.tailer(slug)
+        if tailer.is_ahead(last_id):
+            # The reader saw events (through another process) that we have not read yet.
+            await tailer.catch_up()
+        if tailer.running:
+            return tailer
+    raise Overloaded("this server is busy starting blogs for other readers; retry later",
+                     random.randint(*RETRY_AFTER))
+
+
 def _start(tailer: Tailer, last_id: str | None, reader: Subscription) -> bool:
     """Subscribe and offer the first messages, with nothing awaited in between."""
-    _, first = tailer.subscribe(last_id, reader)
+    try:
+        _, first = tailer.subscribe(last_id, reader)
+    except TailerStopped:
+        # Stopped while the headers went out: end the stream; the browser reconnects.
+        return False
     opening = opening_of(first)
     if reader.offer(opening, http_chunk(opening)):
         return True
