@@ -19,7 +19,7 @@ from liveblog.errors import ConfigError
 from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import Store
-from liveblog.web.stream import READER_BUFFER_BYTES, SocketReader
+from liveblog.web.stream import END_GRACE_SECONDS, READER_BUFFER_BYTES, SocketReader
 from tests.conftest import Api, RedisServer, Tokens, UvicornThread, app_config, wait_until
 from tests.sse import Reader, read_stream, reading
 
@@ -320,4 +320,38 @@ def test_a_reader_whose_tailer_is_stopped_to_make_room_meanwhile_is_not_left_sil
                     assert stream.status == 200 and stream.messages[-1].event == "entry-posted"
 
         asyncio.run(scenario())
+        api.http.close()
+
+
+def test_a_stalled_reader_of_a_stream_that_ends_gives_back_its_slot(
+        redis_server: RedisServer, redis_url: str, tokens: Tokens) -> None:
+    """A reader that never reads, with bytes still waiting for it, when its stream is ended
+    (here its blog left Redis, so its tailer stops): its connection is aborted within
+    END_GRACE_SECONDS, not held for ever waiting for it to drain, and its slot is freed."""
+    with UvicornThread(app_config(redis_url, tail_block_ms=250)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+        stalled_socket = socket.socket()
+        stalled_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled_socket.connect(("127.0.0.1", server.port))
+        stalled_socket.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_until(lambda: "tartus" in hub.tailers and len(hub.tailers["tartus"].subscribers) == 1,
+                   what="the stalled reader")
+        stalled = next(iter(hub.tailers["tartus"].subscribers))
+        assert isinstance(stalled, SocketReader)
+        body = "A long dispatch from the port. " * 620  # 40 kB a message with its HTML
+        posts = 0
+        while not stalled.transport.get_write_buffer_size():  # the kernel's buffers are full
+            post(api, tokens, "tartus", body)
+            posts += 1
+            assert posts < 300
+        assert stalled in hub.tailers["tartus"].subscribers  # not cut off: under its allowance
+        with redis_server.client() as redis:
+            redis.flushall()
+        wait_until(lambda: streams_held(server) == 0, timeout=END_GRACE_SECONDS + 10,
+                   what="the stalled reader's slot to be released")
+        assert stalled.transport.is_closing()
+        print(f"stalled reader: {posts} posts; released after the stream ended")
+        stalled_socket.close()
         api.http.close()

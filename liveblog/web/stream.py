@@ -66,6 +66,12 @@ _RETRY_LINES = [b"retry: %d\n\n" % ms for ms in range(RETRY_MS[0], RETRY_MS[1] +
 # behind is cut off and resumes from its last id. 10,000 stalled readers hold 10 GiB at
 # worst, 512 MiB with a usual blog's 2 kB messages (the messages limit cuts first then).
 READER_BUFFER_BYTES = 1024 * 1024
+# How long a stream we end (its tailer stopped or reloaded, the server shutting down) may
+# take to send what still waits for its reader before the connection is aborted: close()
+# alone waits for ever for a reader that stopped reading, and that reader would keep its
+# socket, up to READER_BUFFER_BYTES and its stream slot. A reader aborted here resumes from
+# its last id, as one cut off does.
+END_GRACE_SECONDS = 5.0
 _START = {"type": "http.response.start", "status": 200, "headers": HEADERS}
 _END = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -116,7 +122,10 @@ class SocketReader(Subscription):
     def end(self) -> None:
         if self.chunked and not self.transport.is_closing():
             self.transport.write(b"0\r\n\r\n")
-        self.transport.close()  # after what is buffered; the handler then sees a disconnect
+        transport = self.transport
+        transport.close()  # after what is buffered; the handler then sees a disconnect
+        if transport.get_write_buffer_size():
+            asyncio.get_running_loop().call_later(END_GRACE_SECONDS, transport.abort)
 
     def cut_off(self) -> None:
         self.transport.abort()  # drop what is buffered: the reader resumes from its last id
