@@ -355,3 +355,35 @@ def test_a_stalled_reader_of_a_stream_that_ends_gives_back_its_slot(
         print(f"stalled reader: {posts} posts; released after the stream ended")
         stalled_socket.close()
         api.http.close()
+
+
+def test_requests_pipelined_behind_a_fast_path_stream_are_not_answered(
+        redis_url: str, tokens: Tokens) -> None:
+    """Two stream GETs in one packet on one connection, for a blog already tailed (the
+    protocol's fast path): one response, one slot held; the second request is not answered
+    into the middle of the first's chunked stream."""
+    with UvicornThread(app_config(redis_url)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+
+        async def scenario() -> bytes:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client, \
+                    reading(client, "tartus") as reader:
+                request = f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                raw_reader, raw_writer = await asyncio.open_connection("127.0.0.1", server.port)
+                raw_writer.write(request * 2)
+                received = b""
+                while b"event: snapshot" not in received:
+                    received += await asyncio.wait_for(raw_reader.read(65536), 5)
+                event_id = await asyncio.to_thread(post, api, tokens, "tartus", "Up")
+                assert (await reader.wait_for(2))[-1].id == event_id
+                while f"id: {event_id}".encode() not in received:
+                    received += await asyncio.wait_for(raw_reader.read(65536), 5)
+                assert hub.streams == 2  # the reader and the raw connection's one stream
+                raw_writer.close()
+                return received
+
+        received = asyncio.run(scenario())
+        assert received.count(b"HTTP/1.1 ") == 1, received[:2000]
+        api.http.close()

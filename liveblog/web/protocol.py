@@ -66,7 +66,12 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
         self.headers = []
 
     def on_headers_complete(self) -> None:
-        if self.reader is None and self.cycle is None and self._stream_here():
+        if self.reader is not None:
+            # A request pipelined behind the stream, in the same packet (later packets are
+            # not even parsed, see data_received): answering it would write a second
+            # response into the middle of the chunked stream, and hold a second slot.
+            return
+        if self.cycle is None and self._stream_here():
             return
         if not self.addressed:
             self.server = get_local_addr(self.transport)
