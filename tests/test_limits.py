@@ -387,3 +387,29 @@ def test_requests_pipelined_behind_a_fast_path_stream_are_not_answered(
         received = asyncio.run(scenario())
         assert received.count(b"HTTP/1.1 ") == 1, received[:2000]
         api.http.close()
+
+
+def test_a_fast_path_stream_that_fails_to_open_gives_back_its_slot(
+        redis_url: str, tokens: Tokens, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If making a fast-path reader's first messages raises (here the tailer's snapshot is
+    made to fail), uvicorn answers 400 and closes: the slot admitted for it is released."""
+    with UvicornThread(app_config(redis_url)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+
+        def broken() -> bytes:
+            raise ValueError("the snapshot cannot be made")
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+                async with reading(client, "tartus"):
+                    monkeypatch.setattr(hub.tailers["tartus"], "snapshot", broken)
+                    response = await client.get(STREAM)  # the fast path: tartus is tailed
+                    assert response.status_code == 400
+                    monkeypatch.undo()
+                await asyncio.to_thread(wait_until, lambda: streams_held(server) == 0,
+                                        what="every slot to be released")
+
+        asyncio.run(scenario())
+        api.http.close()

@@ -107,11 +107,13 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
             hub.admit(address)
         except Overloaded:
             return False  # the ASGI app refuses it, as problem+json like every error
+        # Recorded before anything else can raise: connection_lost releases the slot and
+        # unsubscribes, even if what follows fails (uvicorn then answers 400 and closes).
+        self.hub, self.client_address = hub, address
         tailer.idle_since = time.monotonic()  # a request counts as use
         reader = SocketReader(tailer.queue_size, self.transport, chunked=True)
-        _, first = tailer.subscribe(last_id, reader)
         self.reader, self.tailer = reader, tailer
-        self.hub, self.client_address = hub, address
+        _, first = tailer.subscribe(last_id, reader)
         opening = opening_of(first)
         head = [_HEAD]
         for name, value in self.server_state.default_headers:
@@ -155,9 +157,9 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.reader is not None and self.tailer is not None:
             self.tailer.unsubscribe(self.reader)
-            if self.hub is not None:
-                self.hub.release(self.client_address)
-                self.hub = None  # released once, whatever calls follow
+        if self.hub is not None:
+            self.hub.release(self.client_address)
+            self.hub = None  # released once, whatever calls follow
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
