@@ -81,13 +81,18 @@ def http_chunk(message: bytes) -> bytes:
 
 def client_key(address: str) -> str:
     """What the per-client limit counts by: the address, or for IPv6 its /64, which one
-    household or host holds whole and picks addresses from at will."""
+    household or host holds whole and picks addresses from at will. An IPv4 address mapped
+    into IPv6 (::ffff:a.b.c.d, how IPv4 peers arrive on a server bound to ::) is that IPv4
+    address: its /64 would be the whole IPv4 internet's."""
     if ":" not in address:
         return address
     try:
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
+        ip = ipaddress.IPv6Address(address)
     except ValueError:
         return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 def _retry_after() -> int:

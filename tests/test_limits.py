@@ -99,6 +99,49 @@ def test_ipv6_clients_count_by_their_slash_64(redis_url: str, tokens: Tokens) ->
         api.http.close()
 
 
+def test_ipv4_clients_mapped_into_ipv6_count_as_their_ipv4_address(
+        redis_url: str, tokens: Tokens) -> None:
+    """Behind `serve --host ::`, IPv4 peers arrive as ::ffff:a.b.c.d: each counts as its
+    IPv4 address, not as the /64 that holds every IPv4 address."""
+    with UvicornThread(app_config(redis_url, max_streams_per_ip=1)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client, \
+                    reading(client, "tartus", "::ffff:203.0.113.1"):
+                async with reading(client, "tartus", "::ffff:198.51.100.7"):
+                    pass  # another IPv4 address has its own allowance
+                await refused(client, "tartus", "203.0.113.1")  # the same address
+                await refused(client, "tartus", "::ffff:203.0.113.1")
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+def test_x_forwarded_for_from_a_peer_that_is_not_trusted_is_ignored(
+        redis_url: str, tokens: Tokens) -> None:
+    """Only a trusted proxy (127.0.0.1 here) may name the client: a peer at 127.0.0.2 that
+    sends X-Forwarded-For is counted as itself, whatever address it names, on the ASGI path
+    (the first reader starts the tailer) and on the fast path alike."""
+    with UvicornThread(app_config(redis_url, max_streams_per_ip=2)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+        untrusted = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10,
+                                         transport=untrusted) as client, \
+                    reading(client, "tartus", "203.0.113.1"), \
+                    reading(client, "tartus", "203.0.113.2"):
+                assert hub.streams_by_client == {"127.0.0.2": 2}
+                await refused(client, "tartus", "203.0.113.3")
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
 def test_streams_per_process_are_limited(redis_url: str, tokens: Tokens) -> None:
     with UvicornThread(app_config(redis_url, max_streams=3)) as server:
         api = Api(server.base_url)
