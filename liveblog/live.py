@@ -329,14 +329,27 @@ class Tailer:
         for start in range(0, len(readers), BROADCAST_SLICE):
             if start:
                 await asyncio.sleep(0)
-            # The hot path: one offer (one socket write) per reader.
-            slow = [sub for sub in readers[start:start + BROADCAST_SLICE]
-                    if not sub.offer(message, chunk)]
+            slow = []
+            for sub in readers[start:start + BROADCAST_SLICE]:
+                # The hot path: one offer (one socket write) per reader. A reader whose
+                # offer raises is treated as too slow: were the pass to stop there, the
+                # readers after it would miss these messages for good (a gap), and the
+                # heartbeat that called would die.
+                try:
+                    if not sub.offer(message, chunk):
+                        slow.append(sub)
+                except Exception:
+                    logger.exception("tailer %s: a reader's write failed; cutting it off",
+                                     self.slug)
+                    slow.append(sub)
             for sub in slow:
                 if sub in self.subscribers:
                     self.dropped += 1
                     self.unsubscribe(sub)
-                    sub.cut_off()
+                    try:
+                        sub.cut_off()
+                    except Exception:
+                        logger.exception("tailer %s: could not cut a reader off", self.slug)
 
     def _remember_message(self, rec: Recorded, after: Blog) -> bytes | None:
         change = change_view(rec, after)
@@ -548,7 +561,10 @@ class Hub:
                     not tailer.subscribers and now - tailer.idle_since > self.idle_seconds
                 ):
                     del self.tailers[slug]
-                    await tailer.stop()
+                    try:
+                        await tailer.stop()
+                    except Exception:  # one tailer's failure must not end the reaping
+                        logger.exception("tailer %s: could not be stopped", slug)
 
     async def _heartbeat(self) -> None:
         interval = self.heartbeat_seconds
@@ -559,7 +575,10 @@ class Hub:
                 # A blog that spoke within the interval needs no heartbeat; its newest
                 # readers got their first bytes when they connected.
                 if now - tailer.last_sent >= interval * 0.9:
-                    await tailer.broadcast(HEARTBEAT)
+                    try:
+                        await tailer.broadcast(HEARTBEAT)
+                    except Exception:  # one blog's failure must not silence every other
+                        logger.exception("tailer %s: heartbeat failed", tailer.slug)
 
     async def close(self) -> None:
         for chore in self._chores:

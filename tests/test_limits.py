@@ -16,7 +16,7 @@ import pytest
 from liveblog import live
 from liveblog.config import Config
 from liveblog.errors import ConfigError
-from liveblog.live import Hub
+from liveblog.live import Hub, Subscription
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.stream import END_GRACE_SECONDS, READER_BUFFER_BYTES, SocketReader
@@ -453,6 +453,48 @@ def test_a_fast_path_stream_that_fails_to_open_gives_back_its_slot(
                     monkeypatch.undo()
                 await asyncio.to_thread(wait_until, lambda: streams_held(server) == 0,
                                         what="every slot to be released")
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+class Exploding(Subscription):
+    """A reader whose every write raises (as a server's send may once its peer is gone)."""
+
+    def offer(self, message: bytes, chunk: bytes) -> bool:
+        raise ConnectionResetError("the peer is gone")
+
+
+def test_a_reader_whose_write_raises_is_cut_off_and_silences_no_one(
+        redis_url: str, tokens: Tokens) -> None:
+    """A reader whose write raises, among real readers of a tailed blog: it is cut off, the
+    heartbeat keeps going, and every other reader gets every update."""
+    with UvicornThread(app_config(redis_url, heartbeat_seconds=0.2)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client, \
+                    reading(client, "tartus") as first:
+                exploding = Exploding()
+                tailer = hub.tailers["tartus"]
+                tailer.subscribe(None, exploding)
+                async with reading(client, "tartus") as second:
+                    # The next heartbeat (or update) meets it: its write raises.
+                    await asyncio.to_thread(wait_until, lambda: exploding not in
+                                            tailer.subscribers, what="it to be cut off")
+                    event_id = await asyncio.to_thread(post, api, tokens, "tartus", "Up")
+                    for reader in (first, second):
+                        assert (await reader.wait_for(2))[-1].id == event_id
+                    # The heartbeat still runs: a new reader hears pings after all this.
+                    raw_reader, raw_writer = await asyncio.open_connection(
+                        "127.0.0.1", server.port)
+                    raw_writer.write(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    received = b""
+                    while received.count(live.HEARTBEAT) < 2:
+                        received += await asyncio.wait_for(raw_reader.read(65536), 5)
+                    raw_writer.close()
 
         asyncio.run(scenario())
         api.http.close()
