@@ -460,6 +460,8 @@ class Hub:
         self.streams_by_client: dict[str, int] = {}
         self._starting: dict[str, asyncio.Task[Tailer]] = {}
         self._chores: list[asyncio.Task[None]] = []
+        # close() was called: no tailer starts from then on (its task would outlive the store).
+        self.closed = False
 
     # -- limits --------------------------------------------------------------------------
 
@@ -516,6 +518,8 @@ class Hub:
     # -- tailers -------------------------------------------------------------------------
 
     async def tailer(self, slug: str) -> Tailer:
+        if self.closed:
+            raise Overloaded("this server is shutting down; retry later", _retry_after())
         tailer = self.tailers.get(slug)
         if tailer is not None and tailer.running:
             tailer.idle_since = time.monotonic()  # a request counts as use
@@ -581,10 +585,20 @@ class Hub:
                         logger.exception("tailer %s: heartbeat failed", tailer.slug)
 
     async def close(self) -> None:
+        self.closed = True
         for chore in self._chores:
             chore.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await chore
+        # Tailers still loading: cancelled (a load that finished meanwhile has put its
+        # tailer in self.tailers, stopped below); otherwise one would be added after this
+        # and tail a closed store.
+        starting = list(self._starting.values())
+        for task in starting:
+            task.cancel()
+        for task in starting:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
         for tailer in list(self.tailers.values()):
             await tailer.stop()
         self.tailers.clear()

@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from liveblog.embedded import find_redis_server
+from liveblog.errors import Overloaded
 from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import BLOCK_MARGIN_SECONDS, Store
@@ -319,3 +320,38 @@ def test_a_tailer_stops_promptly_whenever_it_is_stopped(
 
     took = asyncio.run(scenario())
     assert max(took) < 1.0, max(took)
+
+
+
+def test_closing_the_hub_stops_a_tailer_that_was_still_loading(
+        redis_server: RedisServer, redis_url: str, blog: str) -> None:
+    """A blog whose tailer is loading (Redis paused) when the hub closes (the server shuts
+    down): no tailer is left running afterwards, and none starts once the hub is closed."""
+
+    async def scenario() -> None:
+        store = Store.from_url(redis_url)
+        hub = Hub(Service(store))
+        with redis_server.client() as redis_client:
+            redis_client.execute_command("CLIENT", "PAUSE", "5000", "ALL")
+            try:
+                waiter = asyncio.create_task(hub.tailer(blog))
+                await asyncio.sleep(0)  # the waiter runs up to the load, which waits
+                assert blog in hub._starting
+                closing = asyncio.create_task(hub.close())
+                await asyncio.wait({closing}, timeout=0.2)  # closing, while the load waits
+            finally:
+                redis_client.execute_command("CLIENT", "UNPAUSE")
+        await closing
+        # The waiter ends when the load does (finished, or cancelled by close).
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await waiter
+        running = [task.get_name() for task in asyncio.all_tasks()
+                   if task.get_name().startswith("tailer:") and not task.done()]
+        for tailer in list(hub.tailers.values()):  # left over (the defect): stopped, to end
+            await tailer.stop()
+        assert running == []
+        with pytest.raises(Overloaded):
+            await hub.tailer(blog)
+        await store.close()
+
+    asyncio.run(scenario())
