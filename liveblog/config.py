@@ -76,6 +76,13 @@ SETTINGS: tuple[Setting, ...] = (
         "or a new blog's stream gets 503.",
     ),
     Setting(
+        "LIVEBLOG_MAX_TAILERS_PER_IP",
+        "10",
+        "Blogs one client address (an IPv6 /64) may make one process start tailing, counted "
+        "while they are tailed; past it a stream of yet another blog gets 503 with "
+        "Retry-After.",
+    ),
+    Setting(
         "LIVEBLOG_TAIL_BLOCK_MS",
         "5000",
         "Longest wait of a tailer's XREAD; a dead Redis connection is noticed within this plus "
@@ -103,6 +110,7 @@ class Config:
     max_streams: int = 10_000
     max_streams_per_ip: int = 1000
     max_tailers: int = 100
+    max_tailers_per_ip: int = 10
     tail_block_ms: int = 5000
 
     @classmethod
@@ -156,6 +164,8 @@ class Config:
         max_streams_per_ip = limit("max_streams_per_ip", "LIVEBLOG_MAX_STREAMS_PER_IP",
                                    1, 10_000_000)
         max_tailers = limit("max_tailers", "LIVEBLOG_MAX_TAILERS", 1, 100_000)
+        max_tailers_per_ip = limit("max_tailers_per_ip", "LIVEBLOG_MAX_TAILERS_PER_IP",
+                                   1, 100_000)
         # Each block's end costs the tailer an XREAD and a check of the log: not too often.
         tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 100, 60_000)
         public = raw("LIVEBLOG_PUBLIC_URL")
@@ -176,6 +186,7 @@ class Config:
             max_streams=max_streams,
             max_streams_per_ip=max_streams_per_ip,
             max_tailers=max_tailers,
+            max_tailers_per_ip=max_tailers_per_ip,
             tail_block_ms=tail_block_ms,
         )
 

@@ -446,7 +446,8 @@ class Hub:
     def __init__(self, service: Service, *, queue_size: int = 256,
                  idle_seconds: float = 60.0, block_ms: int | None = None,
                  heartbeat_seconds: float = 15.0, max_streams: int = 10_000,
-                 max_streams_per_client: int = 1000, max_tailers: int = 100) -> None:
+                 max_streams_per_client: int = 1000, max_tailers: int = 100,
+                 max_tailers_per_client: int = 10) -> None:
         self.service = service
         self.queue_size = queue_size
         self.idle_seconds = idle_seconds
@@ -455,7 +456,11 @@ class Hub:
         self.max_streams = max_streams
         self.max_streams_per_client = max_streams_per_client
         self.max_tailers = max_tailers
+        self.max_tailers_per_client = max_tailers_per_client
         self.tailers: dict[str, Tailer] = {}
+        # Who (client_key) made the process start tailing each blog, while it is tailed or
+        # starting: one address must not take every tailer a process can hold.
+        self.started_by: dict[str, str] = {}
         self.streams = 0
         self.streams_by_client: dict[str, int] = {}
         self._starting: dict[str, asyncio.Task[Tailer]] = {}
@@ -517,13 +522,40 @@ class Hub:
 
     # -- tailers -------------------------------------------------------------------------
 
-    async def tailer(self, slug: str) -> Tailer:
+    def _budget(self, slug: str, client: str | None) -> None:
+        """Overloaded if `client` already made this process tail its maximum of blogs
+        (LIVEBLOG_MAX_TAILERS_PER_IP); otherwise count this one against it."""
+        for started in [s for s in self.started_by
+                        if s not in self.tailers and s not in self._starting]:
+            del self.started_by[started]  # stopped since: no longer counted
+        if client is None:
+            return
+        key = client_key(client)
+        if sum(1 for who in self.started_by.values() if who == key) \
+                >= self.max_tailers_per_client:
+            raise Overloaded(
+                f"your address made this server follow its maximum of "
+                f"{self.max_tailers_per_client} blogs; retry later", _retry_after())
+        self.started_by[slug] = key
+
+    async def tailer(self, slug: str, client: str | None = None) -> Tailer:
+        """The blog's running tailer, started if need be (at the request of `client`, an
+        address, counted against its budget of blogs). NotFound if there is no such blog."""
         if self.closed:
             raise Overloaded("this server is shutting down; retry later", _retry_after())
         tailer = self.tailers.get(slug)
         if tailer is not None and tailer.running:
             tailer.idle_since = time.monotonic()  # a request counts as use
             return tailer
+        if slug not in self._starting:
+            # Before making room: a slug that is no blog must not stop a real blog's tailer
+            # (or get a 503 rather than its 404).
+            if not await self.service.store.length(slug):
+                raise NotFound(f"no blog {slug!r}")
+            tailer = self.tailers.get(slug)
+            if tailer is not None and tailer.running:  # started while we asked
+                tailer.idle_since = time.monotonic()
+                return tailer
         if not self._chores:
             self._chores = [
                 asyncio.create_task(self._reap(), name="tailer-reaper"),
@@ -535,6 +567,7 @@ class Hub:
             if tailer is not None:  # it stopped (its blog left the log?): a new one's turn
                 del self.tailers[slug]
                 leaving.append(tailer)
+            self._budget(slug, client)
             leaving += self._make_room()
             starting = asyncio.create_task(self._start(slug))
             self._starting[slug] = starting

@@ -291,8 +291,11 @@ def test_the_limit_settings_are_read_and_a_wrong_one_is_named() -> None:
     defaults = Config.from_env({})
     assert (defaults.max_streams, defaults.max_streams_per_ip, defaults.max_tailers,
             defaults.tail_block_ms) == (10_000, 1000, 100, 5000)
+    assert Config.from_env({"LIVEBLOG_MAX_TAILERS_PER_IP": "4"}).max_tailers_per_ip == 4
+    assert defaults.max_tailers_per_ip == 10
     for name, value in (("LIVEBLOG_MAX_STREAMS", "0"), ("LIVEBLOG_MAX_STREAMS_PER_IP", "many"),
-                        ("LIVEBLOG_MAX_TAILERS", "-1"), ("LIVEBLOG_TAIL_BLOCK_MS", "5")):
+                        ("LIVEBLOG_MAX_TAILERS", "-1"), ("LIVEBLOG_TAIL_BLOCK_MS", "5"),
+                        ("LIVEBLOG_MAX_TAILERS_PER_IP", "0")):
         with pytest.raises(ConfigError, match=name):
             Config.from_env({name: value})
 
@@ -342,8 +345,11 @@ def test_a_reader_whose_tailer_is_stopped_to_make_room_meanwhile_is_not_left_sil
                                                 what="the tartus reader to catch up")
                         jableh = asyncio.create_task(read_stream(
                             client, "/blogs/jableh/stream", until=2))
-                        await asyncio.to_thread(wait_until, lambda: "tartus" not in hub.tailers,
-                                                what="tartus's tailer to be stopped")
+                        # Both wait on Redis: tartus's reader in its catch-up, jableh's in
+                        # the check that its blog exists, before it makes room (by stopping
+                        # tartus's tailer, which has no reader yet, if it goes first).
+                        await asyncio.to_thread(wait_until, lambda: streams_held(server) == 2,
+                                                what="the jableh reader to wait too")
                     finally:
                         redis.execute_command("CLIENT", "UNPAUSE")
                 await asyncio.to_thread(wait_until, lambda: streams_held(server) in (1, 2),
@@ -495,6 +501,55 @@ def test_a_reader_whose_write_raises_is_cut_off_and_silences_no_one(
                     while received.count(live.HEARTBEAT) < 2:
                         received += await asyncio.wait_for(raw_reader.read(65536), 5)
                     raw_writer.close()
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+def test_a_slug_that_is_no_blog_gets_404_and_stops_no_tailer(
+        redis_url: str, tokens: Tokens) -> None:
+    """max_tailers=1: a stream of a slug that is no blog is 404, whether the one tailer has
+    readers (not 503) or is idle (and it is not stopped to make room for nothing)."""
+    with UvicornThread(app_config(redis_url, max_tailers=1)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+                async with reading(client, "tartus"):
+                    response = await client.get("/blogs/nowhere/stream")
+                    assert response.status_code == 404, response.text
+                await asyncio.to_thread(wait_until, lambda: streams_held(server) == 0,
+                                        what="the reader to leave")
+                tailer = hub.tailers["tartus"]
+                response = await client.get("/blogs/nowhere/stream")
+                assert response.status_code == 404, response.text
+                assert hub.tailers.get("tartus") is tailer and tailer.running
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+def test_one_address_cannot_make_a_process_tail_more_than_its_share_of_blogs(
+        redis_url: str, tokens: Tokens) -> None:
+    """LIVEBLOG_MAX_TAILERS_PER_IP=2: an address that made the process tail two blogs gets
+    503 for a third; another address may still start it."""
+    with UvicornThread(app_config(redis_url, max_tailers_per_ip=2)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus", "jableh", "latakia")
+        hub = server.hub()
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+                for slug in ("tartus", "jableh"):
+                    async with reading(client, slug, "203.0.113.1"):
+                        pass
+                await refused(client, "latakia", "203.0.113.1")
+                async with reading(client, "tartus", "203.0.113.1"):
+                    pass  # a blog already tailed costs nothing
+                async with reading(client, "latakia", "198.51.100.7"):
+                    assert set(hub.tailers) == {"tartus", "jableh", "latakia"}
 
         asyncio.run(scenario())
         api.http.close()

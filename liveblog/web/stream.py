@@ -174,12 +174,13 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
             scope, receive, with_security_headers(scope, send))
         return
     try:
-        await _stream(hub, scope, receive, send)
+        await _stream(hub, scope, receive, send, address)
     finally:
         hub.release(address)
 
 
-async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
+async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send,
+                  address: str | None) -> None:
     try:
         match = PATH.match(scope["path"])
         assert match is not None, "app.py routes only stream paths here"
@@ -188,7 +189,7 @@ async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
         reconnecting_from = last_event_id_header(scope["headers"])
         last_id = reconnecting_from or query_value(scope.get("query_string", b""),
                                                    "last_event_id")
-        tailer = await _running_tailer(hub, slug, last_id)
+        tailer = await _running_tailer(hub, slug, last_id, address)
     except Exception as exc:
         await (await _error_response(Request(scope), exc))(
             scope, receive, with_security_headers(scope, send))
@@ -216,13 +217,14 @@ async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
         await _serve_send(tailer, last_id, SendReader(tailer.queue_size, send), receive, send)
 
 
-async def _running_tailer(hub: Hub, slug: str, last_id: str | None) -> Tailer:
+async def _running_tailer(hub: Hub, slug: str, last_id: str | None,
+                          address: str | None) -> Tailer:
     """The blog's tailer, caught up with the reader, and still running after the awaits:
     while this request awaited (the blog's load, a catch-up), the hub may have stopped the
     tailer to make room for another blog's (it had no readers yet); joining it would leave
     the reader with a 200 and then silence. Then it asks the hub again, a few times."""
     for _ in range(3):
-        tailer = await hub.tailer(slug)
+        tailer = await hub.tailer(slug, address)
         if tailer.is_ahead(last_id):
             # The reader saw events (through another process) that we have not read yet.
             await tailer.catch_up()
