@@ -83,6 +83,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Retry-After.",
     ),
     Setting(
+        "LIVEBLOG_FORWARDED_ALLOW_IPS",
+        "127.0.0.1",
+        "Proxies trusted to name the client in X-Forwarded-For (comma-separated addresses or "
+        "networks, or *): the address the per-address limits count. Any other peer counts "
+        "as itself.",
+    ),
+    Setting(
         "LIVEBLOG_TAIL_BLOCK_MS",
         "5000",
         "Longest wait of a tailer's XREAD; a dead Redis connection is noticed within this plus "
@@ -111,6 +118,7 @@ class Config:
     max_streams_per_ip: int = 1000
     max_tailers: int = 100
     max_tailers_per_ip: int = 10
+    forwarded_allow_ips: str = "127.0.0.1"
     tail_block_ms: int = 5000
 
     @classmethod
@@ -168,6 +176,10 @@ class Config:
                                    1, 100_000)
         # Each block's end costs the tailer an XREAD and a check of the log: not too often.
         tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 100, 60_000)
+        forwarded_allow_ips = str(_override(overrides, "forwarded_allow_ips",
+                                            raw("LIVEBLOG_FORWARDED_ALLOW_IPS"))).strip()
+        if not forwarded_allow_ips:
+            raise ConfigError("LIVEBLOG_FORWARDED_ALLOW_IPS must name at least one address")
         public = raw("LIVEBLOG_PUBLIC_URL")
         if public is not None and not public.startswith(("http://", "https://")):
             raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")
@@ -187,6 +199,7 @@ class Config:
             max_streams_per_ip=max_streams_per_ip,
             max_tailers=max_tailers,
             max_tailers_per_ip=max_tailers_per_ip,
+            forwarded_allow_ips=forwarded_allow_ips,
             tail_block_ms=tail_block_ms,
         )
 

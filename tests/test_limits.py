@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.stream import END_GRACE_SECONDS, READER_BUFFER_BYTES, SocketReader
 from tests.conftest import Api, RedisServer, Tokens, UvicornThread, app_config, wait_until
+from tests.processes import Processes, Served
 from tests.sse import Reader, read_stream, reading
 
 PROBLEM = "application/problem+json"
@@ -293,6 +295,9 @@ def test_the_limit_settings_are_read_and_a_wrong_one_is_named() -> None:
             defaults.tail_block_ms) == (10_000, 1000, 100, 5000)
     assert Config.from_env({"LIVEBLOG_MAX_TAILERS_PER_IP": "4"}).max_tailers_per_ip == 4
     assert defaults.max_tailers_per_ip == 10
+    assert defaults.forwarded_allow_ips == "127.0.0.1"
+    assert Config.from_env({"LIVEBLOG_FORWARDED_ALLOW_IPS": "10.0.0.0/8"}).forwarded_allow_ips \
+        == "10.0.0.0/8"
     for name, value in (("LIVEBLOG_MAX_STREAMS", "0"), ("LIVEBLOG_MAX_STREAMS_PER_IP", "many"),
                         ("LIVEBLOG_MAX_TAILERS", "-1"), ("LIVEBLOG_TAIL_BLOCK_MS", "5"),
                         ("LIVEBLOG_MAX_TAILERS_PER_IP", "0")):
@@ -553,3 +558,29 @@ def test_one_address_cannot_make_a_process_tail_more_than_its_share_of_blogs(
 
         asyncio.run(scenario())
         api.http.close()
+
+
+def test_serve_trusts_the_proxies_liveblog_forwarded_allow_ips_names(
+        processes: Processes, tmp_path: Path, redis_url: str, tokens: Tokens) -> None:
+    """`liveblog serve` with LIVEBLOG_FORWARDED_ALLOW_IPS=127.0.0.2 and one stream per
+    address: a proxy at 127.0.0.2 names two clients, each counted as itself (on the ASGI
+    path and the fast path); a peer at 127.0.0.1 is no longer trusted and counts as itself."""
+    served = Served(processes, tmp_path / "var", LIVEBLOG_REDIS_URL=redis_url,
+                    LIVEBLOG_DURABILITY="warn", LIVEBLOG_MAX_STREAMS_PER_IP="1",
+                    LIVEBLOG_FORWARDED_ALLOW_IPS="127.0.0.2")
+    api = Api(served.url)
+    open_blogs(api, tokens, "tartus")
+
+    async def scenario() -> None:
+        proxy = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(base_url=served.url, timeout=10,
+                                     transport=proxy) as client, \
+                httpx.AsyncClient(base_url=served.url, timeout=10) as local, \
+                reading(client, "tartus", "203.0.113.1"), \
+                reading(client, "tartus", "203.0.113.2"), \
+                reading(local, "tartus", "198.51.100.1"):
+            await refused(local, "tartus", "198.51.100.2")  # both count as 127.0.0.1
+
+    asyncio.run(scenario())
+    api.http.close()
+    served.stop()

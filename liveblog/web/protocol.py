@@ -128,7 +128,7 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
     def _client_address(self) -> str | None:
         """The client's address as the ASGI app would see it in scope["client"]: the
         peer's, or, when uvicorn runs with proxy headers and trusts the peer
-        (FORWARDED_ALLOW_IPS), the one X-Forwarded-For names, picked by uvicorn's rule."""
+        (LIVEBLOG_FORWARDED_ALLOW_IPS), the one X-Forwarded-For names, picked by uvicorn's rule."""
         peer = self.transport.get_extra_info("peername")  # kept by the transport: no call
         address = str(peer[0]) if isinstance(peer, tuple | list) and peer else None
         proxy = self.app  # uvicorn puts its proxy-headers middleware outermost

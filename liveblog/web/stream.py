@@ -161,7 +161,7 @@ class SendReader(Subscription):
 async def stream(scope: Scope, receive: Receive, send: Send) -> None:
     hub: Hub = scope["state"]["hub"]
     # The peer's address, or, when uvicorn trusts the peer as a proxy (its proxy_headers
-    # and FORWARDED_ALLOW_IPS), the client's address from X-Forwarded-For: uvicorn's
+    # and LIVEBLOG_FORWARDED_ALLOW_IPS), the client's address from X-Forwarded-For: uvicorn's
     # middleware rewrote it before we got here. protocol.py works it out the same way.
     client = scope.get("client")
     address = client[0] if client else None
