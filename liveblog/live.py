@@ -400,7 +400,8 @@ class Tailer:
             return []
         # From the newest back: a reconnecting reader has usually missed only a few.
         missed: list[bytes] = []
-        for event_id, event, message, carries in reversed(self.ring):
+        ring = self.ring
+        for back, (event_id, event, message, carries) in enumerate(reversed(ring)):
             if event_id == last_event_id:
                 missed.reverse()
                 return missed
@@ -411,8 +412,16 @@ class Tailer:
                     # again. Same message, same id, with the entry as it stands now (or,
                     # retracted, with no words at all; its retraction follows).
                     now = public_entry(stands) if stands else withdrawn(carries.entry)
-                    message = sse_message(event_id, event,
-                                          msgspec.structs.replace(carries, entry=now))
+                    carries = msgspec.structs.replace(carries, entry=now)
+                    rewritten = sse_message(event_id, event, carries)
+                    # Kept in the ring in its place, so that it is rendered once per change
+                    # of its entry, not on every resume (an anonymous reader resuming from
+                    # the oldest id again and again would have the whole ring re-rendered
+                    # each time). A retraction is final: nothing to check any more.
+                    ring[len(ring) - 1 - back] = (event_id, event, rewritten,
+                                                  carries if stands else None)
+                    self.ring_bytes += len(rewritten) - len(message)
+                    message = rewritten
             missed.append(message)
         return None
 
