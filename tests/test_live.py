@@ -355,3 +355,24 @@ def test_closing_the_hub_stops_a_tailer_that_was_still_loading(
         await store.close()
 
     asyncio.run(scenario())
+
+
+
+
+def test_the_blackhole_proxy_leaves_no_task_pending(redis_server: RedisServer) -> None:
+    """The test proxy's connection handlers end with it (a blackholed connection too):
+    none is left pending when its loop is closed ("Task was destroyed but it is pending")."""
+
+    async def tasks() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    with BlackholeProxy(str(redis_server.socket_path)) as proxy:
+        clients = [redis.Redis.from_url(proxy.url) for _ in range(3)]
+        for client in clients:
+            assert client.ping()
+        assert proxy.blackhole() == 3
+        handlers = proxy._call(tasks())
+        assert len(handlers) >= 3
+    for client in clients:
+        client.close()
+    assert [t for t in handlers if not t.done()] == []
