@@ -344,17 +344,19 @@ def test_a_reader_whose_tailer_is_stopped_to_make_room_meanwhile_is_not_left_sil
                 with redis_server.client() as redis:
                     redis.execute_command("CLIENT", "PAUSE", "5000", "ALL")
                     try:
-                        tartus = asyncio.create_task(read_stream(
-                            client, STREAM, until=2, last_event_id=ahead))
-                        await asyncio.to_thread(wait_until, lambda: streams_held(server) == 1,
-                                                what="the tartus reader to catch up")
+                        # jableh's reader waits in the check that its blog exists, before
+                        # it makes room (by stopping tartus's idle tailer)...
                         jableh = asyncio.create_task(read_stream(
                             client, "/blogs/jableh/stream", until=2))
-                        # Both wait on Redis: tartus's reader in its catch-up, jableh's in
-                        # the check that its blog exists, before it makes room (by stopping
-                        # tartus's tailer, which has no reader yet, if it goes first).
+                        await asyncio.to_thread(wait_until, lambda: streams_held(server) == 1,
+                                                what="the jableh reader to wait")
+                        # ...then tartus's reader is handed that tailer, and waits in its
+                        # catch-up. Redis answers jableh first: the tailer is stopped while
+                        # tartus's reader has it and has not subscribed yet.
+                        tartus = asyncio.create_task(read_stream(
+                            client, STREAM, until=2, last_event_id=ahead))
                         await asyncio.to_thread(wait_until, lambda: streams_held(server) == 2,
-                                                what="the jableh reader to wait too")
+                                                what="the tartus reader to wait too")
                     finally:
                         redis.execute_command("CLIENT", "UNPAUSE")
                 await asyncio.to_thread(wait_until, lambda: streams_held(server) in (1, 2),
