@@ -309,10 +309,11 @@
       if (source.readyState === EventSource.CLOSED) {
         // A non-200 answer (a 503 while Redis is down or the server is full, a 502 from a
         // proxy mid-deploy) makes the browser give up; we do not: we try again, from the
-        // last id, but back off. The server asks 5 to 15 s (Retry-After, which EventSource
-        // cannot read): 5-10 s, then twice as long each failure (to 1-2 min), with jitter
-        // so that a crowd turned away does not come back in step. An open resets it.
-        var delay = Math.min(60000, 5000 * Math.pow(2, failures)) * (1 + Math.random());
+        // last id, but back off. The server asks 2 s (Redis down) or 5 to 15 s (full) in
+        // Retry-After, which EventSource cannot read: 2.5-5 s, then twice as long each
+        // failure (to 1-2 min), with jitter so that a crowd turned away does not come back
+        // in step. An open resets it.
+        var delay = Math.min(60000, 2500 * Math.pow(2, failures)) * (1 + Math.random());
         failures += 1;
         window.setTimeout(function () { if (!ended) connect(); }, delay);
       }

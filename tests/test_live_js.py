@@ -14,8 +14,8 @@ from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
 def test_a_refused_page_backs_off_instead_of_retrying_every_few_seconds(
         browser: Browser, redis_url: str, tokens: Tokens) -> None:
     """One stream per address, held by another connection from 127.0.0.1: the page's
-    stream gets 503 (Retry-After 5-15 s). It tries again after 5-10 s, then 10-20 s: at
-    most 2 attempts in 12 s (retrying every 2-5 s made 3 to 6)."""
+    stream gets 503. It tries again after 2.5-5 s, then 5-10 s, then 10-20 s: at most 3
+    attempts in 17 s (retrying every 2-5 s made at least 4)."""
     with UvicornThread(app_config(redis_url, max_streams_per_ip=1)) as server:
         api = Api(server.base_url)
         response = api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
@@ -35,13 +35,13 @@ def test_a_refused_page_backs_off_instead_of_retrying_every_few_seconds(
             page.wait_for_timeout(100)
         assert attempts, "the page never asked for its stream"
         started = attempts[0][0]
-        deadline = started + 12
+        deadline = started + 17
         while time.monotonic() < deadline:
             page.wait_for_timeout(200)  # the page runs; its requests are counted meanwhile
-        within = [status for at, status in attempts if at - started < 12]
-        print(f"stream attempts in 12 s: {len(within)} {within}")
+        within = [status for at, status in attempts if at - started < 17]
+        print(f"stream attempts in 17 s: {len(within)} {within}")
         assert set(within) == {503}
-        assert len(within) <= 2, within
+        assert len(within) <= 3, within
         context.close()
         holder.close()
         api.http.close()
