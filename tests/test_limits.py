@@ -405,7 +405,7 @@ def test_a_stalled_reader_of_a_stream_that_ends_gives_back_its_slot(
         assert stalled in hub.tailers["tartus"].subscribers  # not cut off: under its allowance
         with redis_server.client() as redis:
             redis.flushall()
-        wait_until(lambda: streams_held(server) == 0, timeout=END_GRACE_SECONDS + 10,
+        wait_until(lambda: streams_held(server) == 0, timeout=END_GRACE_SECONDS + 20,
                    what="the stalled reader's slot to be released")
         assert stalled.transport.is_closing()
         print(f"stalled reader: {posts} posts; released after the stream ended")
