@@ -91,6 +91,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             # task per connection (see liveblog/web/protocol.py).
             http="liveblog.web.protocol:StreamingHttpToolsProtocol",
             proxy_headers=True,
+            # Who may name the client (X-Forwarded-For): what the per-address limits count.
+            # protocol.py's fast path reads the same list from uvicorn's proxy middleware.
+            forwarded_allow_ips=config.forwarded_allow_ips,
             # A spike brings thousands of readers within seconds: let the kernel hold them
             # while the loop accepts (it caps this at net.core.somaxconn).
             backlog=8192,

@@ -76,6 +76,20 @@ SETTINGS: tuple[Setting, ...] = (
         "or a new blog's stream gets 503.",
     ),
     Setting(
+        "LIVEBLOG_MAX_TAILERS_PER_IP",
+        "10",
+        "Blogs one client address (an IPv6 /64) may make one process start tailing, counted "
+        "while they are tailed; past it a stream of yet another blog gets 503 with "
+        "Retry-After.",
+    ),
+    Setting(
+        "LIVEBLOG_FORWARDED_ALLOW_IPS",
+        "127.0.0.1",
+        "Proxies trusted to name the client in X-Forwarded-For (comma-separated addresses or "
+        "networks, or *): the address the per-address limits count. Any other peer counts "
+        "as itself.",
+    ),
+    Setting(
         "LIVEBLOG_TAIL_BLOCK_MS",
         "5000",
         "Longest wait of a tailer's XREAD; a dead Redis connection is noticed within this plus "
@@ -103,6 +117,8 @@ class Config:
     max_streams: int = 10_000
     max_streams_per_ip: int = 1000
     max_tailers: int = 100
+    max_tailers_per_ip: int = 10
+    forwarded_allow_ips: str = "127.0.0.1"
     tail_block_ms: int = 5000
 
     @classmethod
@@ -156,8 +172,14 @@ class Config:
         max_streams_per_ip = limit("max_streams_per_ip", "LIVEBLOG_MAX_STREAMS_PER_IP",
                                    1, 10_000_000)
         max_tailers = limit("max_tailers", "LIVEBLOG_MAX_TAILERS", 1, 100_000)
+        max_tailers_per_ip = limit("max_tailers_per_ip", "LIVEBLOG_MAX_TAILERS_PER_IP",
+                                   1, 100_000)
         # Each block's end costs the tailer an XREAD and a check of the log: not too often.
         tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 100, 60_000)
+        forwarded_allow_ips = str(_override(overrides, "forwarded_allow_ips",
+                                            raw("LIVEBLOG_FORWARDED_ALLOW_IPS"))).strip()
+        if not forwarded_allow_ips:
+            raise ConfigError("LIVEBLOG_FORWARDED_ALLOW_IPS must name at least one address")
         public = raw("LIVEBLOG_PUBLIC_URL")
         if public is not None and not public.startswith(("http://", "https://")):
             raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")
@@ -176,6 +198,8 @@ class Config:
             max_streams=max_streams,
             max_streams_per_ip=max_streams_per_ip,
             max_tailers=max_tailers,
+            max_tailers_per_ip=max_tailers_per_ip,
+            forwarded_allow_ips=forwarded_allow_ips,
             tail_block_ms=tail_block_ms,
         )
 

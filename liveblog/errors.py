@@ -7,6 +7,8 @@
     │                              before it (wiped or restored under us, or hand-edited)
     ├── InvalidImport              a file given to `liveblog import` breaks a rule the API
     │                              enforces (names the line and the event); nothing appended
+    ├── TailerStopped              a reader tried to join a blog's tailer that was stopped
+    │                              (to make room, or at shutdown); it goes to a new one
     └── Problem                    what a client did wrong or cannot have now; carries an
         │                          HTTP status and is rendered as RFC 9457 problem+json
         ├── MalformedRequest       400  the body is not JSON, or a header is malformed
@@ -53,6 +55,11 @@ class EmbeddedRedisError(LiveblogError):
 class CorruptLog(LiveblogError):
     """The log holds an event that cannot follow the ones before it. Readers of the log
     catch it to start over from what the log holds now."""
+
+
+class TailerStopped(LiveblogError):
+    """A reader tried to join a tailer that was stopped (to make room for another blog, or
+    at shutdown) after it was handed out: nothing would ever be written to that reader."""
 
 
 class InvalidImport(LiveblogError):

@@ -38,7 +38,7 @@ from liveblog.domain.views import (
     public_entry,
     withdrawn,
 )
-from liveblog.errors import NotFound, Overloaded, StoreUnavailable
+from liveblog.errors import NotFound, Overloaded, StoreUnavailable, TailerStopped
 from liveblog.service import Service
 
 RING_SIZE = 1024
@@ -81,13 +81,18 @@ def http_chunk(message: bytes) -> bytes:
 
 def client_key(address: str) -> str:
     """What the per-client limit counts by: the address, or for IPv6 its /64, which one
-    household or host holds whole and picks addresses from at will."""
+    household or host holds whole and picks addresses from at will. An IPv4 address mapped
+    into IPv6 (::ffff:a.b.c.d, how IPv4 peers arrive on a server bound to ::) is that IPv4
+    address: its /64 would be the whole IPv4 internet's."""
     if ":" not in address:
         return address
     try:
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
+        ip = ipaddress.IPv6Address(address)
     except ValueError:
         return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 def _retry_after() -> int:
@@ -147,6 +152,8 @@ class Tailer:
         self.faults = 0
         # The blog is no longer in the log (Redis emptied): the tailer has stopped.
         self.gone = False
+        # stop() was called: from then on no reader may join, even while the task winds down.
+        self.stopping = False
         self._snapshot: tuple[int, bytes] | None = None
         self._task: asyncio.Task[None] | None = None
         self._publishing = asyncio.Lock()
@@ -156,6 +163,7 @@ class Tailer:
         self._task = asyncio.create_task(self._run(), name=f"tailer:{self.slug}")
 
     async def stop(self) -> None:
+        self.stopping = True
         self._end_readers()
         task = self._task
         if task is None:
@@ -172,7 +180,8 @@ class Tailer:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done() and not self.gone
+        return (self._task is not None and not self._task.done() and not self.gone
+                and not self.stopping)
 
     async def _load(self) -> None:
         """Fold the whole log, keeping the last RING_SIZE change messages for resumes."""
@@ -320,14 +329,27 @@ class Tailer:
         for start in range(0, len(readers), BROADCAST_SLICE):
             if start:
                 await asyncio.sleep(0)
-            # The hot path: one offer (one socket write) per reader.
-            slow = [sub for sub in readers[start:start + BROADCAST_SLICE]
-                    if not sub.offer(message, chunk)]
+            slow = []
+            for sub in readers[start:start + BROADCAST_SLICE]:
+                # The hot path: one offer (one socket write) per reader. A reader whose
+                # offer raises is treated as too slow: were the pass to stop there, the
+                # readers after it would miss these messages for good (a gap), and the
+                # heartbeat that called would die.
+                try:
+                    if not sub.offer(message, chunk):
+                        slow.append(sub)
+                except Exception:
+                    logger.exception("tailer %s: a reader's write failed; cutting it off",
+                                     self.slug)
+                    slow.append(sub)
             for sub in slow:
                 if sub in self.subscribers:
                     self.dropped += 1
                     self.unsubscribe(sub)
-                    sub.cut_off()
+                    try:
+                        sub.cut_off()
+                    except Exception:
+                        logger.exception("tailer %s: could not cut a reader off", self.slug)
 
     def _remember_message(self, rec: Recorded, after: Blog) -> bytes | None:
         change = change_view(rec, after)
@@ -351,8 +373,12 @@ class Tailer:
 
         Synchronous on purpose: no event can be published between computing the first
         messages and registering the reader, so nothing falls between them. The caller
-        offers the first messages before it next awaits anything.
+        offers the first messages before it next awaits anything. TailerStopped if this
+        tailer was stopped (as _make_room may do to one just handed out, before its reader
+        subscribed): nothing would ever be written to the reader, not even a heartbeat.
         """
+        if not self.running:
+            raise TailerStopped(f"the tailer of {self.slug!r} has stopped")
         if sub is None:
             sub = Subscription(self.queue_size)
         first = self.backlog(last_event_id)
@@ -374,7 +400,8 @@ class Tailer:
             return []
         # From the newest back: a reconnecting reader has usually missed only a few.
         missed: list[bytes] = []
-        for event_id, event, message, carries in reversed(self.ring):
+        ring = self.ring
+        for back, (event_id, event, message, carries) in enumerate(reversed(ring)):
             if event_id == last_event_id:
                 missed.reverse()
                 return missed
@@ -385,8 +412,16 @@ class Tailer:
                     # again. Same message, same id, with the entry as it stands now (or,
                     # retracted, with no words at all; its retraction follows).
                     now = public_entry(stands) if stands else withdrawn(carries.entry)
-                    message = sse_message(event_id, event,
-                                          msgspec.structs.replace(carries, entry=now))
+                    carries = msgspec.structs.replace(carries, entry=now)
+                    rewritten = sse_message(event_id, event, carries)
+                    # Kept in the ring in its place, so that it is rendered once per change
+                    # of its entry, not on every resume (an anonymous reader resuming from
+                    # the oldest id again and again would have the whole ring re-rendered
+                    # each time). A retraction is final: nothing to check any more.
+                    ring[len(ring) - 1 - back] = (event_id, event, rewritten,
+                                                  carries if stands else None)
+                    self.ring_bytes += len(rewritten) - len(message)
+                    message = rewritten
             missed.append(message)
         return None
 
@@ -420,7 +455,8 @@ class Hub:
     def __init__(self, service: Service, *, queue_size: int = 256,
                  idle_seconds: float = 60.0, block_ms: int | None = None,
                  heartbeat_seconds: float = 15.0, max_streams: int = 10_000,
-                 max_streams_per_client: int = 1000, max_tailers: int = 100) -> None:
+                 max_streams_per_client: int = 1000, max_tailers: int = 100,
+                 max_tailers_per_client: int = 10) -> None:
         self.service = service
         self.queue_size = queue_size
         self.idle_seconds = idle_seconds
@@ -429,11 +465,17 @@ class Hub:
         self.max_streams = max_streams
         self.max_streams_per_client = max_streams_per_client
         self.max_tailers = max_tailers
+        self.max_tailers_per_client = max_tailers_per_client
         self.tailers: dict[str, Tailer] = {}
+        # Who (client_key) made the process start tailing each blog, while it is tailed or
+        # starting: one address must not take every tailer a process can hold.
+        self.started_by: dict[str, str] = {}
         self.streams = 0
         self.streams_by_client: dict[str, int] = {}
         self._starting: dict[str, asyncio.Task[Tailer]] = {}
         self._chores: list[asyncio.Task[None]] = []
+        # close() was called: no tailer starts from then on (its task would outlive the store).
+        self.closed = False
 
     # -- limits --------------------------------------------------------------------------
 
@@ -489,11 +531,40 @@ class Hub:
 
     # -- tailers -------------------------------------------------------------------------
 
-    async def tailer(self, slug: str) -> Tailer:
+    def _budget(self, slug: str, client: str | None) -> None:
+        """Overloaded if `client` already made this process tail its maximum of blogs
+        (LIVEBLOG_MAX_TAILERS_PER_IP); otherwise count this one against it."""
+        for started in [s for s in self.started_by
+                        if s not in self.tailers and s not in self._starting]:
+            del self.started_by[started]  # stopped since: no longer counted
+        if client is None:
+            return
+        key = client_key(client)
+        if sum(1 for who in self.started_by.values() if who == key) \
+                >= self.max_tailers_per_client:
+            raise Overloaded(
+                f"your address made this server follow its maximum of "
+                f"{self.max_tailers_per_client} blogs; retry later", _retry_after())
+        self.started_by[slug] = key
+
+    async def tailer(self, slug: str, client: str | None = None) -> Tailer:
+        """The blog's running tailer, started if need be (at the request of `client`, an
+        address, counted against its budget of blogs). NotFound if there is no such blog."""
+        if self.closed:
+            raise Overloaded("this server is shutting down; retry later", _retry_after())
         tailer = self.tailers.get(slug)
         if tailer is not None and tailer.running:
             tailer.idle_since = time.monotonic()  # a request counts as use
             return tailer
+        if slug not in self._starting:
+            # Before making room: a slug that is no blog must not stop a real blog's tailer
+            # (or get a 503 rather than its 404).
+            if not await self.service.store.length(slug):
+                raise NotFound(f"no blog {slug!r}")
+            tailer = self.tailers.get(slug)
+            if tailer is not None and tailer.running:  # started while we asked
+                tailer.idle_since = time.monotonic()
+                return tailer
         if not self._chores:
             self._chores = [
                 asyncio.create_task(self._reap(), name="tailer-reaper"),
@@ -505,6 +576,7 @@ class Hub:
             if tailer is not None:  # it stopped (its blog left the log?): a new one's turn
                 del self.tailers[slug]
                 leaving.append(tailer)
+            self._budget(slug, client)
             leaving += self._make_room()
             starting = asyncio.create_task(self._start(slug))
             self._starting[slug] = starting
@@ -535,7 +607,10 @@ class Hub:
                     not tailer.subscribers and now - tailer.idle_since > self.idle_seconds
                 ):
                     del self.tailers[slug]
-                    await tailer.stop()
+                    try:
+                        await tailer.stop()
+                    except Exception:  # one tailer's failure must not end the reaping
+                        logger.exception("tailer %s: could not be stopped", slug)
 
     async def _heartbeat(self) -> None:
         interval = self.heartbeat_seconds
@@ -546,13 +621,26 @@ class Hub:
                 # A blog that spoke within the interval needs no heartbeat; its newest
                 # readers got their first bytes when they connected.
                 if now - tailer.last_sent >= interval * 0.9:
-                    await tailer.broadcast(HEARTBEAT)
+                    try:
+                        await tailer.broadcast(HEARTBEAT)
+                    except Exception:  # one blog's failure must not silence every other
+                        logger.exception("tailer %s: heartbeat failed", tailer.slug)
 
     async def close(self) -> None:
+        self.closed = True
         for chore in self._chores:
             chore.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await chore
+        # Tailers still loading: cancelled (a load that finished meanwhile has put its
+        # tailer in self.tailers, stopped below); otherwise one would be added after this
+        # and tail a closed store.
+        starting = list(self._starting.values())
+        for task in starting:
+            task.cancel()
+        for task in starting:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
         for tailer in list(self.tailers.values()):
             await tailer.stop()
         self.tailers.clear()

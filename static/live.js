@@ -280,6 +280,7 @@
     }
   };
 
+  var failures = 0; // refused connections in a row (see the error handler)
   function connect() {
     source = new EventSource("/blogs/" + encodeURIComponent(slug) + "/stream?last_event_id=" + encodeURIComponent(lastId));
     Object.keys(handlers).forEach(function (kind) {
@@ -294,6 +295,7 @@
       });
     });
     source.addEventListener("open", function () {
+      failures = 0;
       window.clearTimeout(lostTimer);
       lostTimer = null;
       if (connection.dataset.state === "lost") {
@@ -305,9 +307,15 @@
     source.addEventListener("error", function () {
       if (ended) return;
       if (source.readyState === EventSource.CLOSED) {
-        // A non-200 answer (a 503 while Redis is down, a 502 from a proxy mid-deploy) makes
-        // the browser give up; we do not: try again in a few seconds, from the last id.
-        window.setTimeout(function () { if (!ended) connect(); }, 2000 + Math.random() * 3000);
+        // A non-200 answer (a 503 while Redis is down or the server is full, a 502 from a
+        // proxy mid-deploy) makes the browser give up; we do not: we try again, from the
+        // last id, but back off. The server asks 2 s (Redis down) or 5 to 15 s (full) in
+        // Retry-After, which EventSource cannot read: 2.5-5 s, then twice as long each
+        // failure (to 1-2 min), with jitter so that a crowd turned away does not come back
+        // in step. An open resets it.
+        var delay = Math.min(60000, 2500 * Math.pow(2, failures)) * (1 + Math.random());
+        failures += 1;
+        window.setTimeout(function () { if (!ended) connect(); }, delay);
       }
       // Say so only if it lasts: a quick reconnect needs no banner. Failed attempts come
       // every few seconds; the first one starts the clock, an open stops it.

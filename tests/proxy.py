@@ -30,6 +30,9 @@ class BlackholeProxy:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.port = 0
         self._server: asyncio.Server | None = None
+        # The connections' handlers, cancelled and awaited on exit (else the loop is closed
+        # with them pending: "Task was destroyed but it is pending").
+        self._handlers: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -69,6 +72,10 @@ class BlackholeProxy:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
         try:
             up_reader, up_writer = await asyncio.open_unix_connection(self.unix_path)
         except OSError:
@@ -96,3 +103,7 @@ class BlackholeProxy:
         for link in self.links:
             for writer in link.writers:
                 writer.close()
+        handlers = list(self._handlers)
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,11 +17,12 @@ import pytest
 from liveblog import live
 from liveblog.config import Config
 from liveblog.errors import ConfigError
-from liveblog.live import Hub
+from liveblog.live import Hub, Subscription
 from liveblog.service import Service
 from liveblog.store import Store
-from liveblog.web.stream import READER_BUFFER_BYTES, SocketReader
-from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
+from liveblog.web.stream import END_GRACE_SECONDS, READER_BUFFER_BYTES, SocketReader
+from tests.conftest import Api, RedisServer, Tokens, UvicornThread, app_config, wait_until
+from tests.processes import Processes, Served
 from tests.sse import Reader, read_stream, reading
 
 PROBLEM = "application/problem+json"
@@ -94,6 +96,49 @@ def test_ipv6_clients_count_by_their_slash_64(redis_url: str, tokens: Tokens) ->
                 await refused(client, "tartus", "2001:db8:1:2:ffff::9")
                 async with reading(client, "tartus", "2001:db8:1:3::1"):
                     pass
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+def test_ipv4_clients_mapped_into_ipv6_count_as_their_ipv4_address(
+        redis_url: str, tokens: Tokens) -> None:
+    """Behind `serve --host ::`, IPv4 peers arrive as ::ffff:a.b.c.d: each counts as its
+    IPv4 address, not as the /64 that holds every IPv4 address."""
+    with UvicornThread(app_config(redis_url, max_streams_per_ip=1)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client, \
+                    reading(client, "tartus", "::ffff:203.0.113.1"):
+                async with reading(client, "tartus", "::ffff:198.51.100.7"):
+                    pass  # another IPv4 address has its own allowance
+                await refused(client, "tartus", "203.0.113.1")  # the same address
+                await refused(client, "tartus", "::ffff:203.0.113.1")
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+def test_x_forwarded_for_from_a_peer_that_is_not_trusted_is_ignored(
+        redis_url: str, tokens: Tokens) -> None:
+    """Only a trusted proxy (127.0.0.1 here) may name the client: a peer at 127.0.0.2 that
+    sends X-Forwarded-For is counted as itself, whatever address it names, on the ASGI path
+    (the first reader starts the tailer) and on the fast path alike."""
+    with UvicornThread(app_config(redis_url, max_streams_per_ip=2)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+        untrusted = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10,
+                                         transport=untrusted) as client, \
+                    reading(client, "tartus", "203.0.113.1"), \
+                    reading(client, "tartus", "203.0.113.2"):
+                assert hub.streams_by_client == {"127.0.0.2": 2}
+                await refused(client, "tartus", "203.0.113.3")
 
         asyncio.run(scenario())
         api.http.close()
@@ -248,8 +293,14 @@ def test_the_limit_settings_are_read_and_a_wrong_one_is_named() -> None:
     defaults = Config.from_env({})
     assert (defaults.max_streams, defaults.max_streams_per_ip, defaults.max_tailers,
             defaults.tail_block_ms) == (10_000, 1000, 100, 5000)
+    assert Config.from_env({"LIVEBLOG_MAX_TAILERS_PER_IP": "4"}).max_tailers_per_ip == 4
+    assert defaults.max_tailers_per_ip == 10
+    assert defaults.forwarded_allow_ips == "127.0.0.1"
+    assert Config.from_env({"LIVEBLOG_FORWARDED_ALLOW_IPS": "10.0.0.0/8"}).forwarded_allow_ips \
+        == "10.0.0.0/8"
     for name, value in (("LIVEBLOG_MAX_STREAMS", "0"), ("LIVEBLOG_MAX_STREAMS_PER_IP", "many"),
-                        ("LIVEBLOG_MAX_TAILERS", "-1"), ("LIVEBLOG_TAIL_BLOCK_MS", "5")):
+                        ("LIVEBLOG_MAX_TAILERS", "-1"), ("LIVEBLOG_TAIL_BLOCK_MS", "5"),
+                        ("LIVEBLOG_MAX_TAILERS_PER_IP", "0")):
         with pytest.raises(ConfigError, match=name):
             Config.from_env({name: value})
 
@@ -270,3 +321,268 @@ def test_max_streams_is_lowered_to_what_the_open_file_limit_leaves_room_for() ->
                          check=True, timeout=60)
     assert ran.stdout.split() == ["668", "500"]
     assert "LIVEBLOG_MAX_STREAMS is 10000" in ran.stderr and "ulimit -n" in ran.stderr
+
+
+def test_a_reader_whose_tailer_is_stopped_to_make_room_meanwhile_is_not_left_silent(
+        redis_server: RedisServer, redis_url: str, tokens: Tokens) -> None:
+    """max_tailers=1. A reader of tartus (ahead of the process, so it catches up from Redis)
+    is handed tartus's idle tailer; while its catch-up waits on Redis (paused), a reader of
+    jableh makes room by stopping that tailer. The tartus reader must not join the stopped
+    tailer (a 200, then silence for ever): it gets a tailer that runs, or a 503."""
+    with UvicornThread(app_config(redis_url, max_tailers=1)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus", "jableh")
+        hub = server.hub()
+        ahead = "9999999999999-0"
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+                async with reading(client, "tartus"):
+                    pass  # tartus is tailed, with no reader
+                await asyncio.to_thread(wait_until, lambda: streams_held(server) == 0,
+                                        what="the first reader to leave")
+                with redis_server.client() as redis:
+                    redis.execute_command("CLIENT", "PAUSE", "5000", "ALL")
+                    try:
+                        # jableh's reader waits in the check that its blog exists, before
+                        # it makes room (by stopping tartus's idle tailer)...
+                        jableh = asyncio.create_task(read_stream(
+                            client, "/blogs/jableh/stream", until=2))
+                        await asyncio.to_thread(wait_until, lambda: streams_held(server) == 1,
+                                                what="the jableh reader to wait")
+                        # ...then tartus's reader is handed that tailer, and waits in its
+                        # catch-up. Redis answers jableh first: the tailer is stopped while
+                        # tartus's reader has it and has not subscribed yet.
+                        tartus = asyncio.create_task(read_stream(
+                            client, STREAM, until=2, last_event_id=ahead))
+                        await asyncio.to_thread(wait_until, lambda: streams_held(server) == 2,
+                                                what="the tartus reader to wait too")
+                    finally:
+                        redis.execute_command("CLIENT", "UNPAUSE")
+                await asyncio.to_thread(wait_until, lambda: streams_held(server) in (1, 2),
+                                        what="the readers to be answered")
+                await asyncio.sleep(0)
+                for slug, task in (("tartus", tartus), ("jableh", jableh)):
+                    # Each either was refused, or runs: its next update reaches it.
+                    await asyncio.to_thread(
+                        wait_until, lambda task=task, slug=slug: task.done() or any(
+                            t.subscribers for t in hub.tailers.values() if t.slug == slug),
+                        what=f"the {slug} reader to be refused or subscribed")
+                    if task.done():
+                        assert (await task).status == 503
+                        continue
+                    await asyncio.to_thread(post, api, tokens, slug, "Up")
+                    stream = await asyncio.wait_for(task, 5)
+                    assert stream.status == 200 and stream.messages[-1].event == "entry-posted"
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+def test_a_stalled_reader_of_a_stream_that_ends_gives_back_its_slot(
+        redis_server: RedisServer, redis_url: str, tokens: Tokens) -> None:
+    """A reader that never reads, with bytes still waiting for it, when its stream is ended
+    (here its blog left Redis, so its tailer stops): its connection is aborted within
+    END_GRACE_SECONDS, not held for ever waiting for it to drain, and its slot is freed."""
+    with UvicornThread(app_config(redis_url, tail_block_ms=250)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+        stalled_socket = socket.socket()
+        stalled_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled_socket.connect(("127.0.0.1", server.port))
+        stalled_socket.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_until(lambda: "tartus" in hub.tailers and len(hub.tailers["tartus"].subscribers) == 1,
+                   what="the stalled reader")
+        stalled = next(iter(hub.tailers["tartus"].subscribers))
+        assert isinstance(stalled, SocketReader)
+        body = "A long dispatch from the port. " * 620  # 40 kB a message with its HTML
+        posts = 0
+        while not stalled.transport.get_write_buffer_size():  # the kernel's buffers are full
+            post(api, tokens, "tartus", body)
+            posts += 1
+            assert posts < 300
+        assert stalled in hub.tailers["tartus"].subscribers  # not cut off: under its allowance
+        with redis_server.client() as redis:
+            redis.flushall()
+        wait_until(lambda: streams_held(server) == 0, timeout=END_GRACE_SECONDS + 20,
+                   what="the stalled reader's slot to be released")
+        assert stalled.transport.is_closing()
+        print(f"stalled reader: {posts} posts; released after the stream ended")
+        stalled_socket.close()
+        api.http.close()
+
+
+def test_requests_pipelined_behind_a_fast_path_stream_are_not_answered(
+        redis_url: str, tokens: Tokens) -> None:
+    """Two stream GETs in one packet on one connection, for a blog already tailed (the
+    protocol's fast path): one response, one slot held; the second request is not answered
+    into the middle of the first's chunked stream."""
+    with UvicornThread(app_config(redis_url)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+
+        async def scenario() -> bytes:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client, \
+                    reading(client, "tartus") as reader:
+                request = f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                raw_reader, raw_writer = await asyncio.open_connection("127.0.0.1", server.port)
+                raw_writer.write(request * 2)
+                received = b""
+                while b"event: snapshot" not in received:
+                    received += await asyncio.wait_for(raw_reader.read(65536), 5)
+                event_id = await asyncio.to_thread(post, api, tokens, "tartus", "Up")
+                assert (await reader.wait_for(2))[-1].id == event_id
+                while f"id: {event_id}".encode() not in received:
+                    received += await asyncio.wait_for(raw_reader.read(65536), 5)
+                assert hub.streams == 2  # the reader and the raw connection's one stream
+                raw_writer.close()
+                return received
+
+        received = asyncio.run(scenario())
+        assert received.count(b"HTTP/1.1 ") == 1, received[:2000]
+        api.http.close()
+
+
+def test_a_fast_path_stream_that_fails_to_open_gives_back_its_slot(
+        redis_url: str, tokens: Tokens, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If making a fast-path reader's first messages raises (here the tailer's snapshot is
+    made to fail), uvicorn answers 400 and closes: the slot admitted for it is released."""
+    with UvicornThread(app_config(redis_url)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+
+        def broken() -> bytes:
+            raise ValueError("the snapshot cannot be made")
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+                async with reading(client, "tartus"):
+                    monkeypatch.setattr(hub.tailers["tartus"], "snapshot", broken)
+                    response = await client.get(STREAM)  # the fast path: tartus is tailed
+                    assert response.status_code == 400
+                    monkeypatch.undo()
+                await asyncio.to_thread(wait_until, lambda: streams_held(server) == 0,
+                                        what="every slot to be released")
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+class Exploding(Subscription):
+    """A reader whose every write raises (as a server's send may once its peer is gone)."""
+
+    def offer(self, message: bytes, chunk: bytes) -> bool:
+        raise ConnectionResetError("the peer is gone")
+
+
+def test_a_reader_whose_write_raises_is_cut_off_and_silences_no_one(
+        redis_url: str, tokens: Tokens) -> None:
+    """A reader whose write raises, among real readers of a tailed blog: it is cut off, the
+    heartbeat keeps going, and every other reader gets every update."""
+    with UvicornThread(app_config(redis_url, heartbeat_seconds=0.2)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client, \
+                    reading(client, "tartus") as first:
+                exploding = Exploding()
+                tailer = hub.tailers["tartus"]
+                tailer.subscribe(None, exploding)
+                async with reading(client, "tartus") as second:
+                    # The next heartbeat (or update) meets it: its write raises.
+                    await asyncio.to_thread(wait_until, lambda: exploding not in
+                                            tailer.subscribers, what="it to be cut off")
+                    event_id = await asyncio.to_thread(post, api, tokens, "tartus", "Up")
+                    for reader in (first, second):
+                        assert (await reader.wait_for(2))[-1].id == event_id
+                    # The heartbeat still runs: a new reader hears pings after all this.
+                    raw_reader, raw_writer = await asyncio.open_connection(
+                        "127.0.0.1", server.port)
+                    raw_writer.write(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    received = b""
+                    while received.count(live.HEARTBEAT) < 2:
+                        received += await asyncio.wait_for(raw_reader.read(65536), 5)
+                    raw_writer.close()
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+def test_a_slug_that_is_no_blog_gets_404_and_stops_no_tailer(
+        redis_url: str, tokens: Tokens) -> None:
+    """max_tailers=1: a stream of a slug that is no blog is 404, whether the one tailer has
+    readers (not 503) or is idle (and it is not stopped to make room for nothing)."""
+    with UvicornThread(app_config(redis_url, max_tailers=1)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus")
+        hub = server.hub()
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+                async with reading(client, "tartus"):
+                    response = await client.get("/blogs/nowhere/stream")
+                    assert response.status_code == 404, response.text
+                await asyncio.to_thread(wait_until, lambda: streams_held(server) == 0,
+                                        what="the reader to leave")
+                tailer = hub.tailers["tartus"]
+                response = await client.get("/blogs/nowhere/stream")
+                assert response.status_code == 404, response.text
+                assert hub.tailers.get("tartus") is tailer and tailer.running
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+def test_one_address_cannot_make_a_process_tail_more_than_its_share_of_blogs(
+        redis_url: str, tokens: Tokens) -> None:
+    """LIVEBLOG_MAX_TAILERS_PER_IP=2: an address that made the process tail two blogs gets
+    503 for a third; another address may still start it."""
+    with UvicornThread(app_config(redis_url, max_tailers_per_ip=2)) as server:
+        api = Api(server.base_url)
+        open_blogs(api, tokens, "tartus", "jableh", "latakia")
+        hub = server.hub()
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+                for slug in ("tartus", "jableh"):
+                    async with reading(client, slug, "203.0.113.1"):
+                        pass
+                await refused(client, "latakia", "203.0.113.1")
+                async with reading(client, "tartus", "203.0.113.1"):
+                    pass  # a blog already tailed costs nothing
+                async with reading(client, "latakia", "198.51.100.7"):
+                    assert set(hub.tailers) == {"tartus", "jableh", "latakia"}
+
+        asyncio.run(scenario())
+        api.http.close()
+
+
+def test_serve_trusts_the_proxies_liveblog_forwarded_allow_ips_names(
+        processes: Processes, tmp_path: Path, redis_url: str, tokens: Tokens) -> None:
+    """`liveblog serve` with LIVEBLOG_FORWARDED_ALLOW_IPS=127.0.0.2 and one stream per
+    address: a proxy at 127.0.0.2 names two clients, each counted as itself (on the ASGI
+    path and the fast path); a peer at 127.0.0.1 is no longer trusted and counts as itself."""
+    served = Served(processes, tmp_path / "var", LIVEBLOG_REDIS_URL=redis_url,
+                    LIVEBLOG_DURABILITY="warn", LIVEBLOG_MAX_STREAMS_PER_IP="1",
+                    LIVEBLOG_FORWARDED_ALLOW_IPS="127.0.0.2")
+    api = Api(served.url)
+    open_blogs(api, tokens, "tartus")
+
+    async def scenario() -> None:
+        proxy = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(base_url=served.url, timeout=10,
+                                     transport=proxy) as client, \
+                httpx.AsyncClient(base_url=served.url, timeout=10) as local, \
+                reading(client, "tartus", "203.0.113.1"), \
+                reading(client, "tartus", "203.0.113.2"), \
+                reading(local, "tartus", "198.51.100.1"):
+            await refused(local, "tartus", "198.51.100.2")  # both count as 127.0.0.1
+
+    asyncio.run(scenario())
+    api.http.close()
+    served.stop()

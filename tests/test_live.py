@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from liveblog.embedded import find_redis_server
+from liveblog.errors import Overloaded
 from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import BLOCK_MARGIN_SECONDS, Store
@@ -319,3 +320,55 @@ def test_a_tailer_stops_promptly_whenever_it_is_stopped(
 
     took = asyncio.run(scenario())
     assert max(took) < 1.0, max(took)
+
+
+
+def test_closing_the_hub_stops_a_tailer_that_was_still_loading(
+        redis_server: RedisServer, redis_url: str, blog: str) -> None:
+    """A blog whose tailer is loading when the hub closes (the server shuts down): no
+    tailer is left running afterwards, and none starts once the hub is closed."""
+
+    async def scenario() -> None:
+        store = Store.from_url(redis_url)
+        hub = Hub(Service(store))
+        waiter = asyncio.create_task(hub.tailer(blog))
+        for _ in range(100_000):  # one loop turn at a time: it asks whether the blog
+            if blog in hub._starting:  # exists, then starts loading it
+                break
+            await asyncio.sleep(0)
+        assert blog in hub._starting
+        await hub.close()  # while the load waits for Redis
+        # The waiter ends when the load does (finished, or cancelled by close).
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await waiter
+        running = [task.get_name() for task in asyncio.all_tasks()
+                   if task.get_name().startswith("tailer:") and not task.done()]
+        for tailer in list(hub.tailers.values()):  # left over (the defect): stopped, to end
+            await tailer.stop()
+        assert running == []
+        with pytest.raises(Overloaded):
+            await hub.tailer(blog)
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+
+
+def test_the_blackhole_proxy_leaves_no_task_pending(redis_server: RedisServer) -> None:
+    """The test proxy's connection handlers end with it (a blackholed connection too):
+    none is left pending when its loop is closed ("Task was destroyed but it is pending")."""
+
+    async def tasks() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    with BlackholeProxy(str(redis_server.socket_path)) as proxy:
+        clients = [redis.Redis.from_url(proxy.url) for _ in range(3)]
+        for client in clients:
+            assert client.ping()
+        assert proxy.blackhole() == 3
+        handlers = proxy._call(tasks())
+        assert len(handlers) >= 3
+    for client in clients:
+        client.close()
+    assert [t for t in handlers if not t.done()] == []

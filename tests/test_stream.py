@@ -13,7 +13,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from liveblog import live
 from liveblog.domain.events import Actor, FactUpdated
+from liveblog.domain.state import Entry
+from liveblog.domain.views import PublicEntry
 from liveblog.live import HEARTBEAT, RING_SIZE, Hub
 from liveblog.service import Service
 from liveblog.store import Store
@@ -554,5 +557,45 @@ def test_no_resume_replays_retracted_or_corrected_words(
                     assert "OLD-WORDING" not in sent, (event_id, how)
                     if event_id in ids[:5]:  # before the correction: it must arrive
                         assert "New wording" in sent, (event_id, how)
+
+    asyncio.run(scenario())
+
+
+def test_a_corrected_message_is_re_rendered_once_not_on_every_resume(
+        api: Api, tokens: Tokens, blog: str, server: UvicornThread,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 entries, each corrected: the first resume from the oldest id renders each of them
+    as it stands now; later resumes from there render nothing again (an anonymous reader
+    resuming over and over must not cost the whole ring's rendering each time)."""
+    entries = []
+    for n in range(30):
+        response = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                       json={"body": f"OLD-WORDING {n}"})
+        entries.append(str(response.json()["entry"]["id"]))
+    for n, entry in enumerate(entries):
+        api("PATCH", f"/api/blogs/tartus/entries/{entry}", tokens.editor,
+            json={"body": f"New wording {n}"})
+    ids = log_ids(api, tokens)
+    rendered: list[str] = []
+    render = live.public_entry
+
+    def counting(entry: Entry) -> PublicEntry:
+        rendered.append(entry.id)
+        return render(entry)
+
+    monkeypatch.setattr(live, "public_entry", counting)
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            for attempt in range(3):
+                # From the first post (the blog's opening is not a message kept in the ring).
+                resumed = await asyncio.wait_for(read_stream(
+                    client, STREAM, until=len(ids) - 2, last_event_id=ids[1]), 10)
+                sent = json.dumps([m.data for m in resumed.messages])
+                assert "OLD-WORDING" not in sent and "New wording 29" in sent
+                if attempt == 0:
+                    assert sorted(rendered) == sorted(entries[1:])  # each once (not its own)
+                    rendered.clear()
+            assert rendered == []  # not again
 
     asyncio.run(scenario())

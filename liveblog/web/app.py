@@ -130,7 +130,8 @@ def create_app(config: Config | None = None) -> App:
                   heartbeat_seconds=config.heartbeat_seconds,
                   max_streams=streams_the_process_can_hold(config),
                   max_streams_per_client=config.max_streams_per_ip,
-                  max_tailers=config.max_tailers)
+                  max_tailers=config.max_tailers,
+                  max_tailers_per_client=config.max_tailers_per_ip)
         app.state.hub = hub  # for introspection: tests, and later metrics
         try:
             yield {"config": config, "service": service, "hub": hub}

@@ -66,7 +66,12 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
         self.headers = []
 
     def on_headers_complete(self) -> None:
-        if self.reader is None and self.cycle is None and self._stream_here():
+        if self.reader is not None:
+            # A request pipelined behind the stream, in the same packet (later packets are
+            # not even parsed, see data_received): answering it would write a second
+            # response into the middle of the chunked stream, and hold a second slot.
+            return
+        if self.cycle is None and self._stream_here():
             return
         if not self.addressed:
             self.server = get_local_addr(self.transport)
@@ -102,11 +107,13 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
             hub.admit(address)
         except Overloaded:
             return False  # the ASGI app refuses it, as problem+json like every error
+        # Recorded before anything else can raise: connection_lost releases the slot and
+        # unsubscribes, even if what follows fails (uvicorn then answers 400 and closes).
+        self.hub, self.client_address = hub, address
         tailer.idle_since = time.monotonic()  # a request counts as use
         reader = SocketReader(tailer.queue_size, self.transport, chunked=True)
-        _, first = tailer.subscribe(last_id, reader)
         self.reader, self.tailer = reader, tailer
-        self.hub, self.client_address = hub, address
+        _, first = tailer.subscribe(last_id, reader)
         opening = opening_of(first)
         head = [_HEAD]
         for name, value in self.server_state.default_headers:
@@ -121,7 +128,7 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
     def _client_address(self) -> str | None:
         """The client's address as the ASGI app would see it in scope["client"]: the
         peer's, or, when uvicorn runs with proxy headers and trusts the peer
-        (FORWARDED_ALLOW_IPS), the one X-Forwarded-For names, picked by uvicorn's rule."""
+        (LIVEBLOG_FORWARDED_ALLOW_IPS), the one X-Forwarded-For names, picked by uvicorn's rule."""
         peer = self.transport.get_extra_info("peername")  # kept by the transport: no call
         address = str(peer[0]) if isinstance(peer, tuple | list) and peer else None
         proxy = self.app  # uvicorn puts its proxy-headers middleware outermost
@@ -150,9 +157,9 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.reader is not None and self.tailer is not None:
             self.tailer.unsubscribe(self.reader)
-            if self.hub is not None:
-                self.hub.release(self.client_address)
-                self.hub = None  # released once, whatever calls follow
+        if self.hub is not None:
+            self.hub.release(self.client_address)
+            self.hub = None  # released once, whatever calls follow
         super().connection_lost(exc)
 
     def shutdown(self) -> None:

@@ -41,8 +41,8 @@ from starlette.types import Receive, Scope, Send
 # or protocol gets the ASGI path.
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from liveblog.errors import Problem
-from liveblog.live import Hub, Subscription, Tailer, http_chunk
+from liveblog.errors import Overloaded, Problem, TailerStopped
+from liveblog.live import RETRY_AFTER, Hub, Subscription, Tailer, http_chunk
 from liveblog.web.api import slug_from
 from liveblog.web.headers import with_security_headers
 from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
@@ -66,6 +66,12 @@ _RETRY_LINES = [b"retry: %d\n\n" % ms for ms in range(RETRY_MS[0], RETRY_MS[1] +
 # behind is cut off and resumes from its last id. 10,000 stalled readers hold 10 GiB at
 # worst, 512 MiB with a usual blog's 2 kB messages (the messages limit cuts first then).
 READER_BUFFER_BYTES = 1024 * 1024
+# How long a stream we end (its tailer stopped or reloaded, the server shutting down) may
+# take to send what still waits for its reader before the connection is aborted: close()
+# alone waits for ever for a reader that stopped reading, and that reader would keep its
+# socket, up to READER_BUFFER_BYTES and its stream slot. A reader aborted here resumes from
+# its last id, as one cut off does.
+END_GRACE_SECONDS = 5.0
 _START = {"type": "http.response.start", "status": 200, "headers": HEADERS}
 _END = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -116,7 +122,10 @@ class SocketReader(Subscription):
     def end(self) -> None:
         if self.chunked and not self.transport.is_closing():
             self.transport.write(b"0\r\n\r\n")
-        self.transport.close()  # after what is buffered; the handler then sees a disconnect
+        transport = self.transport
+        transport.close()  # after what is buffered; the handler then sees a disconnect
+        if transport.get_write_buffer_size():
+            asyncio.get_running_loop().call_later(END_GRACE_SECONDS, transport.abort)
 
     def cut_off(self) -> None:
         self.transport.abort()  # drop what is buffered: the reader resumes from its last id
@@ -152,7 +161,7 @@ class SendReader(Subscription):
 async def stream(scope: Scope, receive: Receive, send: Send) -> None:
     hub: Hub = scope["state"]["hub"]
     # The peer's address, or, when uvicorn trusts the peer as a proxy (its proxy_headers
-    # and FORWARDED_ALLOW_IPS), the client's address from X-Forwarded-For: uvicorn's
+    # and LIVEBLOG_FORWARDED_ALLOW_IPS), the client's address from X-Forwarded-For: uvicorn's
     # middleware rewrote it before we got here. protocol.py works it out the same way.
     client = scope.get("client")
     address = client[0] if client else None
@@ -165,24 +174,22 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
             scope, receive, with_security_headers(scope, send))
         return
     try:
-        await _stream(hub, scope, receive, send)
+        await _stream(hub, scope, receive, send, address)
     finally:
         hub.release(address)
 
 
-async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
+async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send,
+                  address: str | None) -> None:
     try:
         match = PATH.match(scope["path"])
         assert match is not None, "app.py routes only stream paths here"
         scope["path_params"] = {"slug": match.group(1)}
         slug = slug_from(Request(scope))
-        tailer = await hub.tailer(slug)
         reconnecting_from = last_event_id_header(scope["headers"])
         last_id = reconnecting_from or query_value(scope.get("query_string", b""),
                                                    "last_event_id")
-        if tailer.is_ahead(last_id):
-            # The reader saw events (through another process) that we have not read yet.
-            await tailer.catch_up()
+        tailer = await _running_tailer(hub, slug, last_id, address)
     except Exception as exc:
         await (await _error_response(Request(scope), exc))(
             scope, receive, with_security_headers(scope, send))
@@ -210,9 +217,30 @@ async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
         await _serve_send(tailer, last_id, SendReader(tailer.queue_size, send), receive, send)
 
 
+async def _running_tailer(hub: Hub, slug: str, last_id: str | None,
+                          address: str | None) -> Tailer:
+    """The blog's tailer, caught up with the reader, and still running after the awaits:
+    while this request awaited (the blog's load, a catch-up), the hub may have stopped the
+    tailer to make room for another blog's (it had no readers yet); joining it would leave
+    the reader with a 200 and then silence. Then it asks the hub again, a few times."""
+    for _ in range(3):
+        tailer = await hub.tailer(slug, address)
+        if tailer.is_ahead(last_id):
+            # The reader saw events (through another process) that we have not read yet.
+            await tailer.catch_up()
+        if tailer.running:
+            return tailer
+    raise Overloaded("this server is busy starting blogs for other readers; retry later",
+                     random.randint(*RETRY_AFTER))
+
+
 def _start(tailer: Tailer, last_id: str | None, reader: Subscription) -> bool:
     """Subscribe and offer the first messages, with nothing awaited in between."""
-    _, first = tailer.subscribe(last_id, reader)
+    try:
+        _, first = tailer.subscribe(last_id, reader)
+    except TailerStopped:
+        # Stopped while the headers went out: end the stream; the browser reconnects.
+        return False
     opening = opening_of(first)
     if reader.offer(opening, http_chunk(opening)):
         return True
