@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_socket, wait_until
+from tests.processes import Processes, liveblog_env
 
 ROOT = Path(__file__).parent.parent
 
@@ -47,3 +53,52 @@ def test_the_check_above_can_fail() -> None:
         normalize(re.split(r"[<>=!~;\[ ]", dep, maxsplit=1)[0])
         for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     }
+
+
+def free_port() -> int:
+    with free_socket() as sock:
+        return int(sock.getsockname()[1])
+
+
+def test_a_wheel_installed_outside_the_checkout_serves_every_page(
+        tmp_path: Path, processes: Processes) -> None:
+    """Issue 9: a non-editable install looked for static/ beside site-packages and could
+    not even print --help. Build the wheel, install it (not editable) into a directory of
+    its own, and run its `liveblog` from there: nothing may come from the checkout."""
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                    "--wheel-dir", str(wheels), str(ROOT)], check=True, timeout=300)
+    [wheel] = wheels.glob("liveblog-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
+                    "--target", str(site), str(wheel)], check=True, timeout=300)
+    # The dependencies are this venv's; liveblog itself is the wheel's copy, first on the path.
+    env = liveblog_env(tmp_path / "var", free_port(), PYTHONPATH=str(site))
+    where = subprocess.run(
+        [sys.executable, "-c", "import liveblog.resources as r; print(r.STATIC, r.TEMPLATES)"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    assert all(Path(p).is_relative_to(site) and Path(p).is_dir() for p in where), where
+    assert not (site / "liveblog" / "static").is_symlink()
+
+    spawned = processes.spawn([str(site / "bin" / "liveblog"), "serve"], env=env,
+                              log=tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{env['LIVEBLOG_PORT']}"
+
+    def answers() -> bool:
+        assert spawned.process.poll() is None, spawned.output()
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(answers, timeout=60, what="the installed liveblog to serve")
+    token = re.search(r"export LIVEBLOG_TOKEN=(\S+)", spawned.output())
+    assert token is not None, spawned.output()
+    opened = httpx.post(f"{base}/api/blogs", json={"slug": "tartus", "title": "Tartus"},
+                        headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert opened.status_code == 201, opened.text
+    for path, expect in [("/", "Tartus"), ("/blogs/tartus", "live.js"),
+                         ("/static/live.js", "EventSource"), ("/static/style.css", "{"),
+                         ("/newsroom/tartus", "newsroom.js"),
+                         ("/blogs/tartus/replay", "replay.js")]:
+        response = httpx.get(base + path)
+        assert response.status_code == 200 and expect in response.text, (path, response.text)

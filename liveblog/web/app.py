@@ -23,13 +23,13 @@ from liveblog.durability import judge
 from liveblog.errors import ConfigError, Problem, StoreUnavailable
 from liveblog.live import Hub
 from liveblog.orphans import end_with_supervisor
+from liveblog.resources import STATIC
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import routes as api_routes
 from liveblog.web.headers import with_security_headers
 from liveblog.web.openapi import openapi_document
 from liveblog.web.pages import (
-    STATIC,
     blog_page,
     home,
     newsroom,

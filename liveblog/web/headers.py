@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from pathlib import Path
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Scope, Send
 
-STYLE = Path(__file__).parent.parent.parent / "static" / "style.css"
+from liveblog.resources import STATIC
+
+STYLE = STATIC / "style.css"
 
 
 def _style_hash(css: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from html import unescape
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -31,6 +30,7 @@ from liveblog.domain.views import (
     public_blog,
 )
 from liveblog.errors import FieldError, InvalidInput
+from liveblog.resources import TEMPLATES
 from liveblog.web.api import service_from
 from liveblog.web.headers import CSS, SAME_ORIGIN_FRAMES
 from liveblog.web.requests import (
@@ -42,8 +42,6 @@ from liveblog.web.requests import (
 )
 from liveblog.web.viewcache import ViewCache
 
-TEMPLATES = Path(__file__).parent.parent / "templates"
-STATIC = Path(__file__).parent.parent.parent / "static"
 # A cached copy is fine for a few seconds: the page resumes its stream from the event it
 # was rendered at, so it catches up the moment it opens.
 PAGE_CACHE = "public, max-age=5"
