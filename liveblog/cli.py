@@ -74,6 +74,11 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         sys.stdout.flush()
         # Workers are separate processes: they read the Redis URL from the environment.
         os.environ["LIVEBLOG_REDIS_URL"] = url
+        # So are the flags: the app (in each worker, and in this process with one) reads
+        # its settings from the environment, where --port and --host must be too, or its
+        # links would name the default port while it listens on another.
+        os.environ["LIVEBLOG_HOST"] = config.host
+        os.environ["LIVEBLOG_PORT"] = str(config.port)
         # uvicorn shuts down gracefully on these, then raises the signal again to exit;
         # turning that into SystemExit lets the `with` above stop the embedded Redis.
         for signum in (signal.SIGTERM, signal.SIGINT):

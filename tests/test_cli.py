@@ -304,3 +304,34 @@ def test_fails_half_way(processes, tmp_path):
     assert int(members) >= 4  # serve, two workers, redis-server (and any helper of theirs)
     assert group_members(int(pgid)) == []
     assert redis_processes_for(Path(inner_tmp)) == []
+
+
+def test_flags_reach_every_worker(data_dir: Path, processes: Processes) -> None:
+    """Issue 9: `serve --port P` listened on P while the pages' links said :8000 (the app
+    read its settings from the environment, where the flag was not)."""
+    with free_socket() as sock:
+        port = sock.getsockname()[1]
+    env = liveblog_env(data_dir, 8000)
+    del env["LIVEBLOG_PORT"]  # the flag alone says where
+    spawned = processes.spawn(
+        [sys.executable, "-m", "liveblog", "serve", "--port", str(port), "--workers", "2"],
+        env=env, log=data_dir.parent / "flags.log")
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert spawned.process.poll() is None, spawned.output()
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(answers, timeout=30, what="serve --port to answer")
+    token = re.search(r"export LIVEBLOG_TOKEN=(\S+)", spawned.output())
+    assert token is not None, spawned.output()
+    assert httpx.post(f"{base}/api/blogs", json={"slug": "b", "title": "B"},
+                      headers={"Authorization": f"Bearer {token.group(1)}"}).status_code == 201
+    for _ in range(10):  # new connections, so both workers answer some
+        with httpx.Client() as fresh:
+            page = fresh.get(f"{base}/blogs/b").text
+        assert f'<link rel="canonical" href="{base}/blogs/b">' in page
+        assert ":8000" not in page
