@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,10 +161,8 @@ class Served:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
         assert self.process.returncode == 0, self.output()
-        deadline = time.monotonic() + 10
-        while group_members(self.spawned.pgid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert group_members(self.spawned.pgid) == [], "serve left processes behind"
+        wait_until(lambda: not group_members(self.spawned.pgid),
+                   what="serve's processes to end (it must leave none behind)")
         return self.output()
 
 
@@ -202,3 +201,20 @@ def start_redis_like_embedded(processes: Processes, data_dir: Path) -> Spawned:
     spawned = processes.spawn(embedded.command())
     wait_until(embedded.answers, what="redis-server to answer")
     return spawned
+
+
+def first_editor_token(spawned: Spawned, base_url: str, timeout: float = 30) -> str:
+    """Wait for a `liveblog serve` started on an empty store to answer, and return the
+    editor token it printed on its first start."""
+
+    def answers() -> bool:
+        assert spawned.process.poll() is None, spawned.output()
+        try:
+            return httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(answers, timeout=timeout, what=f"liveblog serve to answer on {base_url}")
+    token = re.search(r"export LIVEBLOG_TOKEN=(\S+)", spawned.output())
+    assert token is not None, spawned.output()
+    return token.group(1)

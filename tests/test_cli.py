@@ -23,6 +23,7 @@ from tests.processes import (
     children_of,
     cmdline,
     connection_owner,
+    first_editor_token,
     group_members,
     live_pids,
     liveblog_env,
@@ -317,19 +318,9 @@ def test_flags_reach_every_worker(data_dir: Path, processes: Processes) -> None:
         [sys.executable, "-m", "liveblog", "serve", "--port", str(port), "--workers", "2"],
         env=env, log=data_dir.parent / "flags.log")
     base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        assert spawned.process.poll() is None, spawned.output()
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(answers, timeout=30, what="serve --port to answer")
-    token = re.search(r"export LIVEBLOG_TOKEN=(\S+)", spawned.output())
-    assert token is not None, spawned.output()
+    token = first_editor_token(spawned, base, timeout=30)
     assert httpx.post(f"{base}/api/blogs", json={"slug": "b", "title": "B"},
-                      headers={"Authorization": f"Bearer {token.group(1)}"}).status_code == 201
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 201
     for _ in range(10):  # new connections, so both workers answer some
         with httpx.Client() as fresh:
             page = fresh.get(f"{base}/blogs/b").text

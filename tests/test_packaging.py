@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_socket, wait_until
-from tests.processes import Processes, liveblog_env
+from tests.conftest import free_socket
+from tests.processes import Processes, first_editor_token, liveblog_env
 
 ROOT = Path(__file__).parent.parent
 
@@ -82,19 +82,9 @@ def test_a_wheel_installed_outside_the_checkout_serves_every_page(
     spawned = processes.spawn([str(site / "bin" / "liveblog"), "serve"], env=env,
                               log=tmp_path / "serve.log")
     base = f"http://127.0.0.1:{env['LIVEBLOG_PORT']}"
-
-    def answers() -> bool:
-        assert spawned.process.poll() is None, spawned.output()
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(answers, timeout=60, what="the installed liveblog to serve")
-    token = re.search(r"export LIVEBLOG_TOKEN=(\S+)", spawned.output())
-    assert token is not None, spawned.output()
+    token = first_editor_token(spawned, base, timeout=60)
     opened = httpx.post(f"{base}/api/blogs", json={"slug": "tartus", "title": "Tartus"},
-                        headers={"Authorization": f"Bearer {token.group(1)}"})
+                        headers={"Authorization": f"Bearer {token}"})
     assert opened.status_code == 201, opened.text
     for path, expect in [("/", "Tartus"), ("/blogs/tartus", "live.js"),
                          ("/static/live.js", "EventSource"), ("/static/style.css", "{"),
