@@ -140,6 +140,12 @@ def free_socket(port: int = 0) -> socket.socket:
     return sock
 
 
+def free_port() -> int:
+    """A port nothing listens on now (for a server started in another process)."""
+    with free_socket() as sock:
+        return int(sock.getsockname()[1])
+
+
 class UvicornThread:
     """The app served by a real uvicorn, in a thread of the test process, with the HTTP
     protocol `liveblog serve` runs. If it cannot start, entering raises why (the app's

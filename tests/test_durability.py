@@ -27,7 +27,7 @@ from tests.conftest import (
     RedisServer,
     UvicornThread,
     app_config,
-    free_socket,
+    free_port,
     run_async,
     stop_redis,
     wait_until,
@@ -64,10 +64,6 @@ def lossy_redis(tmp_path: Path) -> Iterator[RedisServer]:
     yield server
     stop_redis(server)
 
-
-def free_port() -> int:
-    with free_socket() as sock:
-        return int(sock.getsockname()[1])
 
 
 def serve(env: dict[str, str]) -> subprocess.Popen[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_socket
+from tests.conftest import free_port
 from tests.processes import Processes, first_editor_token, liveblog_env
 
 ROOT = Path(__file__).parent.parent
@@ -54,10 +54,6 @@ def test_the_check_above_can_fail() -> None:
         for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     }
 
-
-def free_port() -> int:
-    with free_socket() as sock:
-        return int(sock.getsockname()[1])
 
 
 def test_a_wheel_installed_outside_the_checkout_serves_every_page(
