@@ -160,16 +160,17 @@
     var old = list.querySelector('li[data-id="' + (e.id || e) + '"]');
     if (remove || !(e.key_event && e.title)) { if (old) old.remove(); }
     else {
-      var li = el("li", { "data-id": e.id });
+      var li = el("li", { "data-id": e.id, "data-version": e.posted_version });
       var a = el("a", { href: "#entry-" + e.id });
       a.appendChild(timeEl(e.posted_at));
       a.appendChild(document.createTextNode(" " + e.title));
       li.appendChild(a);
       if (old) { list.replaceChild(li, old); }
       else {
-        // Newest first, by when the entry was posted (an edit can make an old one key).
+        // Newest first, in the log's order (an edit can make an old one key). Not by time:
+        // writes share milliseconds, and ISO text does not sort (":00Z" > ":00.5Z").
         var after = [].find.call(list.children, function (other) {
-          return other.querySelector("time").getAttribute("datetime") < e.posted_at;
+          return Number(other.dataset.version) < e.posted_version;
         });
         list.insertBefore(li, after || null);
       }
@@ -255,7 +256,7 @@
     document.getElementById("facts").hidden = !s.facts.length;
     var list = document.getElementById("key-events-list");
     list.textContent = "";
-    s.key_events.slice().reverse().forEach(function (k) { keyEvents({ id: k.id, title: k.title, key_event: true, posted_at: k.posted_at }); });
+    s.key_events.slice().reverse().forEach(function (k) { keyEvents({ id: k.id, title: k.title, key_event: true, posted_at: k.posted_at, posted_version: k.posted_version }); });
     setOlder(s.next_before);
   }
 

@@ -140,7 +140,8 @@ def test_post_an_entry_with_image_and_embed(api: Api, tokens: Tokens, blog: str)
     state = api("GET", "/api/blogs/tartus").json()
     assert state["entries"][0] == entry  # read-your-writes
     assert state["key_events"] == [{"id": entry["id"], "title": "Seven blasts",
-                                    "posted_at": entry["posted_at"]}]
+                                    "posted_at": entry["posted_at"],
+                                    "posted_version": entry["posted_version"]}]
 
 
 def test_post_errors_append_nothing(api: Api, tokens: Tokens, blog: str,

@@ -51,6 +51,9 @@ class PublicEntry(msgspec.Struct, frozen=True, kw_only=True):
     posted_at: datetime
     updated_at: datetime
     revision: int
+    # The blog's version when it was posted: the log's order, which times (to the
+    # millisecond, and shared by writes in the same one) cannot always tell.
+    posted_version: int
 
 
 class PublicFact(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +88,7 @@ class KeyEvent(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     title: str
     posted_at: datetime
+    posted_version: int
 
 
 class PublicBlog(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,6 +124,7 @@ def public_entry(entry: Entry) -> PublicEntry:
         posted_at=entry.posted_at,
         updated_at=entry.updated_at,
         revision=entry.revision,
+        posted_version=entry.posted_version,
     )
 
 
@@ -186,7 +191,8 @@ def public_blog(blog: Blog, *, limit: int = DEFAULT_PAGE, before: str | None = N
         pinned=public_entry(pinned) if pinned else None,
         facts=[public_fact(f) for f in sorted(blog.facts.values(), key=lambda f: f.since)],
         key_events=[
-            KeyEvent(id=e.id, title=e.title or "", posted_at=e.posted_at)
+            KeyEvent(id=e.id, title=e.title or "", posted_at=e.posted_at,
+                     posted_version=e.posted_version)
             for e in blog.entries.key_events()
         ],
         entries=[public_entry(e) for e in page],
