@@ -19,7 +19,7 @@ import click
 
 from liveblog import version
 from liveblog.cli_store import with_store
-from liveblog.config import Config, redacted
+from liveblog.config import WORKER_ENV, Config, redacted
 from liveblog.domain.commands import ACTOR_NAME_PATTERN
 from liveblog.durability import judge
 from liveblog.embedded import redis_url_for
@@ -72,13 +72,10 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             ]
         click.echo("\n".join(lines), err=False)
         sys.stdout.flush()
-        # Workers are separate processes: they read the Redis URL from the environment.
-        os.environ["LIVEBLOG_REDIS_URL"] = url
-        # So are the flags: the app (in each worker, and in this process with one) reads
-        # its settings from the environment, where --port and --host must be too, or its
-        # links would name the default port while it listens on another.
-        os.environ["LIVEBLOG_HOST"] = config.host
-        os.environ["LIVEBLOG_PORT"] = str(config.port)
+        # Workers are separate processes: they get the settings read here (flags, the
+        # environment, the embedded Redis's URL) as one value, not by reading the
+        # environment again, so every one runs with the same settings as this process.
+        os.environ[WORKER_ENV] = config.encoded()
         # uvicorn shuts down gracefully on these, then raises the signal again to exit;
         # turning that into SystemExit lets the `with` above stop the embedded Redis.
         for signum in (signal.SIGTERM, signal.SIGINT):

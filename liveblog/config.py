@@ -1,7 +1,10 @@
 """Settings, read once from the environment (and overridden by command-line flags).
 
-Each setting is data: its environment name, its default and a line of help. The README's
-settings table is checked against this list by a test, so none goes undocumented.
+Each setting is data: its environment name, the Config field it fills, its type and bounds,
+its default and a line of help. Reading, checking and the README's settings table (a test
+compares them) all come from this one list, so none goes unchecked or undocumented.
+`liveblog serve` reads them once and hands the result to its workers as one encoded value
+(see `Config.encoded` and `Config.for_worker`), so every worker runs with the same settings.
 """
 
 from __future__ import annotations
@@ -10,95 +13,166 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import msgspec
 
 from liveblog.durability import Policy
 from liveblog.errors import ConfigError
+
+Kind = Literal["int", "float", "text", "path", "choice", "redis-url", "http-url"]
+
+# The environment variable `liveblog serve` hands its workers the settings it read in.
+WORKER_ENV = "LIVEBLOG_RESOLVED_SETTINGS"
 
 
 @dataclass(frozen=True)
 class Setting:
     env: str
+    field: str
+    kind: Kind
     default: str | None
     help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
 
+    def describe(self) -> str:
+        """The type column of the README's settings table."""
+        match self.kind:
+            case "int":
+                return f"whole number, {self.low:,.0f} to {self.high:,.0f}"
+            case "float":
+                return f"number, {self.low:g} to {self.high:g}"
+            case "choice":
+                return " or ".join(f"`{c}`" for c in self.choices)
+            case "redis-url":
+                return "Redis URL"
+            case "http-url":
+                return "http(s) URL"
+            case "path":
+                return "directory"
+            case _:
+                return "text"
+
+    def parse(self, value: object) -> object:
+        """The typed value of `value` (a string from the environment, or a flag's value);
+        ConfigError naming the setting if it is not one."""
+        name = self.env
+        match self.kind:
+            case "int" | "float":
+                cast: type[int] | type[float] = int if self.kind == "int" else float
+                what = "a whole number" if self.kind == "int" else "a number"
+                try:
+                    number = cast(str(value))
+                except ValueError:
+                    raise ConfigError(f"{name} must be {what}, got {value!r}") from None
+                assert self.low is not None and self.high is not None
+                if not self.low <= number <= self.high:
+                    raise ConfigError(f"{name} must be between {self.low:g} and "
+                                      f"{self.high:g}, got {number}")
+                return number
+            case "choice":
+                if value not in self.choices:
+                    raise ConfigError(f"{name} must be {' or '.join(self.choices)}, "
+                                      f"got {value!r}")
+                return value
+            case "redis-url":
+                if not str(value).startswith(REDIS_SCHEMES):
+                    raise ConfigError(f"{name} must start with {', '.join(REDIS_SCHEMES)}, "
+                                      f"got {value!r}")
+                return str(value)
+            case "http-url":
+                if not str(value).startswith(("http://", "https://")):
+                    raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+                return str(value).rstrip("/")
+            case "path":
+                return Path(str(value))
+            case _:
+                text = str(value).strip()
+                if not text:
+                    raise ConfigError(f"{name} must not be empty")
+                return text
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
-        "LIVEBLOG_REDIS_URL",
-        None,
+        "LIVEBLOG_REDIS_URL", "redis_url", "redis-url", None,
         "Redis to use (redis://, rediss:// or unix://). Unset: start an embedded redis-server.",
     ),
     Setting(
-        "LIVEBLOG_DATA_DIR",
-        "./var",
+        "LIVEBLOG_DATA_DIR", "data_dir", "path", "./var",
         "Where the embedded redis-server keeps its append-only file and socket.",
     ),
-    Setting("LIVEBLOG_HOST", "127.0.0.1", "Interface the HTTP server listens on."),
-    Setting("LIVEBLOG_PORT", "8000", "Port the HTTP server listens on."),
+    Setting("LIVEBLOG_HOST", "host", "text", "127.0.0.1", "Interface the HTTP server listens on."),
+    Setting("LIVEBLOG_PORT", "port", "int", "8000", "Port the HTTP server listens on.",
+            low=1, high=65535),
     Setting(
-        "LIVEBLOG_MAX_BODY_BYTES",
-        "262144",
+        "LIVEBLOG_MAX_BODY_BYTES", "max_body_bytes", "int", "262144",
         "Largest request body accepted; larger ones get 413.",
+        low=1024, high=64 * 1024 * 1024,
     ),
     Setting(
-        "LIVEBLOG_HEARTBEAT_SECONDS",
-        "15",
+        "LIVEBLOG_HEARTBEAT_SECONDS", "heartbeat_seconds", "float", "15",
         "Seconds between comment heartbeats on idle reader streams.",
+        low=0.05, high=15,
     ),
     Setting(
-        "LIVEBLOG_READER_QUEUE",
-        "256",
+        "LIVEBLOG_READER_QUEUE", "reader_queue", "int", "256",
         "Messages a reader may fall behind before it is cut off (it resumes from its last id).",
+        low=1, high=100_000,
     ),
     Setting(
-        "LIVEBLOG_DURABILITY",
-        "strict",
+        "LIVEBLOG_DURABILITY", "durability", "choice", "strict",
         "strict: refuse an external Redis that would lose acknowledged updates (no "
         "append-only file, or evicting keys); warn: log it and serve anyway.",
+        choices=("strict", "warn"),
     ),
     Setting(
-        "LIVEBLOG_MAX_STREAMS",
-        "10000",
+        "LIVEBLOG_MAX_STREAMS", "max_streams", "int", "10000",
         "Reader streams one process holds at once; past it a new stream gets 503 with "
         "Retry-After.",
+        low=1, high=10_000_000,
     ),
     Setting(
-        "LIVEBLOG_MAX_STREAMS_PER_IP",
-        "1000",
+        "LIVEBLOG_MAX_STREAMS_PER_IP", "max_streams_per_ip", "int", "1000",
         "Reader streams one client address (an IPv6 /64) holds at once per process; past it "
         "503 with Retry-After.",
+        low=1, high=10_000_000,
     ),
     Setting(
-        "LIVEBLOG_MAX_TAILERS",
-        "100",
+        "LIVEBLOG_MAX_TAILERS", "max_tailers", "int", "100",
         "Blogs one process tails at once; past it the longest-idle one without readers stops, "
         "or a new blog's stream gets 503.",
+        low=1, high=100_000,
     ),
     Setting(
-        "LIVEBLOG_MAX_TAILERS_PER_IP",
-        "10",
+        "LIVEBLOG_MAX_TAILERS_PER_IP", "max_tailers_per_ip", "int", "10",
         "Blogs one client address (an IPv6 /64) may make one process start tailing, counted "
         "while they are tailed; past it a stream of yet another blog gets 503 with "
         "Retry-After.",
+        low=1, high=100_000,
     ),
     Setting(
-        "LIVEBLOG_FORWARDED_ALLOW_IPS",
-        "127.0.0.1",
+        "LIVEBLOG_FORWARDED_ALLOW_IPS", "forwarded_allow_ips", "text", "127.0.0.1",
         "Proxies trusted to name the client in X-Forwarded-For (comma-separated addresses or "
         "networks, or *): the address the per-address limits count. Any other peer counts "
         "as itself.",
     ),
     Setting(
-        "LIVEBLOG_TAIL_BLOCK_MS",
-        "5000",
+        "LIVEBLOG_TAIL_BLOCK_MS", "tail_block_ms", "int", "5000",
+        # Each block's end costs the tailer an XREAD and a check of the log: not too often.
         "Longest wait of a tailer's XREAD; a dead Redis connection is noticed within this plus "
         "2 s, a replaced log within this.",
+        low=100, high=60_000,
     ),
     Setting(
-        "LIVEBLOG_PUBLIC_URL",
-        None,
-        "Base URL readers use (for printed links). Unset: http://HOST:PORT.",
+        "LIVEBLOG_PUBLIC_URL", "public_url", "http-url", None,
+        "Base URL readers use: canonical links, feeds and printed links. Unset: "
+        "http://HOST:PORT.",
     ),
 )
 
@@ -125,83 +199,42 @@ class Config:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, **overrides: object
     ) -> Config:
-        """Read every setting; `overrides` (from flags) win over the environment."""
+        """Read every setting; `overrides` (from flags, by field name) win over the
+        environment."""
         env = os.environ if environ is None else environ
+        unknown = set(overrides) - {s.field for s in SETTINGS}
+        if unknown:
+            raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")
+        values: dict[str, object] = {}
+        for setting in SETTINGS:
+            given = overrides.get(setting.field)
+            raw = given if given is not None else env.get(setting.env) or setting.default
+            values[setting.field] = None if raw is None else setting.parse(raw)
+        if values["public_url"] is None:
+            host = str(values["host"])
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            values["public_url"] = f"http://{shown}:{values['port']}"
+        return cls(**values)  # type: ignore[arg-type]
 
-        def raw(name: str) -> str | None:
-            setting = next(s for s in SETTINGS if s.env == name)
-            value = env.get(name)
-            if value is None or value == "":
-                return setting.default
-            return value
+    def encoded(self) -> str:
+        """These settings as one string, for WORKER_ENV."""
+        return msgspec.json.encode(self, enc_hook=str).decode()
 
-        redis_url = _override(overrides, "redis_url", raw("LIVEBLOG_REDIS_URL"))
-        if redis_url is not None and not str(redis_url).startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
-            raise ConfigError(
-                f"LIVEBLOG_REDIS_URL must start with redis://, rediss:// or unix://, "
-                f"got {redis_url!r}"
-            )
-        host = str(_override(overrides, "host", raw("LIVEBLOG_HOST")))
-        port = _integer(
-            "LIVEBLOG_PORT", _override(overrides, "port", raw("LIVEBLOG_PORT")), 1, 65535
-        )
-        max_body = _integer(
-            "LIVEBLOG_MAX_BODY_BYTES", raw("LIVEBLOG_MAX_BODY_BYTES"), 1024, 64 * 1024 * 1024
-        )
-        data_dir = Path(str(_override(overrides, "data_dir", raw("LIVEBLOG_DATA_DIR"))))
-        heartbeat = _number(
-            "LIVEBLOG_HEARTBEAT_SECONDS",
-            _override(overrides, "heartbeat_seconds", raw("LIVEBLOG_HEARTBEAT_SECONDS")),
-            0.05, 15,
-        )
-        reader_queue = _integer(
-            "LIVEBLOG_READER_QUEUE",
-            _override(overrides, "reader_queue", raw("LIVEBLOG_READER_QUEUE")), 1, 100_000,
-        )
-        durability = raw("LIVEBLOG_DURABILITY")
-        if durability not in ("strict", "warn"):
-            raise ConfigError(f"LIVEBLOG_DURABILITY must be strict or warn, got {durability!r}")
-        policy: Policy = "warn" if durability == "warn" else "strict"
+    @classmethod
+    def for_worker(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """The settings `liveblog serve` read and handed over in WORKER_ENV, if it did;
+        else read from the environment."""
+        env = os.environ if environ is None else environ
+        given = env.get(WORKER_ENV)
+        if not given:
+            return cls.from_env(env)
+        return msgspec.json.decode(given, type=cls, dec_hook=_decode)
 
-        def limit(key: str, name: str, low: int, high: int) -> int:
-            return _integer(name, _override(overrides, key, raw(name)), low, high)
 
-        max_streams = limit("max_streams", "LIVEBLOG_MAX_STREAMS", 1, 10_000_000)
-        max_streams_per_ip = limit("max_streams_per_ip", "LIVEBLOG_MAX_STREAMS_PER_IP",
-                                   1, 10_000_000)
-        max_tailers = limit("max_tailers", "LIVEBLOG_MAX_TAILERS", 1, 100_000)
-        max_tailers_per_ip = limit("max_tailers_per_ip", "LIVEBLOG_MAX_TAILERS_PER_IP",
-                                   1, 100_000)
-        # Each block's end costs the tailer an XREAD and a check of the log: not too often.
-        tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 100, 60_000)
-        forwarded_allow_ips = str(_override(overrides, "forwarded_allow_ips",
-                                            raw("LIVEBLOG_FORWARDED_ALLOW_IPS"))).strip()
-        if not forwarded_allow_ips:
-            raise ConfigError("LIVEBLOG_FORWARDED_ALLOW_IPS must name at least one address")
-        public = raw("LIVEBLOG_PUBLIC_URL")
-        if public is not None and not public.startswith(("http://", "https://")):
-            raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        public_url = (public or f"http://{shown_host}:{port}").rstrip("/")
-        return cls(
-            redis_url=None if redis_url is None else str(redis_url),
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            max_body_bytes=max_body,
-            public_url=public_url,
-            heartbeat_seconds=heartbeat,
-            reader_queue=reader_queue,
-            durability=policy,
-            max_streams=max_streams,
-            max_streams_per_ip=max_streams_per_ip,
-            max_tailers=max_tailers,
-            max_tailers_per_ip=max_tailers_per_ip,
-            forwarded_allow_ips=forwarded_allow_ips,
-            tail_block_ms=tail_block_ms,
-        )
+def _decode(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(kind)
 
 
 def redacted(url: str) -> str:
@@ -220,27 +253,3 @@ def redacted(url: str) -> str:
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _override(overrides: Mapping[str, object], key: str, value: str | None) -> object:
-    given = overrides.get(key)
-    return value if given is None else given
-
-
-def _integer(name: str, value: object, low: int, high: int) -> int:
-    return int(_bounded(name, value, low, high, int, "a whole number"))
-
-
-def _number(name: str, value: object, low: float, high: float) -> float:
-    return _bounded(name, value, low, high, float, "a number")
-
-
-def _bounded(name: str, value: object, low: float, high: float,
-             cast: type[int] | type[float], what: str) -> float:
-    try:
-        number = cast(str(value))
-    except ValueError:
-        raise ConfigError(f"{name} must be {what}, got {value!r}") from None
-    if not low <= number <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
-    return number

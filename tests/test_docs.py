@@ -22,10 +22,18 @@ def section(title: str) -> str:
     return README[start:end if end != -1 else None]
 
 
-def test_every_setting_is_documented() -> None:
-    table = section("Settings")
-    for setting in SETTINGS:
-        assert f"| `{setting.env}` |" in table, setting.env
+def test_the_settings_table_is_the_settings_data() -> None:
+    """Every setting is in the README's table with its type, bounds and default as
+    liveblog/config.py declares them, and the table names no other."""
+    rows = re.findall(r"^\| `(LIVEBLOG_\w+)` \| ([^|]*) \| ([^|]*) \|", section("Settings"),
+                      re.M)
+    assert [name for name, _, _ in rows] == [s.env for s in SETTINGS]
+    for (name, kind, default), setting in zip(rows, SETTINGS, strict=True):
+        assert kind == setting.describe(), name
+        if setting.default is None:
+            assert default.startswith("unset"), name
+        else:
+            assert default == f"`{setting.default}`", name
 
 
 def test_the_readme_commands_are_the_scripts_and_ci_runs_the_test_one() -> None:

@@ -197,4 +197,4 @@ def streams_the_process_can_hold(config: Config) -> int:
 def app_from_env() -> App:
     """The factory uvicorn's workers call (`liveblog.web.app:app_from_env`)."""
     end_with_supervisor()  # a worker of `serve --workers N` must not outlive serve
-    return create_app(Config.from_env())
+    return create_app(Config.for_worker())
