@@ -88,3 +88,29 @@ def test_spike_runs_every_system_and_delivers_everything(tmp_path: Path) -> None
                    "burst p99 vs Nchan", "burst: updates accepted per second"):
         assert figure in section, figure
     assert json.loads((tmp_path / "spike.json").read_text())["runs"]["main"][0]["readers"] == 30
+
+
+def load_capacity():  # type: ignore[no-untyped-def]
+    load_spike()  # capacity.py imports it by name
+    spec = importlib.util.spec_from_file_location("capacity", ROOT / "bench" / "capacity.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.timeout(300)
+def test_capacity_measures_each_size_and_writes_its_table(tmp_path: Path) -> None:
+    doc = tmp_path / "deploy.md"
+    doc.write_text("# Deploying\n\n<!-- capacity:begin -->\nold\n<!-- capacity:end -->\n")
+    capacity = load_capacity()
+    sizes = capacity.main(["--readers", "10,20", "--posts", "2", "--interval", "0.2",
+                           "--settle", "5", "--pause", "0.1", "--out", str(doc)])
+    assert [(n, [r.system for r in results]) for n, results in sizes] == \
+        [(10, ["liveblog", "nchan"]), (20, ["liveblog", "nchan", "liveblog w2"])]
+    for n, results in sizes:
+        for r in results:
+            assert r.complete and r.error == "", (n, r.system)
+    text = doc.read_text()
+    assert "old" not in text and "| liveblog w2 | 20 | 20 | 100.00% | 0 | 0 |" in text
+    assert "| liveblog | 20 (the largest size run) |" in text
