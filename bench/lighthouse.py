@@ -1,17 +1,20 @@
 """Lighthouse on the reader page of a blog with 100 entries, in its default mobile emulation.
 
-    (cd bench/lighthouse && npm install) && .venv/bin/python bench/lighthouse.py
+    .venv/bin/python bench/lighthouse.py
 
-Starts its own redis-server and server (real uvicorn), opens a blog with the demo story and
-enough further updates to make 100 entries, and runs the npm `lighthouse` package against
-Debian's Chromium (CHROME_PATH). Prints each category's score and the cumulative layout
-shift; writes the full report to bench/lighthouse/report.json.
+Installs the pinned npm `lighthouse` (bench/lighthouse/package.json) into
+bench/lighthouse/node_modules with `npm install` if it is not there yet (no clone carries
+it). Starts its own redis-server and server (real uvicorn), opens a blog with the demo story
+and enough further updates to make 100 entries, and runs `lighthouse` against Debian's
+Chromium (CHROME_PATH). Prints each category's score and the cumulative layout shift;
+writes the full report to bench/lighthouse/report.json.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +25,22 @@ from liveblog.story import SLUG
 from tests.story import story_server
 
 HERE = Path(__file__).parent / "lighthouse"
+LIGHTHOUSE = HERE / "node_modules" / ".bin" / "lighthouse"
 FLAGS = ("--headless=new --no-sandbox --disable-gpu --disable-background-networking "
          "--disable-component-update --disable-sync --no-first-run")
 
 
+def install_lighthouse() -> None:
+    """npm install beside package.json, once: node_modules is each clone's own."""
+    if LIGHTHOUSE.exists():
+        return
+    if shutil.which("npm") is None:
+        sys.exit("bench/lighthouse.py needs npm (Debian: apt-get install npm)")
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=HERE, check=True)
+
+
 def main() -> None:
+    install_lighthouse()
     report = HERE / "report.json"
     with story_server() as (server, api, tokens, ids):
         for n in range(100 - len(ids)):
@@ -35,7 +49,7 @@ def main() -> None:
                         "hospitals in both cities have appealed for blood donors."})
         assert api("GET", f"/api/blogs/{SLUG}").json()["total_entries"] == 100
         subprocess.run(
-            [str(HERE / "node_modules" / ".bin" / "lighthouse"),
+            [str(LIGHTHOUSE),
              f"{server.base_url}/blogs/{SLUG}", "--quiet", "--output=json",
              f"--output-path={report}", f"--chrome-flags={FLAGS}"],
             check=True, env={**os.environ, "CHROME_PATH": "/usr/bin/chromium"},
