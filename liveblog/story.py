@@ -1,6 +1,6 @@
 """A demo story: the Tartus and Jableh bombings, as a newsroom would have covered them.
 
-Facts from ../shared/seeds (a news report), every sentence in our own words. Each step is
+Facts from the news reports of 23 May 2016, every sentence in our own words. Each step is
 data: who acts, and the API call they make. The demo, the screenshots and the benchmarks
 replay it.
 """
