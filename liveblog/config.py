@@ -96,6 +96,12 @@ SETTINGS: tuple[Setting, ...] = (
         "2 s, a replaced log within this.",
     ),
     Setting(
+        "LIVEBLOG_DRAIN_RETRY_SECONDS",
+        "5",
+        "On SIGTERM each reader stream ends with a retry: telling its browser to reconnect "
+        "(to another server) after a random delay between a tenth of this and this.",
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL",
         None,
         "Base URL readers use (for printed links). Unset: http://HOST:PORT.",
@@ -120,6 +126,7 @@ class Config:
     max_tailers_per_ip: int = 10
     forwarded_allow_ips: str = "127.0.0.1"
     tail_block_ms: int = 5000
+    drain_retry_seconds: float = 5.0
 
     @classmethod
     def from_env(
@@ -176,6 +183,11 @@ class Config:
                                    1, 100_000)
         # Each block's end costs the tailer an XREAD and a check of the log: not too often.
         tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 100, 60_000)
+        drain_retry_seconds = _number(
+            "LIVEBLOG_DRAIN_RETRY_SECONDS",
+            _override(overrides, "drain_retry_seconds", raw("LIVEBLOG_DRAIN_RETRY_SECONDS")),
+            0.01, 600,
+        )
         forwarded_allow_ips = str(_override(overrides, "forwarded_allow_ips",
                                             raw("LIVEBLOG_FORWARDED_ALLOW_IPS"))).strip()
         if not forwarded_allow_ips:
@@ -201,6 +213,7 @@ class Config:
             max_tailers_per_ip=max_tailers_per_ip,
             forwarded_allow_ips=forwarded_allow_ips,
             tail_block_ms=tail_block_ms,
+            drain_retry_seconds=drain_retry_seconds,
         )
 
 
