@@ -104,7 +104,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LIVEBLOG_PUBLIC_URL",
         None,
-        "Base URL readers use (for printed links). Unset: http://HOST:PORT.",
+        "Base URL readers use (printed at start; the pages' canonical, og:url and JSON-LD "
+        "links). Unset: http://HOST:PORT.",
     ),
 )
 
