@@ -170,9 +170,15 @@ SETTINGS: tuple[Setting, ...] = (
         low=100, high=60_000,
     ),
     Setting(
+        "LIVEBLOG_DRAIN_RETRY_SECONDS", "drain_retry_seconds", "float", "5",
+        "On SIGTERM each reader stream ends with a retry: telling its browser to reconnect "
+        "(to another server) after a random delay between a tenth of this and this.",
+        low=0.01, high=600,
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL", "public_url", "http-url", None,
-        "Base URL readers use: canonical links, feeds and printed links. Unset: "
-        "http://HOST:PORT.",
+        "Base URL readers use (printed at start; the pages' canonical, og:url and JSON-LD "
+        "links). Unset: http://HOST:PORT.",
     ),
 )
 
@@ -194,6 +200,7 @@ class Config:
     max_tailers_per_ip: int = 10
     forwarded_allow_ips: str = "127.0.0.1"
     tail_block_ms: int = 5000
+    drain_retry_seconds: float = 5.0
 
     @classmethod
     def from_env(

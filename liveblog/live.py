@@ -12,6 +12,8 @@ with a Last-Event-ID gets exactly what it missed; an id it cannot place gets a s
 never a gap.
 
 The Hub runs one heartbeat for all readers of the process, not one timer per connection.
+On SIGTERM it drains (Hub.drain): each reader is told, with a `retry:` field of its own, to
+come back a little later (to another server, behind a load balancer) and its stream ends.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ BATCH_SECONDS = 0.05
 SNAPSHOT_ENTRIES = 20
 # Seconds a refused stream is told to wait (Retry-After), picked at random in this range.
 RETRY_AFTER = (5, 15)
+# How long, at most, a drained reader is told to wait before it reconnects (retry:), by
+# default (LIVEBLOG_DRAIN_RETRY_SECONDS); each reader waits a random time between a tenth
+# of it and all of it, so a server's readers do not land on the others in one instant.
+DRAIN_RETRY_SECONDS = 5.0
 # A comment line: browsers ignore it; proxies see traffic and keep the stream open.
 HEARTBEAT = b": ping\n\n"
 logger = logging.getLogger("liveblog.live")
@@ -93,6 +99,12 @@ def client_key(address: str) -> str:
     if ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
     return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
+def drain_retry_ms(most_seconds: float) -> tuple[int, int]:
+    """The range, in milliseconds, that a drained reader's retry: is picked from."""
+    most = max(round(most_seconds * 1000), 1)
+    return max(most // 10, 1), most
 
 
 def _retry_after() -> int:
@@ -225,8 +237,11 @@ class Tailer:
                 # margin (a connection dead without a FIN): the next try is a new one, from
                 # the last event published, so readers get what came meanwhile, once.
                 self.faults += 1
-                logger.warning("tailer %s: Redis did not answer (%s); reconnecting in %.1fs",
-                               self.slug, exc.__cause__ or exc, pause)
+                # Not when the tailer is being stopped (a shutdown: the embedded Redis gets
+                # the same SIGTERM and may be gone first): nobody depends on it any more.
+                if not self.stopping:
+                    logger.warning("tailer %s: Redis did not answer (%s); reconnecting in "
+                                   "%.1fs", self.slug, exc.__cause__ or exc, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
             except CorruptLog as exc:
@@ -287,6 +302,22 @@ class Tailer:
         for sub in list(self.subscribers):
             self.unsubscribe(sub)
             sub.end()
+
+    def drain(self, retry_ms: tuple[int, int]) -> int:
+        """Stop taking readers; tell each reader to reconnect after its own random delay
+        within `retry_ms`, after what it was sent, and end its stream. Returns how many
+        there were. The task goes on until stop() (at shutdown), publishing to nobody."""
+        self.stopping = True
+        readers = list(self.subscribers)
+        for sub in readers:
+            self.unsubscribe(sub)
+            line = b"retry: %d\n\n" % random.randint(*retry_ms)
+            try:
+                sub.offer(line, http_chunk(line))
+                sub.end()
+            except Exception:
+                logger.exception("tailer %s: could not end a reader's stream", self.slug)
+        return len(readers)
 
     async def catch_up(self) -> None:
         """Read what the stream holds beyond our state now (for a reader who is ahead)."""
@@ -456,7 +487,8 @@ class Hub:
                  idle_seconds: float = 60.0, block_ms: int | None = None,
                  heartbeat_seconds: float = 15.0, max_streams: int = 10_000,
                  max_streams_per_client: int = 1000, max_tailers: int = 100,
-                 max_tailers_per_client: int = 10) -> None:
+                 max_tailers_per_client: int = 10,
+                 drain_retry_seconds: float = DRAIN_RETRY_SECONDS) -> None:
         self.service = service
         self.queue_size = queue_size
         self.idle_seconds = idle_seconds
@@ -466,6 +498,7 @@ class Hub:
         self.max_streams_per_client = max_streams_per_client
         self.max_tailers = max_tailers
         self.max_tailers_per_client = max_tailers_per_client
+        self.drain_retry_ms = drain_retry_ms(drain_retry_seconds)
         self.tailers: dict[str, Tailer] = {}
         # Who (client_key) made the process start tailing each blog, while it is tailed or
         # starting: one address must not take every tailer a process can hold.
@@ -476,6 +509,9 @@ class Hub:
         self._chores: list[asyncio.Task[None]] = []
         # close() was called: no tailer starts from then on (its task would outlive the store).
         self.closed = False
+        # drain() was called (SIGTERM): readers were sent away and no new one is kept;
+        # /readyz answers 503 from then on, so a load balancer sends nobody here.
+        self.draining = False
 
     # -- limits --------------------------------------------------------------------------
 
@@ -550,7 +586,7 @@ class Hub:
     async def tailer(self, slug: str, client: str | None = None) -> Tailer:
         """The blog's running tailer, started if need be (at the request of `client`, an
         address, counted against its budget of blogs). NotFound if there is no such blog."""
-        if self.closed:
+        if self.closed or self.draining:
             raise Overloaded("this server is shutting down; retry later", _retry_after())
         tailer = self.tailers.get(slug)
         if tailer is not None and tailer.running:
@@ -589,6 +625,8 @@ class Hub:
             tailer = Tailer(slug, self.service, queue_size=self.queue_size,
                             block_ms=self.block_ms)
             await tailer.start()
+            if self.draining:  # drained while it loaded: it takes no reader either
+                tailer.stopping = True
             self.tailers[slug] = tailer
             return tailer
         finally:
@@ -625,6 +663,19 @@ class Hub:
                         await tailer.broadcast(HEARTBEAT)
                     except Exception:  # one blog's failure must not silence every other
                         logger.exception("tailer %s: heartbeat failed", tailer.slug)
+
+    def drain(self) -> None:
+        """The server is going away (SIGTERM): end every reader's stream with a retry: of
+        its own (see Tailer.drain), so browsers come back spread out, with Last-Event-ID, to
+        whichever server the load balancer picks; from now on no reader is kept (stream.py
+        sends one that arrives the same and ends it). Writes are not affected: one under
+        way completes and is answered. Synchronous and idempotent."""
+        if self.draining:
+            return
+        self.draining = True
+        readers = sum(tailer.drain(self.drain_retry_ms) for tailer in self.tailers.values())
+        logger.info("draining: %d readers told to reconnect within %.1f s", readers,
+                    self.drain_retry_ms[1] / 1000)
 
     async def close(self) -> None:
         self.closed = True

@@ -48,6 +48,7 @@ from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.service import Service, fingerprint
 from liveblog.store import BlogPage
 from liveblog.web import session
+from liveblog.web.caching import cached, etag
 from liveblog.web.requests import (
     IDEMPOTENCY_KEY,
     IF_MATCH,
@@ -142,7 +143,7 @@ class Health(msgspec.Struct, frozen=True):
 # -- helpers -------------------------------------------------------------------------------
 
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
-_blog_json = ViewCache(128)
+_blog_json: ViewCache[tuple[bytes, str]] = ViewCache(128)  # (body, its ETag)
 # No history is longer than its blog's log; this only keeps the number a number.
 MAX_HISTORY_START = 10**12
 
@@ -192,11 +193,13 @@ async def get_blog(request: Request) -> Response:
     before = query_entry_id(request, "before")
     blog = await service_from(request).blog(slug)
     key = (slug, blog.last_event_id, limit, before)
-    body = _blog_json.get(key)
-    if body is None:
+    found = _blog_json.get(key)
+    if found is None:
         body = msgspec.json.encode(public_blog(blog, limit=limit, before=before))
-        _blog_json.put(key, body)
-    return Response(body, media_type="application/json")
+        found = body, etag(blog.version, body)
+        _blog_json.put(key, found)
+    # The same for everyone: a CDN may hold it briefly (caching.py); signed in, no-store.
+    return cached(request, *found, media_type="application/json")
 
 
 async def update_blog(request: Request) -> Response:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import resource
-from collections.abc import AsyncIterator
-from typing import TypedDict
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from types import FrameType
+from typing import Any, TypedDict
 
 from starlette.applications import Starlette
 from starlette.datastructures import State as StarletteState
@@ -131,8 +135,10 @@ def create_app(config: Config | None = None) -> App:
                   max_streams=streams_the_process_can_hold(config),
                   max_streams_per_client=config.max_streams_per_ip,
                   max_tailers=config.max_tailers,
-                  max_tailers_per_client=config.max_tailers_per_ip)
+                  max_tailers_per_client=config.max_tailers_per_ip,
+                  drain_retry_seconds=config.drain_retry_seconds)
         app.state.hub = hub  # for introspection: tests, and later metrics
+        drain_on_signals(hub)
         try:
             yield {"config": config, "service": service, "hub": hub}
         finally:
@@ -162,6 +168,34 @@ def create_app(config: Config | None = None) -> App:
             Exception: on_unexpected,
         },
     ))
+
+
+def drain_on_signals(hub: Hub) -> None:
+    """Drain the hub the moment SIGTERM or SIGINT arrives, then let the handler that was
+    there (uvicorn's) run as before.
+
+    uvicorn notices a signal on its next tick (up to 0.1 s later) and only then stops
+    accepting; draining at once means readers are on their way before that, and the tailers
+    are marked stopping before a Redis that got the same signal (the embedded one, under
+    a process-group or systemd stop) goes away under them, which they would log as a fault.
+    The drain itself runs on the event loop, never inside the signal handler (which can
+    interrupt a broadcast half-way through the set of readers). Only from the main thread
+    (where signals are delivered, and where `liveblog serve` runs its loop); uvicorn
+    restores its own handlers when it returns."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue  # nobody handles it (SIG_DFL, SIG_IGN): it is not ours to change
+
+        def on_signal(received: int, frame: FrameType | None,
+                      previous: Callable[[int, FrameType | None], Any] = previous) -> None:
+            loop.call_soon_threadsafe(hub.drain)
+            previous(received, frame)
+
+        signal.signal(signum, on_signal)
 
 
 async def _check_durability(store: Store, config: Config) -> None:

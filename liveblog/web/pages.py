@@ -32,6 +32,7 @@ from liveblog.domain.views import (
 from liveblog.errors import FieldError, InvalidInput
 from liveblog.resources import TEMPLATES
 from liveblog.web.api import service_from
+from liveblog.web.caching import cached, etag
 from liveblog.web.headers import CSS, SAME_ORIGIN_FRAMES
 from liveblog.web.requests import (
     authenticate,
@@ -45,9 +46,9 @@ from liveblog.web.viewcache import ViewCache
 # A cached copy is fine for a few seconds: the page resumes its stream from the event it
 # was rendered at, so it catches up the moment it opens.
 PAGE_CACHE = "public, max-age=5"
-# Reader pages by blog state, kept as long as PAGE_CACHE allows (relative times age); about
-# 80 KB each for a big blog.
-_pages = ViewCache(64, ttl=5)
+# Reader pages by blog state, with their ETags (caching.py), kept as long as a cache may
+# keep them without asking (relative times age); about 80 KB each for a big blog.
+_pages: ViewCache[tuple[bytes, str]] = ViewCache(64, ttl=5)
 _TAGS = re.compile(r"<[^>]+>")
 
 
@@ -171,15 +172,17 @@ async def blog_page(request: Request) -> Response:
     state = await service_from(request).blog(slug)
     canonical = f"{request.state.config.public_url}/blogs/{slug}"
     key = (canonical, state.last_event_id, before)
-    html = _pages.get(key)
-    if html is None:
+    found = _pages.get(key)
+    if found is None:
         blog = public_blog(state, limit=DEFAULT_PAGE, before=before)
         html = render("blog.html", blog=blog, canonical=canonical,
                       ld=json_ld(blog, canonical), older=before is not None).encode()
-        _pages.put(key, html)
+        found = html, etag(state.version, html)
+        _pages.put(key, found)
+    # The same for everyone, signed in or not: a CDN may hold it briefly (caching.py).
     # The newsroom shows the reader page in a frame; other sites may not (clickjacking).
-    return HTMLResponse(html, headers={"Cache-Control": PAGE_CACHE,
-                                       "Content-Security-Policy": SAME_ORIGIN_FRAMES})
+    return cached(request, *found, media_type="text/html; charset=utf-8",
+                  headers={"Content-Security-Policy": SAME_ORIGIN_FRAMES})
 
 
 async def newsroom(request: Request) -> Response:

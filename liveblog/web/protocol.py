@@ -163,6 +163,12 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
+        # uvicorn is shutting down (it calls this on every connection): the hub sends every
+        # reader away with a retry: of its own, whichever path serves it. Usually done
+        # already, on the signal itself (app.py); not when uvicorn is stopped otherwise.
+        hub: Hub | None = self.app_state.get("hub")
+        if hub is not None:
+            hub.drain()
         if self.reader is not None:
             self.reader.end()  # the browser reconnects, to another process
             return

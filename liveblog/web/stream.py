@@ -181,6 +181,9 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
 
 async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send,
                   address: str | None) -> None:
+    if hub.draining:
+        await _send_away(hub, send)
+        return
     try:
         match = PATH.match(scope["path"])
         assert match is not None, "app.py routes only stream paths here"
@@ -215,6 +218,16 @@ async def _stream(hub: Hub, scope: Scope, receive: Receive, send: Send,
         await _serve_socket(tailer, last_id, reader, receive, send)
     else:
         await _serve_send(tailer, last_id, SendReader(tailer.queue_size, send), receive, send)
+
+
+async def _send_away(hub: Hub, send: Send) -> None:
+    """A reader arriving while the server drains (between SIGTERM and uvicorn closing its
+    sockets): told, as the readers it had were, to reconnect after a random delay, which
+    brings it to another server. A 503 would make EventSource give up instead."""
+    await send(_START)
+    retry = b"retry: %d\n\n" % random.randint(*hub.drain_retry_ms)
+    await send({"type": "http.response.body", "body": retry, "more_body": True})
+    await send(_END)
 
 
 async def _running_tailer(hub: Hub, slug: str, last_id: str | None,

@@ -16,17 +16,20 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
 
 
-class ViewCache:
+class ViewCache(Generic[V]):
     def __init__(self, size: int, ttl: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.size = size
         self.ttl = ttl
         self.clock = clock
-        self._entries: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
 
-    def get(self, key: Hashable) -> bytes | None:
+    def get(self, key: Hashable) -> V | None:
         found = self._entries.get(key)
         if found is None:
             return None
@@ -37,7 +40,7 @@ class ViewCache:
         self._entries.move_to_end(key)
         return body
 
-    def put(self, key: Hashable, body: bytes) -> None:
+    def put(self, key: Hashable, body: V) -> None:
         self._entries[key] = (self.clock(), body)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
