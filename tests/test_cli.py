@@ -248,13 +248,32 @@ def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path,
     photos = [e["image"] for e in blog["entries"] if e["image"]]
     assert {p["credit"] for p in photos} == {"Stringer / AFP / Getty Images",
                                              "Sana News / Reuters"}
-    picture = httpx.get(photos[0]["url"])
-    assert picture.status_code == 200 and picture.headers["content-type"] == "image/svg+xml"
+    pictures = ["/static/demo/jableh.svg", "/static/demo/tartus.svg"]
+    assert sorted(p["url"] for p in photos) == pictures
     corrected = [e for e in blog["entries"] if e["title"] == "Bus station hit in Tartus"]
     assert corrected[0]["revision"] == 2 and "suicide bomber" in corrected[0]["body"]
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert redis_processes_for(data_dir) == []
+
+    # Issue 9: the log names the pictures by path, not by the host and port the demo ran on
+    # (they used to be http://127.0.0.1:PORT/static/demo/...).
+    exported = liveblog(env, "export", "tartus-jableh")
+    assert exported.returncode == 0, exported.stderr
+    assert all(f'"url":"{p}"' in exported.stdout for p in pictures)
+    assert "127.0.0.1" not in exported.stdout and f":{port}/" not in exported.stdout
+    # So the same blog, served on another port under a public URL, shows them all.
+    served = Served(processes, data_dir, LIVEBLOG_PUBLIC_URL="https://news.example")
+    assert served.port != port
+    page = httpx.get(f"{served.url}/blogs/tartus-jableh").text
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert sorted(sources) == pictures
+    for source in sources:
+        picture = httpx.get(served.url + source)
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/svg+xml"
+    assert re.search(r'<meta property="og:image" content="https://news\.example/static/demo/'
+                     r'(tartus|jableh)\.svg">', page), page[:2000]
+    served.stop()
 
 
 def test_serve_logs_requests_but_not_each_reader_stream(data_dir: Path,

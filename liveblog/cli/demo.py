@@ -103,7 +103,7 @@ def _tell(config: Config, tokens: dict[str, str], pace: float) -> None:
         for step in STORY:
             time.sleep(pace)
             who, method = step[0], step[1]
-            path, body = resolve(step, posted, base)
+            path, body = resolve(step, posted)
             response = client.request(method, f"/api/blogs/{slug}/{path}", json=body,
                                       headers={"Authorization": f"Bearer {tokens[who]}"})
             response.raise_for_status()
