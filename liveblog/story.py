@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 Who = Literal["editor", "reporter", "other_reporter"]
 # (who, method, path under the blog, body). In a path, {n} stands for the id of the n-th
-# entry the story posted (from 0); in a body, "{n}" likewise, and {base} for the server's
-# base URL (the demo's illustrations are served from static/demo/).
+# entry the story posted (from 0); in a body, "{n}" likewise. The illustrations are paths on
+# the site (static/demo/), so the log names no host or port: the blog shows them wherever
+# it is served.
 Step = tuple[Who, str, str, dict[str, Any]]
 
 SLUG = "tartus-jableh"
@@ -33,7 +34,7 @@ STORY: list[Step] = [
                 "a power plant, and outside Jableh National Hospital."}),
     ("reporter", "POST", "entries", {
         "body": "Smoke could be seen over Tartus shortly after the blasts.",
-        "image": {"url": "{base}/static/demo/tartus.svg",
+        "image": {"url": "/static/demo/tartus.svg",
                   "alt": "A column of smoke rising over the Tartus skyline",
                   "caption": "Tartus, shortly after the explosions (demo illustration).",
                   "credit": "Sana News / Reuters"}}),
@@ -59,7 +60,7 @@ STORY: list[Step] = [
                 "the bombings. The claim has not been independently verified."}),
     ("other_reporter", "POST", "entries", {
         "body": "Ambulances outside Jableh National Hospital, one of the places struck.",
-        "image": {"url": "{base}/static/demo/jableh.svg",
+        "image": {"url": "/static/demo/jableh.svg",
                   "alt": "Ambulances parked outside a hospital building",
                   "caption": "Jableh National Hospital (demo illustration).",
                   "credit": "Stringer / AFP / Getty Images"}}),
@@ -82,8 +83,8 @@ STORY: list[Step] = [
 ]
 
 
-def resolve(step: Step, posted: list[str], base: str) -> tuple[str, dict[str, Any]]:
-    """The step's path and body with {n} and {base} filled in."""
+def resolve(step: Step, posted: list[str]) -> tuple[str, dict[str, Any]]:
+    """The step's path and body with {n} filled in."""
     _, _, path, body = step
 
     def fill(value: Any) -> Any:
@@ -91,8 +92,6 @@ def resolve(step: Step, posted: list[str], base: str) -> tuple[str, dict[str, An
             return {key: fill(inner) for key, inner in value.items()}
         if isinstance(value, str) and value.startswith("{") and value[1:-1].isdigit():
             return posted[int(value[1:-1])]
-        if isinstance(value, str):
-            return value.replace("{base}", base)
         return value
 
     return path.format(*posted), fill(body)

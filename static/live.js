@@ -62,6 +62,12 @@
       return null;
     }
   }
+  // A path on this site, as the server takes one for an image (liveblog/domain/urls.py
+  // PATH_PATTERN, the same expression): never "//", which leads to another host.
+  var SITE_PATH = /^\/(?!\/)(?:[A-Za-z0-9._~!$&()*+,;=:@-]|%[0-9A-Fa-f]{2}|\/(?!\/))*(?:[?#](?:[A-Za-z0-9._~!$&()*+,;=:@-]|%[0-9A-Fa-f]{2}|[\/?#])*)?$/;
+  function imageSrc(url) {
+    return SITE_PATH.test(url) || hostOf(url) ? url : null;
+  }
   function timeEl(iso) {
     var t = el("time", { datetime: iso, "data-abs": "" });
     t.textContent = clock.format(new Date(iso));
@@ -87,7 +93,7 @@
     article.appendChild(body);
     if (e.image) {
       var figure = el("figure");
-      figure.appendChild(hostOf(e.image.url)
+      figure.appendChild(imageSrc(e.image.url)
         ? el("img", { src: e.image.url, alt: e.image.alt, loading: "lazy", decoding: "async" })
         : el("p", { "class": "image-unusable" }, e.image.alt)); // a URL from before they were checked
       if (e.image.caption || e.image.credit) {

@@ -24,7 +24,7 @@ def tell(api: Api, tokens: Tokens, slug: str = "tartus") -> list[str]:
     ids: list[str] = []
     for step in STORY:
         who, method = step[0], step[1]
-        path, body = resolve(step, ids, str(api.http.base_url).rstrip("/"))
+        path, body = resolve(step, ids)
         response = api(method, f"/api/blogs/{slug}/{path}", getattr(tokens, who), json=body)
         assert response.status_code in (200, 201), response.text
         if path == "entries":

@@ -156,7 +156,8 @@ def test_post_errors_append_nothing(api: Api, tokens: Tokens, blog: str,
                   "embed": {"url": "javascript:alert(1)"}}),
         422, fields={"key_event", "image.url", "embed.url"})
     messages = {e["field"]: e["message"] for e in problem["errors"]}
-    assert messages["image.url"] == messages["embed.url"] == "must be: an http(s):// URL"
+    assert messages["embed.url"] == "must be: an http(s):// URL"
+    assert messages["image.url"] == "must be: an http(s):// URL or a path on this site (/...)"
     assert_problem(api("POST", path, tokens.reporter, json={"body": "  \n "}), 422,
                    fields={"body"})
     assert_problem(api("POST", path, tokens.reporter,

@@ -3,6 +3,7 @@ stop, start again with the data intact."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ import httpx
 import pytest
 import redis
 
+from liveblog import tokens as minting
 from tests.conftest import Api, Tokens, free_socket, wait_until
 from tests.processes import (
     Processes,
@@ -246,13 +248,32 @@ def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path,
     photos = [e["image"] for e in blog["entries"] if e["image"]]
     assert {p["credit"] for p in photos} == {"Stringer / AFP / Getty Images",
                                              "Sana News / Reuters"}
-    picture = httpx.get(photos[0]["url"])
-    assert picture.status_code == 200 and picture.headers["content-type"] == "image/svg+xml"
+    pictures = ["/static/demo/jableh.svg", "/static/demo/tartus.svg"]
+    assert sorted(p["url"] for p in photos) == pictures
     corrected = [e for e in blog["entries"] if e["title"] == "Bus station hit in Tartus"]
     assert corrected[0]["revision"] == 2 and "suicide bomber" in corrected[0]["body"]
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert redis_processes_for(data_dir) == []
+
+    # Issue 9: the log names the pictures by path, not by the host and port the demo ran on
+    # (they used to be http://127.0.0.1:PORT/static/demo/...).
+    exported = liveblog(env, "export", "tartus-jableh")
+    assert exported.returncode == 0, exported.stderr
+    assert all(f'"url":"{p}"' in exported.stdout for p in pictures)
+    assert "127.0.0.1" not in exported.stdout and f":{port}/" not in exported.stdout
+    # So the same blog, served on another port under a public URL, shows them all.
+    served = Served(processes, data_dir, LIVEBLOG_PUBLIC_URL="https://news.example")
+    assert served.port != port
+    page = httpx.get(f"{served.url}/blogs/tartus-jableh").text
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert sorted(sources) == pictures
+    for source in sources:
+        picture = httpx.get(served.url + source)
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/svg+xml"
+    assert re.search(r'<meta property="og:image" content="https://news\.example/static/demo/'
+                     r'(tartus|jableh)\.svg">', page), page[:2000]
+    served.stop()
 
 
 def test_serve_logs_requests_but_not_each_reader_stream(data_dir: Path,
@@ -326,3 +347,108 @@ def test_flags_reach_every_worker(data_dir: Path, processes: Processes) -> None:
             page = fresh.get(f"{base}/blogs/b").text
         assert f'<link rel="canonical" href="{base}/blogs/b">' in page
         assert ":8000" not in page
+
+
+# -- the command line as a package (issue 9) ----------------------------------------------
+
+PACKAGE = Path(minting.__file__).parent
+WEB_STACK = ("starlette", "uvicorn", "sse_starlette", "liveblog.web")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = ["liveblog", *path.relative_to(PACKAGE).with_suffix("").parts]
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Which liveblog modules each one imports, at the top or inside a function alike (an
+    import in a function only puts the cycle off until the function runs)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and \
+                    node.module in modules:
+                for alias in node.names:  # a submodule, or a name of the module itself
+                    sub = f"{node.module}.{alias.name}"
+                    targets.add(sub if sub in modules else node.module)
+        graph[name] = targets - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle's modules (the strongly connected components with more than one)."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in order:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], order[target])
+        if low[node] == order[node]:
+            component = [stack.pop()]
+            while component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
+    return found
+
+
+def test_no_module_of_liveblog_imports_one_that_imports_it_back() -> None:
+    """cli.py imported demo.py, which imported cli.py (inside a function, to dodge the
+    cycle at import time). The check itself finds such a cycle."""
+    graph = import_graph()
+    assert {"liveblog.cli.serve", "liveblog.cli.tokens", "liveblog.cli.newsroom",
+            "liveblog.cli.log", "liveblog.cli.demo"} <= graph["liveblog.cli"]
+    assert cycles(graph) == []
+    assert cycles({**graph, "liveblog.cli.demo": graph["liveblog.cli.demo"] | {"liveblog.cli"}}) \
+        == [["liveblog.cli", "liveblog.cli.demo"]]
+
+
+def test_each_command_module_imports_first_in_a_fresh_interpreter() -> None:
+    names = sorted(name for name in _modules() if name.startswith("liveblog.cli"))
+    assert len(names) >= 7
+    for name in names:
+        result = subprocess.run([sys.executable, "-c", f"import {name}"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (name, result.stderr)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["token", "list", "--help"],
+                                  ["serve", "--help"], ["demo", "--help"]])
+def test_commands_that_do_not_serve_do_not_load_the_web_stack(args: list[str]) -> None:
+    """What a process loads, from Python's own account (-X importtime)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "liveblog", *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "Usage:" in result.stdout, result.stderr
+    loaded = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+              if line.startswith("import time:") and "|" in line}
+    assert {"liveblog.cli", "liveblog.cli.tokens", "click"} <= loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in WEB_STACK
+                  or m.startswith("liveblog.web")) == []
+
+
+def test_token_minting_is_in_one_place() -> None:
+    """The first editor's token, `token create` and `rotate`, and the demo's, all from
+    liveblog.tokens.new_token."""
+    minted = [name for name, path in _modules().items()
+              if "token_urlsafe" in path.read_text() or '"lb_"' in path.read_text()]
+    assert minted == [minting.__name__]
+    assert minting.new_token().startswith("lb_") and minting.new_token() != minting.new_token()

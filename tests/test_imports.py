@@ -107,6 +107,23 @@ def test_urls_no_version_accepted_are_refused(url: str, says: str) -> None:
         check_log(log.events, now=NOW)
 
 
+def test_an_image_by_path_is_taken_as_the_api_takes_it() -> None:
+    """Issue 9: the demo's pictures are paths on the site. A replay checks no URL again, so
+    the import's own type must refuse a path to another host, and one the API would have
+    stored otherwise (with its dot segments resolved)."""
+    log = opened()
+    post(log, RANIA, image=commands.ImageInput(url="/static/demo/tartus.svg", alt="Smoke"))
+    assert check_log(log.events, now=NOW) == log.blog
+    for url, says in [("//evil.example/x.png", "image.url: must be an http(s):// URL or a path"),
+                      ("/\\evil.example/x.png", "image.url: must be an http(s):// URL or a path"),
+                      ("/static//x.png", "image.url: must be an http(s):// URL or a path"),
+                      ("/static/./demo/tartus.svg", "not what the API logs")]:
+        bad = opened()
+        _logged(bad, EntryPosted(entry_id="e1", body="Bad", image=Image(url=url, alt="a")))
+        with pytest.raises(InvalidImport, match=re.escape(says)):
+            check_log(bad.events, now=NOW)
+
+
 def test_an_actor_named_before_names_were_checked_to_the_end_is_accepted() -> None:
     """`liveblog token create --name` took a final newline until 2026-12-02 (Python's `$`);
     that token's events must replay. Any other shape is refused."""

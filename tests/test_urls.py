@@ -1,21 +1,33 @@
 """Image and embed URLs (issue 8, item 5): the server accepts only what Chromium's own URL
 parser takes, to the same host; and a URL logged before that check (here written straight
-to the log) never breaks a page, server-rendered, live, or in a snapshot."""
+to the log) never breaks a page, server-rendered, live, or in a snapshot. An image may be a
+path on the site (issue 9): it stays on the page's own host, wherever that is."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from liveblog.domain.events import Actor, Embed, EntryPosted, Image
-from liveblog.domain.urls import host_of, url_problem
+from liveblog.domain.urls import (
+    absolute,
+    host_of,
+    image_src,
+    image_url_problem,
+    normal_path,
+    path_problem,
+    url_problem,
+)
 from liveblog.service import Service
 from liveblog.store import Store
-from tests.conftest import Api, Tokens, UvicornThread, run_async
+from tests.conftest import Api, Tokens, UvicornThread, app_config, run_async
 from tests.test_api import assert_problem
 from tests.test_pages import SECOND, open_live
 
@@ -229,3 +241,185 @@ def test_a_snapshot_with_bad_urls_renders_every_entry(
     ids.append(log_unchecked(redis_url, "Bad after", BROKEN[2]))
     ids.append(post(api, tokens, "After the snapshot"))
     assert_entries(page, ids)
+
+
+# -- images by path on this site (issue 9) --------------------------------------------------
+
+BAD_PATHS = [
+    ("//evil.com/x.png", "single /"),
+    ("/\\evil.com/x.png", "single /"),
+    ("javascript:alert(1)", "http://, https:// or /"),
+    ("static/demo/a.svg", "http://, https:// or /"),
+    ("/static//demo/a.svg", "//"),
+    ("/static/demo/a b.svg", "spaces"),
+    ("/static/demo/a\x00.svg", "control"),
+    ("/static/demo/a\n", "control"),
+    ("/static\\demo/a.svg", "backslash"),
+    ("/static/d\u00e9mo/a.svg", "letters, digits"),
+    ("/static/%zz.svg", "%-escapes"),
+    ("/static/<script>.svg", "letters, digits"),
+    ("/static/a'.svg", "letters, digits"),
+    ("/" + "a" * 2000, "2000"),
+]
+GOOD_PATHS = [
+    ("/static/demo/tartus.svg", "/static/demo/tartus.svg"),
+    ("/", "/"),
+    ("/static/./demo/../demo/a.svg", "/static/demo/a.svg"),
+    ("/../../static/a.svg", "/static/a.svg"),
+    ("/a/%2E%2e/b", "/b"),
+    ("/a/.%2E/b/%2e", "/b/"),
+    ("/a/b/..", "/a/"),
+    ("/a/.", "/a/"),
+    ("/a.svg?v=2&x=/../y#top", "/a.svg?v=2&x=/../y#top"),
+    ("/a/..?q", "/?q"),
+    ("/~r/(1)*;p=1:@!$,+%20.svg", "/~r/(1)*;p=1:@!$,+%20.svg"),
+]
+
+
+@pytest.mark.parametrize(("url", "says"), BAD_PATHS)
+def test_image_paths_that_lead_elsewhere_or_that_browsers_rewrite_are_refused(
+        url: str, says: str) -> None:
+    problem = image_url_problem(url)
+    assert problem is not None and says in problem
+    assert url_problem(url) is not None  # and never as an embed, a link to another site
+
+
+@pytest.mark.parametrize(("url", "normal"), GOOD_PATHS)
+def test_image_paths_on_this_site_are_taken_without_dot_segments(url: str, normal: str) -> None:
+    assert image_url_problem(url) is None and path_problem(url) is None
+    assert normal_path(url) == normal
+    assert image_src(normal) == normal
+    assert absolute(normal, "https://news.example") == "https://news.example" + normal
+    assert absolute("https://cdn.example/a.jpg", "https://news.example") == \
+        "https://cdn.example/a.jpg"
+
+
+def generated_paths(count: int, seed: int = 9) -> list[str]:
+    rng = random.Random(seed)
+    segments = ["a", "b.svg", ".", "..", "%2e", "%2E", ".%2e", "%2e.", "%2E%2E", "...", "%2e%2f",
+                "~x", "a:b", "@", ";p=1", "(x)", "a*b", "%20", "%41", "x$y", "", "%5C", "%2F"]
+    tails = ["", "?", "?a=1", "?a=/../b", "#", "#f/../g", "?x#y", "?%2e%2e"]
+    paths = []
+    for _ in range(count):
+        parts = [rng.choice(segments) for _ in range(rng.randint(1, 5))]
+        paths.append("/" + "/".join(parts) + rng.choice(tails))
+    return paths
+
+
+def test_chromium_takes_every_accepted_path_to_this_site_as_it_is_stored(
+        browser: Browser) -> None:
+    """Resolved against a page of the blog, an accepted path stays on the page's host and
+    port, and asks for exactly the normalised path (the same the demo's pictures rely on)."""
+    paths = [url for url, _ in GOOD_PATHS] + generated_paths(3000)
+    accepted = [url for url in paths if image_url_problem(url) is None]
+    assert 1000 < len(accepted) < len(paths)  # both kinds in the corpus
+    page = browser.new_page()
+    seen = page.evaluate("""paths => paths.map(p => {
+        const u = new URL(p, "http://news.example:8123/blogs/tartus?x=1");
+        return [u.origin, u.href.slice(u.origin.length)];
+    })""", accepted)
+    page.close()
+    wrong = [(url, got) for url, got in zip(accepted, seen, strict=True)
+             if got != ["http://news.example:8123", normal_path(url)]]
+    assert wrong == []
+
+
+def test_live_js_puts_in_img_src_the_paths_the_server_renders(browser: Browser) -> None:
+    """static/live.js has its own copy of the expression (a live entry must render as the
+    server renders it); run in Chromium, it decides as the server does."""
+    source = (Path(__file__).parent.parent / "static" / "live.js").read_text()
+    found = re.search(r"var SITE_PATH = /(.*)/;\n", source)
+    assert found is not None
+    paths = [url for url, _ in GOOD_PATHS + BAD_PATHS] + generated_paths(2000) + [
+        "//a", "/a//b", "/a?//b", "/\\a", "/a\n", "/%2", "/a#b#c"]
+    page = browser.new_page()
+    shown = page.evaluate("([source, paths]) => paths.map(p => new RegExp(source).test(p))",
+                          [found.group(1), paths])
+    page.close()
+    assert 1000 < sum(shown) < len(paths)
+    assert [p for p, ok in zip(paths, shown, strict=True) if ok != (image_src(p) == p)] == []
+
+
+def test_the_api_takes_a_path_for_an_image_and_refuses_the_bad_ones_with_422(
+        api: Api, tokens: Tokens, blog: str) -> None:
+    path = "/api/blogs/tartus/entries"
+    for bad in ("//evil.com/x.png", "/\\evil", "javascript:alert(1)", "/static//a.svg",
+                "/static/a.svg\n"):
+        problem = assert_problem(api("POST", path, tokens.reporter, json={
+            "body": "x", "image": {"url": bad, "alt": "a"}}), 422, fields={"image.url"})
+        assert problem["errors"][0]["message"], problem
+        # An embed is a link to another site: never a path.
+        assert_problem(api("POST", path, tokens.reporter, json={
+            "body": "x", "embed": {"url": bad}}), 422, fields={"embed.url"})
+    assert_problem(api("POST", path, tokens.reporter, json={
+        "body": "x", "embed": {"url": "/static/demo/tartus.svg"}}), 422, fields={"embed.url"})
+    assert api("GET", "/api/blogs/tartus").json()["version"] == 1  # nothing appended
+
+    posted = api("POST", path, tokens.reporter, json={
+        "body": "Smoke", "image": {"url": "/static/demo/../demo/./tartus.svg", "alt": "Smoke"}})
+    assert posted.status_code == 201, posted.text
+    entry = posted.json()["entry"]
+    assert entry["image"]["url"] == "/static/demo/tartus.svg"
+    assert_problem(api("PATCH", f"{path}/{entry['id']}", tokens.reporter,
+                       json={"image": {"url": "//evil.com/x.png", "alt": "a"}}),
+                   422, fields={"image.url"})
+    edited = api("PATCH", f"{path}/{entry['id']}", tokens.reporter,
+                 json={"image": {"url": "/static/demo/jableh.svg", "alt": "Ambulances"}})
+    assert edited.status_code == 200, edited.text
+    assert api("GET", "/api/blogs/tartus").json()["version"] == 3
+
+
+def test_an_image_by_path_shows_on_a_blog_served_under_another_public_url(
+        browser: Browser, redis_url: str, tokens: Tokens) -> None:
+    """The page puts the path in <img src> as it is (the page's own host, whatever the
+    public URL says), server-rendered and live; og:image and the JSON-LD, read by other
+    sites, get it whole, with the public URL."""
+    config = dataclasses.replace(app_config(redis_url), public_url="https://news.example")
+    with UvicornThread(config) as server:
+        api = Api(server.base_url)
+        with api.http:
+            assert api("POST", "/api/blogs", tokens.editor,
+                       json={"slug": "tartus", "title": "Tartus"}).status_code == 201
+            first = api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={
+                "body": "Smoke", "image": {"url": "/static/demo/tartus.svg", "alt": "Smoke"}})
+            assert first.status_code == 201, first.text
+            html = api("GET", "/blogs/tartus").text
+            assert '<img src="/static/demo/tartus.svg"' in html
+            whole = "https://news.example/static/demo/tartus.svg"
+            assert f'<meta property="og:image" content="{whole}">' in html
+            ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>',
+                                      html, re.S).group(1))  # type: ignore[union-attr]
+            assert [u.get("image") for u in ld["liveBlogUpdate"]] == [whole]
+
+            context = browser.new_context()
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            open_live(page, server)
+            live = api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={
+                "body": "Ambulances", "image": {"url": "/static/demo/jableh.svg", "alt": "Cars"}})
+            assert live.status_code == 201, live.text
+            img = page.locator(f"#entry-{live.json()['entry']['id']} figure img")
+            expect(img).to_have_attribute("src", "/static/demo/jableh.svg", timeout=SECOND)
+            images = page.locator("#entries figure img")
+            expect(images).to_have_count(2)
+            page.wait_for_function("""() => [...document.querySelectorAll('#entries figure img')]
+                .every(i => i.complete && i.naturalWidth > 0)""")
+            assert images.evaluate_all("els => els.map(e => e.currentSrc)") == [
+                f"{server.base_url}/static/demo/{name}.svg" for name in ("jableh", "tartus")]
+            context.close()
+            assert errors == []
+
+
+def test_a_path_to_another_host_in_the_log_shows_as_text(
+        page: Page, api: Api, tokens: Tokens, blog: str, server: UvicornThread,
+        redis_url: str) -> None:
+    """A log written around the API (an old import, a hand edit) may hold `//evil.example`:
+    neither the server nor live.js puts it in <img src>."""
+    ids = [log_unchecked(redis_url, "Before", "//evil.example/x.png")]
+    open_live(page, server)
+    ids.append(log_unchecked(redis_url, "Live", "/\\evil.example/x.png"))
+    expect(page.locator(f"#entry-{ids[-1]}")).to_be_visible(timeout=SECOND)
+    for entry_id in ids:
+        expect(page.locator(f"#entry-{entry_id} figure img")).to_have_count(0)
+        expect(page.locator(f"#entry-{entry_id} .image-unusable")).to_have_text("broken image")

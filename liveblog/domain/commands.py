@@ -36,7 +36,7 @@ from liveblog.domain.events import (
     PinChanged,
 )
 from liveblog.domain.state import Blog, Entry
-from liveblog.domain.urls import url_problem
+from liveblog.domain.urls import image_url_problem, normal_path, url_problem
 from liveblog.errors import (
     Conflict,
     FieldError,
@@ -70,6 +70,12 @@ ShortTitle = Annotated[
 Url = Annotated[
     str, Meta(pattern=r"^https?://\S+" + END, max_length=2000, description="an http(s):// URL")
 ]
+# An image may be a path on this site, so a blog's own pictures (the demo's) do not name
+# the host and port they were first served on; urls.py says which paths.
+ImageUrl = Annotated[
+    str, Meta(pattern=r"^(?:https?://\S+|/\S*)" + END, max_length=2000,
+              description="an http(s):// URL or a path on this site (/...)")
+]
 Text = Annotated[str, Meta(max_length=500)]
 ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}" + END
 EntryId = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description="an entry id")]
@@ -86,22 +92,25 @@ ActorId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}" + END,
                                 description="an identity")]
 
 
-def _check_urls(**urls: str | None) -> None:
+def _check_urls(image: str | None, embed: str | None) -> None:
     """The pattern lets "https://example.com:99999/" through; a browser must parse it too."""
-    bad = [FieldError(name, problem) for name, url in urls.items()
-           if url is not None and (problem := url_problem(url)) is not None]
+    bad = [FieldError(name, problem) for name, url, check in (
+               ("image.url", image, image_url_problem), ("embed.url", embed, url_problem))
+           if url is not None and (problem := check(url)) is not None]
     if bad:
         raise InvalidInput(bad)
 
 
 class ImageInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    url: Url
+    url: ImageUrl
     alt: Annotated[str, Meta(min_length=1, max_length=500, description="Required: alt text.")]
     caption: Text = ""
     credit: Text = ""
 
     def to_event(self) -> Image:
-        return Image(url=self.url, alt=self.alt, caption=self.caption, credit=self.credit)
+        # A path as the browser will ask for it ("/static/./a.svg" is "/static/a.svg").
+        url = normal_path(self.url) if self.url.startswith("/") else self.url
+        return Image(url=url, alt=self.alt, caption=self.caption, credit=self.credit)
 
 
 class EmbedInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -200,8 +209,8 @@ def post_entry(blog: Blog, actor: Actor, cmd: NewEntry, entry_id: str, *,
     _require_live(blog, "post to")
     _require_text(("body", cmd.body), ("title", cmd.title))
     if not replay:
-        _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
-                       "embed.url": cmd.embed.url if cmd.embed else None})
+        _check_urls(cmd.image.url if cmd.image else None,
+                    cmd.embed.url if cmd.embed else None)
     return EntryPosted(
         entry_id=entry_id,
         body=cmd.body,
@@ -230,8 +239,8 @@ def edit_entry(
     if all(getattr(cmd, name) is UNSET for name in EDITABLE):
         raise InvalidInput([FieldError("body", "give at least one of " + ", ".join(EDITABLE))])
     if not replay:
-        _check_urls(**{"image.url": cmd.image.url if cmd.image else None,
-                       "embed.url": cmd.embed.url if cmd.embed else None})
+        _check_urls(cmd.image.url if cmd.image else None,
+                    cmd.embed.url if cmd.embed else None)
     if cmd.body is not UNSET:
         _require_text(("body", cmd.body))
     if cmd.title is not UNSET:

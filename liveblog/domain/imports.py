@@ -57,6 +57,7 @@ from liveblog.domain.events import (
     kind,
 )
 from liveblog.domain.state import Blog, apply
+from liveblog.domain.urls import PATH_PATTERN
 from liveblog.errors import CorruptLog, InvalidImport, InvalidInput, Problem
 
 # Servers' clocks differ by seconds, not days: a time later than this is made up.
@@ -79,8 +80,15 @@ LoggedActorName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,64}\n?\Z",
                                       description="1 to 64 letters, digits, '.', '_' or '-'")]
 
 
+# An image's, likewise; or a path on the site, as the API takes since 2026-12-02 (issue 9),
+# checked in full here because a replay does not check URLs again.
+LoggedImageUrl = Annotated[str, Meta(pattern=r"^https?://\S+\n?\Z|" + PATH_PATTERN,
+                                     max_length=2000,
+                                     description="an http(s):// URL or a path on this site")]
+
+
 class LoggedImage(ImageInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    url: LoggedUrl
+    url: LoggedImageUrl
 
 
 class LoggedEmbed(EmbedInput, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from liveblog.domain.commands import require_editor
-from liveblog.domain.urls import host_of
+from liveblog.domain.urls import absolute, host_of, image_src
 from liveblog.domain.views import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -106,7 +106,24 @@ def sparkline(fact: PublicFact, width: int = 120, height: int = 32) -> Markup:
     )
 
 
-def json_ld(blog: PublicBlog, url: str) -> Markup:
+def picture(entry: PublicEntry, base: str) -> str | None:
+    """The entry's image as a whole URL (a path on this site joined to the public URL), for
+    readers elsewhere: a search engine, another site's preview card. None if it has none
+    a browser can show."""
+    if entry.image is None or image_src(entry.image.url) is None:
+        return None
+    return absolute(entry.image.url, base)
+
+
+def share_image(blog: PublicBlog, base: str) -> str | None:
+    """og:image: the pinned update's picture, else the newest one on the page."""
+    for entry in ([blog.pinned] if blog.pinned else []) + blog.entries:
+        if (found := picture(entry, base)) is not None:
+            return found
+    return None
+
+
+def json_ld(blog: PublicBlog, url: str, base: str) -> Markup:
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "LiveBlogPosting",
@@ -125,6 +142,7 @@ def json_ld(blog: PublicBlog, url: str) -> Markup:
                 "url": f"{url}#entry-{e.id}",
                 "articleBody": plain(e, 5000),
                 "author": {"@type": "Person", "name": e.author},
+                **({"image": image} if (image := picture(e, base)) else {}),
             }
             for e in blog.entries
         ],
@@ -143,7 +161,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, host=host_of, plain=plain,
-                       ago=ago)
+                       ago=ago, image_src=image_src)
     env.globals.update(sparkline=sparkline, css=Markup(CSS))
     return env
 
@@ -170,13 +188,15 @@ async def blog_page(request: Request) -> Response:
     slug = slug_from(request)
     before = query_entry_id(request, "before")
     state = await service_from(request).blog(slug)
-    canonical = f"{request.state.config.public_url}/blogs/{slug}"
+    base = request.state.config.public_url
+    canonical = f"{base}/blogs/{slug}"
     key = (canonical, state.last_event_id, before)
     found = _pages.get(key)
     if found is None:
         blog = public_blog(state, limit=DEFAULT_PAGE, before=before)
         html = render("blog.html", blog=blog, canonical=canonical,
-                      ld=json_ld(blog, canonical), older=before is not None).encode()
+                      ld=json_ld(blog, canonical, base), image=share_image(blog, base),
+                      older=before is not None).encode()
         found = html, etag(state.version, html)
         _pages.put(key, found)
     # The same for everyone, signed in or not: a CDN may hold it briefly (caching.py).
@@ -212,8 +232,10 @@ async def replay_frame(request: Request) -> Response:
         raise InvalidInput([FieldError("at", "required: an event id or a version number")])
     state = await service_from(request).blog_at(slug, at)
     blog = public_blog(state, limit=MAX_PAGE)
-    canonical = f"{request.state.config.public_url}/blogs/{slug}"
-    html = render("blog.html", blog=blog, canonical=canonical, ld=json_ld(blog, canonical),
+    base = request.state.config.public_url
+    canonical = f"{base}/blogs/{slug}"
+    html = render("blog.html", blog=blog, canonical=canonical,
+                  ld=json_ld(blog, canonical, base), image=share_image(blog, base),
                   older=False, moment=state.updated_at, frozen=True)
     return HTMLResponse(html, headers={"Cache-Control": "no-store",
                                        "Content-Security-Policy": SAME_ORIGIN_FRAMES})

@@ -11,7 +11,7 @@ from typing import IO, TypeVar
 import click
 import msgspec
 
-from liveblog.cli_store import with_store
+from liveblog.cli.store import with_store
 from liveblog.config import Config
 from liveblog.domain.events import BlogOpened, Recorded, kind
 from liveblog.domain.state import Blog, apply, fold

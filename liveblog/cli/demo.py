@@ -1,26 +1,28 @@
 """`liveblog demo`: the product in one minute. Starts the store (embedded unless
 LIVEBLOG_REDIS_URL says otherwise) and the server, opens a blog, and tells the Tartus and
-Jableh story on it at a compressed pace while a newcomer watches the reader page."""
+Jableh story on it at a compressed pace while a newcomer watches the reader page.
+
+The server (uvicorn and the app) is imported when the command runs, not when the CLI
+loads."""
 
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import signal
 import threading
 import time
 
 import click
 import httpx
-import uvicorn
 
-from liveblog.cli_store import with_store
+from liveblog.cli.serve import exit_cleanly
+from liveblog.cli.store import with_store
 from liveblog.config import Config
 from liveblog.embedded import redis_url_for
 from liveblog.service import utcnow
 from liveblog.store import Store
 from liveblog.story import DESCRIPTION, SLUG, STORY, TITLE, resolve
-from liveblog.web.app import create_app
+from liveblog.tokens import new_token
 
 PEOPLE = {"editor": ("desk", "editor"), "reporter": ("rania", "reporter"),
           "other_reporter": ("omar", "reporter")}
@@ -30,7 +32,7 @@ async def _tokens(store: Store) -> dict[str, str]:
     """A token for each person in the story (a fresh name if one is taken)."""
     made = {}
     for who, (name, role) in PEOPLE.items():
-        secret = "lb_" + secrets.token_urlsafe(32)
+        secret = new_token()
         candidate, n = name, 1
         while not await store.create_token(candidate, role, secret, utcnow()):
             n += 1
@@ -46,9 +48,11 @@ async def _tokens(store: Store) -> dict[str, str]:
               help="Seconds between the story's updates.")
 def demo(host: str | None, port: int | None, pace: float) -> None:
     """Serve, open a demo blog and tell a breaking story on it, live."""
-    from liveblog.cli import _exit_cleanly
+    import uvicorn
 
-    signal.signal(signal.SIGTERM, _exit_cleanly)  # stop the server and the store cleanly
+    from liveblog.web.app import create_app
+
+    signal.signal(signal.SIGTERM, exit_cleanly)  # stop the server and the store cleanly
     config = Config.from_env(host=host, port=port)
     with redis_url_for(config.redis_url, config.data_dir) as url:
         config = dataclasses.replace(config, redis_url=url)
@@ -99,7 +103,7 @@ def _tell(config: Config, tokens: dict[str, str], pace: float) -> None:
         for step in STORY:
             time.sleep(pace)
             who, method = step[0], step[1]
-            path, body = resolve(step, posted, base)
+            path, body = resolve(step, posted)
             response = client.request(method, f"/api/blogs/{slug}/{path}", json=body,
                                       headers={"Authorization": f"Bearer {tokens[who]}"})
             response.raise_for_status()

@@ -1,6 +1,7 @@
-"""The `liveblog` command: serve the blog, and manage tokens.
+"""`liveblog serve`: the API and the pages, on the configured Redis or an embedded one.
 
-Settings come from the environment (see liveblog.config); flags override them.
+Settings come from the environment (see liveblog.config); flags override them. uvicorn
+(and through it the app) is imported when the command runs, not when the CLI loads.
 """
 
 from __future__ import annotations
@@ -9,40 +10,25 @@ import copy
 import dataclasses
 import functools
 import os
-import re
-import secrets
 import signal
 import sys
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from liveblog import version
-from liveblog.cli_store import with_store
+from liveblog.cli.store import with_store
 from liveblog.config import WORKER_ENV, Config, redacted
-from liveblog.domain.commands import ACTOR_NAME_PATTERN
 from liveblog.durability import judge
 from liveblog.embedded import redis_url_for
-from liveblog.errors import LiveblogError
 from liveblog.service import utcnow
 from liveblog.store import Store
+from liveblog.tokens import new_token
 
-T = TypeVar("T")
-TOKEN_NAME = re.compile(ACTOR_NAME_PATTERN)
 FIRST_EDITOR = "admin"
 
 
-def new_token() -> str:
-    return "lb_" + secrets.token_urlsafe(32)
-
-
-@click.group()
-@click.version_option(package_name="liveblog")
-def cli() -> None:
-    """liveblog: an event-sourced live blog for breaking news."""
-
-
-@cli.command()
+@click.command()
 @click.option("--host", help="Interface to listen on [LIVEBLOG_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port to listen on [LIVEBLOG_PORT, default 8000].")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -79,7 +65,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         # uvicorn shuts down gracefully on these, then raises the signal again to exit;
         # turning that into SystemExit lets the `with` above stop the embedded Redis.
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, _exit_cleanly)
+            signal.signal(signum, exit_cleanly)
         uvicorn.run(
             "liveblog.web.app:app_from_env",
             factory=True,
@@ -116,7 +102,8 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
-def _exit_cleanly(signum: int, frame: object) -> None:
+def exit_cleanly(signum: int, frame: object) -> None:
+    """A signal handler that unwinds (`with` blocks stop the embedded Redis) and exits 0."""
     raise SystemExit(0)
 
 
@@ -133,84 +120,3 @@ async def _first_editor(store: Store) -> str | None:
     secret = new_token()
     created = await store.create_token(FIRST_EDITOR, "editor", secret, utcnow())
     return secret if created else None
-
-
-@cli.group()
-def token() -> None:
-    """Create, list, rotate and revoke API tokens."""
-
-
-@token.command("create")
-@click.option("--name", required=True, help="Who uses it; becomes the author of their posts.")
-@click.option("--role", type=click.Choice(["reporter", "editor"]), required=True)
-def token_create(name: str, role: str) -> None:
-    """Create a token; it is printed once, as the last line."""
-    if not TOKEN_NAME.match(name):
-        raise click.BadParameter(
-            "use 1 to 64 letters, digits, '.', '_' or '-'", param_hint="--name"
-        )
-    secret = new_token()
-
-    async def create(store: Store) -> bool:
-        return await store.create_token(name, role, secret, utcnow())
-
-    if not with_store(Config.from_env(), create):
-        raise click.ClickException(f"a token named {name!r} exists already")
-    click.echo(f"created {role} token {name!r}; it is shown only now:", err=True)
-    click.echo(secret)
-
-
-@token.command("list")
-def token_list() -> None:
-    """List tokens by name and role (the secrets are stored hashed and cannot be shown)."""
-    records = with_store(Config.from_env(), lambda store: store.list_tokens())
-    if not records:
-        click.echo("no tokens")
-    for record in records:
-        click.echo(f"{record.name}\t{record.role}\tcreated {record.created_at.isoformat()}"
-                   f"\tidentity {record.id}")
-
-
-@token.command("rotate")
-@click.argument("name")
-def token_rotate(name: str) -> None:
-    """Give NAME a new secret (printed once, as the last line); the old one stops working.
-    The identity stays: its entries and idempotency keys remain its own."""
-    secret = new_token()
-    record = with_store(Config.from_env(), lambda store: store.rotate_token(name, secret))
-    if record is None:
-        raise click.ClickException(f"no token named {name!r}")
-    click.echo(f"rotated {record.role} token {name!r}; the new one is shown only now:",
-               err=True)
-    click.echo(secret)
-
-
-@token.command("revoke")
-@click.argument("name")
-def token_revoke(name: str) -> None:
-    """Revoke a token by name; requests with it get 401 from now on. Its identity goes
-    with it: a new token given the same name is someone else, and owns nothing of this
-    one's."""
-    if not with_store(Config.from_env(), lambda store: store.revoke_token(name)):
-        raise click.ClickException(f"no token named {name!r}")
-    click.echo(f"revoked {name!r}")
-
-
-def main() -> None:
-    try:
-        cli(standalone_mode=True)
-    except LiveblogError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-
-
-def _register() -> None:
-    from liveblog.cli_client import COMMANDS
-    from liveblog.cli_log import export, import_, replay
-    from liveblog.demo import demo
-
-    for command in (*COMMANDS, export, import_, replay, demo):
-        cli.add_command(command)
-
-
-_register()
