@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from liveblog.cli_log import export_line
+from liveblog.cli.log import export_line
 from liveblog.domain import commands
 from liveblog.domain.commands import NewBlog, NewEntry
 from liveblog.domain.events import FactUpdated
