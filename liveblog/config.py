@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from liveblog.durability import Policy
 from liveblog.errors import ConfigError
+from liveblog.logs import LogFormat
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ SETTINGS: tuple[Setting, ...] = (
         "2 s, a replaced log within this.",
     ),
     Setting(
+        "LIVEBLOG_LOG_FORMAT",
+        "auto",
+        "text, json (one object per line, with a request id), or auto: json unless stderr "
+        "is a terminal.",
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL",
         None,
         "Base URL readers use (for printed links). Unset: http://HOST:PORT.",
@@ -120,6 +127,7 @@ class Config:
     max_tailers_per_ip: int = 10
     forwarded_allow_ips: str = "127.0.0.1"
     tail_block_ms: int = 5000
+    log_format: LogFormat = "auto"
 
     @classmethod
     def from_env(
@@ -180,6 +188,11 @@ class Config:
                                             raw("LIVEBLOG_FORWARDED_ALLOW_IPS"))).strip()
         if not forwarded_allow_ips:
             raise ConfigError("LIVEBLOG_FORWARDED_ALLOW_IPS must name at least one address")
+        formats: dict[str | None, LogFormat] = {"auto": "auto", "text": "text", "json": "json"}
+        log_format = formats.get(raw("LIVEBLOG_LOG_FORMAT"))
+        if log_format is None:
+            raise ConfigError("LIVEBLOG_LOG_FORMAT must be auto, text or json, got "
+                              f"{raw('LIVEBLOG_LOG_FORMAT')!r}")
         public = raw("LIVEBLOG_PUBLIC_URL")
         if public is not None and not public.startswith(("http://", "https://")):
             raise ConfigError(f"LIVEBLOG_PUBLIC_URL must be an http(s) URL, got {public!r}")
@@ -201,6 +214,7 @@ class Config:
             max_tailers_per_ip=max_tailers_per_ip,
             forwarded_allow_ips=forwarded_allow_ips,
             tail_block_ms=tail_block_ms,
+            log_format=log_format,
         )
 
 
