@@ -20,6 +20,7 @@ import msgspec
 
 from liveblog.durability import Policy
 from liveblog.errors import ConfigError
+from liveblog.logs import LogFormat
 
 Kind = Literal["int", "float", "text", "path", "choice", "redis-url", "http-url"]
 
@@ -176,6 +177,12 @@ SETTINGS: tuple[Setting, ...] = (
         low=0.01, high=600,
     ),
     Setting(
+        "LIVEBLOG_LOG_FORMAT", "log_format", "choice", "auto",
+        "text, json (one object per line, with a request id), or auto: json unless stderr "
+        "is a terminal.",
+        choices=("auto", "text", "json"),
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL", "public_url", "http-url", None,
         "Base URL readers use (printed at start; the pages' canonical, og:url and JSON-LD "
         "links). Unset: http://HOST:PORT.",
@@ -201,6 +208,7 @@ class Config:
     forwarded_allow_ips: str = "127.0.0.1"
     tail_block_ms: int = 5000
     drain_retry_seconds: float = 5.0
+    log_format: LogFormat = "auto"
 
     @classmethod
     def from_env(

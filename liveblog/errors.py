@@ -27,9 +27,12 @@
         ├── InvalidInput           422  fields that are missing, unknown or wrong (each named)
         ├── IdempotencyKeyReused   422  an Idempotency-Key sent again with another request
         ├── StoreUnavailable       503  Redis cannot be reached; retry later
-        └── Overloaded             503  a limit on reader streams or tailed blogs is
-                                        reached (per client address or per process);
-                                        retry later
+        ├── Overloaded             503  a limit on reader streams or tailed blogs is
+        │                               reached (per client address or per process);
+        │                               retry later
+        └── NotReady               503  /readyz: this server should not be sent readers
+                                        now (Redis, its durability, a stuck tailer, or
+                                        draining); names each check that failed
 
 The domain raises these too: they say what went wrong in the newsroom's terms, and the
 status is how HTTP happens to spell it.
@@ -172,3 +175,12 @@ class Overloaded(Problem):
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class NotReady(Problem):
+    """GET /readyz: a check failed; the detail names each one that did."""
+
+    status, code, title = 503, "not-ready", "Not ready"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})

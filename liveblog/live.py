@@ -22,7 +22,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import random
+import secrets
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -41,7 +43,9 @@ from liveblog.domain.views import (
     withdrawn,
 )
 from liveblog.errors import NotFound, Overloaded, StoreUnavailable, TailerStopped
+from liveblog.metrics import Metrics
 from liveblog.service import Service
+from liveblog.store import BLOCK_MARGIN_SECONDS, AudienceReport
 
 RING_SIZE = 1024
 # The ring's bytes (of messages) at most, whatever their size, so that a blog of huge
@@ -71,6 +75,18 @@ RETRY_AFTER = (5, 15)
 DRAIN_RETRY_SECONDS = 5.0
 # A comment line: browsers ignore it; proxies see traffic and keep the stream open.
 HEARTBEAT = b": ping\n\n"
+# How often a process tells Redis how many readers it holds per blog (the newsroom's
+# audience, summed over processes), and how long a process's figures count without news
+# from it (a process that died drops out after this).
+AUDIENCE_SECONDS = 2.0
+AUDIENCE_TTL_SECONDS = 10
+# The delivery lags a tailer keeps for the audience's percentiles: the last minute's, and
+# at most this many broadcast slices of them.
+LAG_WINDOW_SECONDS = 60.0
+LAG_SAMPLES = 2048
+# A tailer is stuck when Redis has not answered it for its block, the connection's margin
+# and this: a second for the loop's own work (a batch's pause, a broadcast, a log check).
+STUCK_MARGIN_SECONDS = BLOCK_MARGIN_SECONDS + 1.0
 logger = logging.getLogger("liveblog.live")
 _encode = msgspec.json.Encoder().encode
 
@@ -143,8 +159,18 @@ class Subscription:
 
 class Tailer:
     def __init__(self, slug: str, service: Service, *, queue_size: int,
-                 block_ms: int | None = None) -> None:
+                 block_ms: int | None = None, metrics: Metrics | None = None) -> None:
         self.slug = slug
+        self.metrics = metrics or Metrics()
+        label = self.metrics.blog(slug)
+        # The labelled figures this tailer moves, looked up once rather than per message.
+        self._readers_gauge = self.metrics.readers.labels(label)
+        self._delivered = self.metrics.delivered.labels(label)
+        # (monotonic time, seconds from append to write, readers written) per broadcast
+        # slice: what the newsroom's audience reports as the delivery lag.
+        self.lags: deque[tuple[float, float, int]] = deque(maxlen=LAG_SAMPLES)
+        # When Redis last answered this tailer's XREAD (readiness: no tailer is stuck).
+        self.last_answer = time.monotonic()
         self.service = service
         # How many messages a reader may fall behind before it is cut off.
         self.queue_size = queue_size
@@ -172,7 +198,10 @@ class Tailer:
 
     async def start(self) -> None:
         await self._load()
+        self.last_answer = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"tailer:{self.slug}")
+        self.metrics.tailers.inc()
+        self._task.add_done_callback(lambda _: self.metrics.tailers.dec())
 
     async def stop(self) -> None:
         self.stopping = True
@@ -216,6 +245,7 @@ class Tailer:
 
     async def _run(self) -> None:
         pause = 0.1
+        failed = False
         while not self.gone:
             try:
                 # At most one broadcast per BATCH_SECONDS: in a burst, what arrives
@@ -226,6 +256,10 @@ class Tailer:
                 events = await self.service.store.wait_for_events(
                     self.slug, self.state.last_event_id, block_ms=self.block_ms
                 )
+                self.last_answer = time.monotonic()
+                if failed:  # Redis had failed us: this is its first answer since
+                    failed = False
+                    self.metrics.redis_reconnects.inc()
                 if events:
                     await self.publish(events)
                 else:
@@ -237,6 +271,7 @@ class Tailer:
                 # margin (a connection dead without a FIN): the next try is a new one, from
                 # the last event published, so readers get what came meanwhile, once.
                 self.faults += 1
+                failed = True
                 # Not when the tailer is being stopped (a shutdown: the embedded Redis gets
                 # the same SIGTERM and may be gone first): nobody depends on it any more.
                 if not self.stopping:
@@ -332,6 +367,8 @@ class Tailer:
         # so readers get the batches in log order even while a broadcast yields.
         async with self._publishing:
             messages = []
+            # When each message's event was appended (its id's milliseconds), for the lag.
+            appended: list[float] = []
             for rec in events:
                 if rec.version <= self.state.version:
                     if ids.position(rec.id) > ids.position(self.state.last_event_id):
@@ -341,14 +378,18 @@ class Tailer:
                 message = self._remember_message(rec, self.state)
                 if message is not None:
                     messages.append(message)
+                    appended.append(ids.position(rec.id).ms / 1000)
             self.service.remember(self.state)
             if messages:
                 # Whatever arrived together goes out together: one write per reader for
                 # the whole batch, so a burst of updates costs fewer writes, not more.
-                await self.broadcast(b"".join(messages))
+                await self.broadcast(b"".join(messages), appended=appended)
 
-    async def broadcast(self, message: bytes) -> None:
+    async def broadcast(self, message: bytes, *, appended: list[float] | None = None) -> None:
         """Hand `message` to every reader in one pass; cut off those who fell behind.
+
+        `appended`: the append time (Unix seconds) of each event `message` carries, one per
+        SSE message in it (none: a heartbeat), for the delivered and lag figures.
 
         The pass yields to the event loop every BROADCAST_SLICE readers, so a reporter's
         POST (or a page) is not kept waiting behind ten thousand socket writes. A reader who
@@ -361,7 +402,8 @@ class Tailer:
             if start:
                 await asyncio.sleep(0)
             slow = []
-            for sub in readers[start:start + BROADCAST_SLICE]:
+            part = readers[start:start + BROADCAST_SLICE]
+            for sub in part:
                 # The hot path: one offer (one socket write) per reader. A reader whose
                 # offer raises is treated as too slow: were the pass to stop there, the
                 # readers after it would miss these messages for good (a gap), and the
@@ -373,14 +415,47 @@ class Tailer:
                     logger.exception("tailer %s: a reader's write failed; cutting it off",
                                      self.slug)
                     slow.append(sub)
+            if appended:
+                self._count_delivery(appended, len(part) - len(slow))
             for sub in slow:
                 if sub in self.subscribers:
                     self.dropped += 1
+                    self.metrics.cut_off.inc()
                     self.unsubscribe(sub)
                     try:
                         sub.cut_off()
                     except Exception:
                         logger.exception("tailer %s: could not cut a reader off", self.slug)
+
+    def _count_delivery(self, appended: list[float], readers: int) -> None:
+        """One slice of a broadcast wrote `appended`'s messages to `readers` readers."""
+        if readers <= 0:
+            return
+        self._delivered.inc(len(appended) * readers)
+        now = time.time()
+        for at in appended:
+            # Redis stamps ids with its clock: on another machine, a skew shows up here.
+            lag = max(now - at, 0.0)
+            self.metrics.observe_lag(lag, readers)
+            self.lags.append((time.monotonic(), lag, readers))
+
+    def lag_percentiles(self) -> tuple[float, float] | None:
+        """(p50, p95) in seconds of the last LAG_WINDOW_SECONDS' deliveries, weighted by
+        readers; None if nothing was delivered in it."""
+        since = time.monotonic() - LAG_WINDOW_SECONDS
+        samples = sorted((lag, readers) for at, lag, readers in self.lags if at >= since)
+        total = sum(readers for _, readers in samples)
+        if not total:
+            return None
+        found: list[float] = []
+        seen = 0
+        wanted = [0.5 * total, 0.95 * total]
+        for lag, readers in samples:
+            seen += readers
+            while wanted and seen >= wanted[0]:
+                found.append(lag)
+                wanted.pop(0)
+        return found[0], found[1]
 
     def _remember_message(self, rec: Recorded, after: Blog) -> bytes | None:
         change = change_view(rec, after)
@@ -415,11 +490,18 @@ class Tailer:
         first = self.backlog(last_event_id)
         if first is None:
             first = [self.snapshot()]
-        self.subscribers.add(sub)
+        if sub not in self.subscribers:
+            self.subscribers.add(sub)
+            self._readers_gauge.inc()
+        self._delivered.inc(len(first))
         return sub, first
 
     def unsubscribe(self, sub: Subscription) -> None:
-        self.subscribers.discard(sub)
+        if sub in self.subscribers:
+            self.subscribers.discard(sub)
+            # By one, not set to the count: a blog's old tailer may still be ending its
+            # readers while its new one takes others, under the same label.
+            self._readers_gauge.dec()
         if not self.subscribers:
             self.idle_since = time.monotonic()
 
@@ -488,8 +570,10 @@ class Hub:
                  heartbeat_seconds: float = 15.0, max_streams: int = 10_000,
                  max_streams_per_client: int = 1000, max_tailers: int = 100,
                  max_tailers_per_client: int = 10,
-                 drain_retry_seconds: float = DRAIN_RETRY_SECONDS) -> None:
+                 drain_retry_seconds: float = DRAIN_RETRY_SECONDS,
+                 metrics: Metrics | None = None) -> None:
         self.service = service
+        self.metrics = metrics or Metrics()
         self.queue_size = queue_size
         self.idle_seconds = idle_seconds
         self.block_ms = block_ms
@@ -512,6 +596,10 @@ class Hub:
         # drain() was called (SIGTERM): readers were sent away and no new one is kept;
         # /readyz answers 503 from then on, so a load balancer sends nobody here.
         self.draining = False
+        # Who this process is in the blogs' audience hashes, and the blogs it reported on
+        # last time (to withdraw from when they have no reader here any more).
+        self.process_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._audience_reported: set[str] = set()
 
     # -- limits --------------------------------------------------------------------------
 
@@ -605,6 +693,7 @@ class Hub:
             self._chores = [
                 asyncio.create_task(self._reap(), name="tailer-reaper"),
                 asyncio.create_task(self._heartbeat(), name="heartbeat"),
+                asyncio.create_task(self._report_audience(), name="audience"),
             ]
         starting = self._starting.get(slug)
         if starting is None:
@@ -623,7 +712,7 @@ class Hub:
     async def _start(self, slug: str) -> Tailer:
         try:
             tailer = Tailer(slug, self.service, queue_size=self.queue_size,
-                            block_ms=self.block_ms)
+                            block_ms=self.block_ms, metrics=self.metrics)
             await tailer.start()
             if self.draining:  # drained while it loaded: it takes no reader either
                 tailer.stopping = True
@@ -677,12 +766,61 @@ class Hub:
         logger.info("draining: %d readers told to reconnect within %.1f s", readers,
                     self.drain_retry_ms[1] / 1000)
 
+    def stuck_tailers(self) -> list[str]:
+        """The blogs whose running tailer has not heard from Redis for longer than its
+        XREAD's block and the connection's margin: a tailer that works hears at least at
+        every block's end."""
+        now = time.monotonic()
+        return sorted(
+            slug for slug, tailer in self.tailers.items()
+            if tailer.running
+            and now - tailer.last_answer > tailer.block_ms / 1000 + STUCK_MARGIN_SECONDS)
+
+    def audience(self) -> dict[str, AudienceReport]:
+        """This process's readers and delivery lag for each blog it has readers of."""
+        now = time.time()
+        reports = {}
+        for slug, tailer in self.tailers.items():
+            if not tailer.subscribers:
+                continue
+            lag = tailer.lag_percentiles()
+            reports[slug] = AudienceReport(
+                readers=len(tailer.subscribers), lag_p50=lag and lag[0],
+                lag_p95=lag and lag[1], at=now)
+        return reports
+
+    async def _report_audience(self) -> None:
+        while True:
+            await asyncio.sleep(AUDIENCE_SECONDS)
+            reports = self.audience()
+            gone = self._audience_reported - set(reports)
+            try:
+                await self.service.store.report_audience(
+                    self.process_id, reports, gone, ttl_seconds=AUDIENCE_TTL_SECONDS)
+            except StoreUnavailable:
+                continue  # said by the tailers already; the next report makes up for it
+            except Exception:
+                logger.exception("could not report the audience")
+                continue
+            self._audience_reported = set(reports)
+
+    async def _withdraw_audience(self) -> None:
+        """At shutdown: this process's readers stop counting now, not in a few seconds."""
+        if not self._audience_reported:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.service.store.report_audience(
+                self.process_id, {}, self._audience_reported,
+                ttl_seconds=AUDIENCE_TTL_SECONDS), 1.0)
+        self._audience_reported = set()
+
     async def close(self) -> None:
         self.closed = True
         for chore in self._chores:
             chore.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await chore
+        await self._withdraw_audience()
         # Tailers still loading: cancelled (a load that finished meanwhile has put its
         # tailer in self.tailers, stopped below); otherwise one would be added after this
         # and tail a closed store.

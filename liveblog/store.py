@@ -10,6 +10,9 @@ append script may touch them together):
                                  Stores written before it held these in meta, as
                                  rev:<entry id>; the append script still reads those
     liveblog:{slug}:idem:<hash>  string: "<event id> <request fingerprint>", expires
+    liveblog:{slug}:audience     hash: server process -> its readers of the blog now and
+                                 its delivery lag (JSON, with when it said so); expires
+                                 when no process refreshes it (see Store.report_audience)
     {liveblog}:blogs             sorted set: every slug ever opened (score: opening time)
     {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at, id}
     {liveblog}:token-names       hash: name -> sha256(token)
@@ -25,7 +28,7 @@ import functools
 import hashlib
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -167,11 +170,25 @@ def _unavailable_on_redis_errors(
         try:
             return await method(*args, **kwargs)
         except _REDIS_DOWN as exc:
+            _tell_unavailable(args, method.__name__)
             # The cause names Redis's address: it stays chained for logs and the CLI, and
             # never reaches a client's problem body.
             raise StoreUnavailable() from exc
+        except StoreUnavailable:  # raised by the method itself (the append says more)
+            _tell_unavailable(args, method.__name__)
+            raise
 
     return wrapper
+
+
+def _tell_unavailable(args: tuple[object, ...], operation: str) -> None:
+    store = args[0] if args else None
+    if isinstance(store, Store):
+        store.on_unavailable(operation)
+
+
+def _ignore(_: str) -> None:
+    pass
 
 
 class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -209,6 +226,19 @@ class Appended(msgspec.Struct, frozen=True):
     repeated: bool
 
 
+class AudienceReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What one server process says about one blog: its readers now, its delivery lag
+    (seconds; None when it delivered nothing lately), and when it said so (Unix seconds)."""
+
+    readers: int
+    lag_p50: float | None
+    lag_p95: float | None
+    at: float
+
+
+_audience_decoder = msgspec.json.Decoder(AudienceReport)
+
+
 class Store:
     def __init__(self, client: aioredis.Redis, blocking: aioredis.Redis | None = None,
                  writer: aioredis.Redis | None = None, *, block_ms: int = BLOCK_MS) -> None:
@@ -229,6 +259,10 @@ class Store:
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
         self._rotate_token = client.register_script(_ROTATE_TOKEN)
         self._version_of = client.register_script(_VERSION_OF)
+        # Told of what the app counts (see liveblog/metrics.py): each event appended (its
+        # blog's slug), and each operation that failed for want of Redis (its name).
+        self.on_appended: Callable[[str], None] = _ignore
+        self.on_unavailable: Callable[[str], None] = _ignore
 
     @classmethod
     def from_url(cls, url: str, *, block_ms: int = BLOCK_MS) -> Store:
@@ -419,6 +453,7 @@ class Store:
             ) from exc
         outcome = reply[0].decode()
         if outcome == "ok":
+            self.on_appended(slug)
             event_id = reply[1].decode()
             recorded = Recorded(
                 id=event_id, version=int(reply[2]), at=at, actor=actor.name, role=actor.role,
@@ -510,6 +545,42 @@ class Store:
     async def length(self, slug: str) -> int:
         return int(await self.redis.xlen(_log(slug)))
 
+    # -- the audience (readers per blog, summed over server processes) ------------------
+
+    @_unavailable_on_redis_errors
+    async def report_audience(self, process: str, reports: Mapping[str, AudienceReport],
+                              gone: Iterable[str] = (), *, ttl_seconds: int) -> None:
+        """Set this process's figures for each blog of `reports` and withdraw them from
+        the blogs of `gone`, in one round trip. A blog's hash expires `ttl_seconds` after
+        its last report, whoever made it: when every process has stopped, it goes."""
+        pipe = self.redis.pipeline(transaction=False)
+        for slug, report in reports.items():
+            pipe.hset(_audience(slug), process, msgspec.json.encode(report))
+            pipe.expire(_audience(slug), ttl_seconds)
+        for slug in gone:
+            pipe.hdel(_audience(slug), process)
+        await pipe.execute()
+
+    @_unavailable_on_redis_errors
+    async def audience(self, slug: str, *, fresh_after: float) -> list[AudienceReport]:
+        """Every process's report on the blog made after `fresh_after` (Unix seconds);
+        older ones (processes that died without withdrawing them) are dropped."""
+        raw = await self.redis.hgetall(_audience(slug))
+        reports, stale = [], []
+        for process, value in raw.items():
+            try:
+                report = _audience_decoder.decode(value)
+            except msgspec.DecodeError:
+                stale.append(process)
+                continue
+            if report.at < fresh_after:
+                stale.append(process)
+            else:
+                reports.append(report)
+        if stale:
+            await self.redis.hdel(_audience(slug), *stale)
+        return reports
+
     # -- tokens --------------------------------------------------------------------------
 
     @_unavailable_on_redis_errors
@@ -577,6 +648,10 @@ def _log(slug: str) -> str:
 
 def _meta(slug: str) -> str:
     return f"liveblog:{{{slug}}}:meta"
+
+
+def _audience(slug: str) -> str:
+    return f"liveblog:{{{slug}}}:audience"
 
 
 def _revs(slug: str) -> str:

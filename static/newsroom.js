@@ -109,6 +109,18 @@
     var source = new EventSource("/blogs/" + encodeURIComponent(slug) + "/stream");
     ["snapshot", "entry-posted", "entry-edited", "entry-retracted", "pin-changed", "fact-updated", "blog-updated"]
       .forEach(function (kind) { source.addEventListener(kind, refresh); });
+    audience();
+    window.setInterval(audience, 5000);
+  }
+  // Readers with the blog open now, on every server, and how fast updates reach them.
+  function audience() {
+    if (document.hidden) return; // a console in a background tab asks nothing
+    api("GET", "/api/blogs/" + encodeURIComponent(slug) + "/audience").then(function (a) {
+      document.getElementById("audience-readers").textContent = a.readers.toLocaleString();
+      document.getElementById("audience-lag").textContent = a.lag
+        ? "median " + Math.round(a.lag.p50_ms) + " ms, 95% within " + Math.round(a.lag.p95_ms) + " ms"
+        : "none in the last minute";
+    }, function () {});
   }
   var blog = null;
   function refresh() {

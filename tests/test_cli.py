@@ -278,7 +278,8 @@ def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path,
 
 def test_serve_logs_requests_but_not_each_reader_stream(data_dir: Path,
         processes: Processes) -> None:
-    served = Served(processes, data_dir)
+    # As in a terminal (test_logs.py reads the JSON lines of a served process).
+    served = Served(processes, data_dir, LIVEBLOG_LOG_FORMAT="text")
     editor = re.search(r"export LIVEBLOG_TOKEN=(\S+)", served.output())
     assert editor is not None
     auth = {"Authorization": f"Bearer {editor.group(1)}"}

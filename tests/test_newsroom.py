@@ -3,12 +3,13 @@ pin, update a figure, and see each on a reader page open in a second browser con
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import Api, Tokens, UvicornThread
+from tests.conftest import Api, Tokens, UvicornThread, wait_until
 from tests.test_pages import SECOND, open_live
 
 
@@ -151,3 +152,21 @@ def test_an_editor_opens_a_blog_and_reopens_it(browser: Browser, server: Uvicorn
     reporter = sign_in(browser, server, tokens.reporter, "/newsroom")
     expect(reporter.locator("#create-blog")).to_be_hidden()
     expect(reporter.locator("#blog-list a")).to_have_text("Blasts in Jableh")
+
+
+def test_the_console_shows_the_audience_now(browser: Browser, server: UvicornThread,
+                                            api: Api, tokens: Tokens, blog: str,
+                                            reader: Page) -> None:
+    desk = sign_in(browser, server, tokens.editor, "/newsroom/tartus")
+    # The reader page, and the console's own stream and its reader-page frame.
+    tailer = server.hub().tailers["tartus"]
+    wait_until(lambda: len(tailer.subscribers) == 3, what="three streams of the blog")
+    expect(desk.locator("#audience-readers")).to_have_text("3", timeout=15 * SECOND)
+    expect(desk.locator("#audience-lag")).to_have_text("none in the last minute")
+    assert api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+               json={"body": "Blast"}).status_code == 201
+    expect(desk.locator("#audience-lag")).to_have_text(
+        re.compile(r"^median \d+ ms, 95% within \d+ ms$"), timeout=15 * SECOND)
+    reader.context.close()
+    expect(desk.locator("#audience-readers")).to_have_text("2", timeout=15 * SECOND)
+    desk.context.close()

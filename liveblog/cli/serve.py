@@ -6,13 +6,11 @@ Settings come from the environment (see liveblog.config); flags override them. u
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import os
 import signal
 import sys
-from typing import Any
 
 import click
 
@@ -21,6 +19,8 @@ from liveblog.cli.store import with_store
 from liveblog.config import WORKER_ENV, Config, redacted
 from liveblog.durability import judge
 from liveblog.embedded import redis_url_for
+from liveblog.logs import log_config
+from liveblog.metrics import multiprocess_dir
 from liveblog.service import utcnow
 from liveblog.store import Store
 from liveblog.tokens import new_token
@@ -38,7 +38,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
     config = Config.from_env(host=host, port=port)
-    with redis_url_for(config.redis_url, config.data_dir) as url:
+    # With several workers, they add up their figures for /metrics in a directory they
+    # share (set up before they start, removed after they end).
+    with redis_url_for(config.redis_url, config.data_dir) as url, multiprocess_dir(workers):
         config = dataclasses.replace(config, redis_url=url)
         created = with_store(config, functools.partial(_prepare, config))
         where = "embedded Redis in " + str(config.data_dir.resolve()) \
@@ -73,7 +75,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             port=config.port,
             workers=workers,
             log_level="info",
-            log_config=_log_config(),
+            log_config=log_config(config.log_format),
             access_log=False,  # the app logs requests itself, all but reader streams
             # Reader streams of tailed blogs are answered by the protocol itself, with no
             # task per connection (see liveblog/web/protocol.py).
@@ -89,17 +91,6 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             # (browsers reconnect, with Last-Event-ID, to the next process).
             timeout_graceful_shutdown=5,
         )
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, with the app's access log (see web/app.py) in its format."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["liveblog.access"] = {
-        "handlers": ["access"], "level": "INFO", "propagate": False,
-    }
-    return config
 
 
 def exit_cleanly(signum: int, frame: object) -> None:

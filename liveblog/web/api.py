@@ -3,6 +3,8 @@ router and the OpenAPI document are built from (so neither can forget a route)."
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from liveblog.config import Config
 from liveblog.domain import commands, ids
 from liveblog.domain.commands import (
     ENTRY_ID_PATTERN,
@@ -44,7 +47,9 @@ from liveblog.domain.views import (
     public_entry,
     public_fact,
 )
-from liveblog.errors import FieldError, InvalidInput, NotFound
+from liveblog.durability import findings
+from liveblog.errors import FieldError, InvalidInput, NotFound, NotReady, StoreUnavailable
+from liveblog.live import AUDIENCE_TTL_SECONDS, Hub
 from liveblog.service import Service, fingerprint
 from liveblog.store import BlogPage
 from liveblog.web import session
@@ -140,10 +145,34 @@ class Health(msgspec.Struct, frozen=True):
     redis: Literal["ok"]
 
 
+class Readiness(msgspec.Struct, frozen=True):
+    status: Literal["ready"]
+    # Each check and what it found: redis, durability, tailers, draining.
+    checks: dict[str, str]
+
+
+class Lag(msgspec.Struct, frozen=True):
+    # Milliseconds from an update's append to its write to readers, over the last minute:
+    # the worst of the server processes' medians and 95th percentiles.
+    p50_ms: float
+    p95_ms: float
+
+
+class Audience(msgspec.Struct, frozen=True, kw_only=True):
+    # Readers with the blog open now, over every server process.
+    readers: int
+    # Server processes holding some of them.
+    processes: int
+    # null when no update reached readers in the last minute.
+    lag: Lag | None
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
 _blog_json: ViewCache[tuple[bytes, str]] = ViewCache(128)  # (body, its ETag)
+# How long /readyz waits for each answer from Redis.
+READY_TIMEOUT_SECONDS = 1.0
 # No history is longer than its blog's log; this only keeps the number a number.
 MAX_HISTORY_START = 10**12
 
@@ -383,6 +412,59 @@ async def healthz(request: Request) -> Response:
     return json_response(Health("ok", "ok"))
 
 
+async def readyz(request: Request) -> Response:
+    """Whether a load balancer should send this server readers: Redis answers within
+    READY_TIMEOUT_SECONDS and keeps what we acknowledge (as LIVEBLOG_DURABILITY wants),
+    no tailer is stuck, and the server is not draining. 503 names every check that failed."""
+    hub: Hub = request.state.hub
+    config: Config = request.state.config
+    store = service_from(request).store
+    checks: dict[str, str] = {}
+    failed: list[str] = []
+    try:
+        await asyncio.wait_for(store.ping(), READY_TIMEOUT_SECONDS)
+        found = await asyncio.wait_for(store.durability(), READY_TIMEOUT_SECONDS)
+    except (StoreUnavailable, TimeoutError):
+        failed.append(f"redis: no answer within {READY_TIMEOUT_SECONDS:g} s")
+    else:
+        checks["redis"] = "ok"
+        fatal, _ = findings(found)
+        if fatal and config.durability == "strict":
+            failed.append("durability: " + fatal[0])
+        else:
+            checks["durability"] = "ok" if not fatal else "warn: " + fatal[0]
+    stuck = hub.stuck_tailers()
+    if stuck:
+        failed.append("tailers: no answer from Redis lately for " + ", ".join(stuck[:10]))
+    else:
+        checks["tailers"] = f"ok ({len(hub.tailers)} running)"
+    if hub.draining:
+        failed.append("draining: this server is shutting down")
+    else:
+        checks["draining"] = "no"
+    if failed:
+        raise NotReady("not ready: " + "; ".join(failed))
+    return json_response(Readiness("ready", checks))
+
+
+async def audience(request: Request) -> Response:
+    await authenticate(request)
+    slug = slug_from(request)
+    service = service_from(request)
+    await service.blog(slug)  # 404 for a blog that does not exist
+    reports = await service.store.audience(
+        slug, fresh_after=time.time() - AUDIENCE_TTL_SECONDS)
+    lags = [(r.lag_p50, r.lag_p95) for r in reports
+            if r.lag_p50 is not None and r.lag_p95 is not None]
+    lag = None
+    if lags:
+        lag = Lag(round(max(p50 for p50, _ in lags) * 1000, 1),
+                  round(max(p95 for _, p95 in lags) * 1000, 1))
+    return json_response(Audience(
+        readers=sum(r.readers for r in reports),
+        processes=sum(1 for r in reports if r.readers), lag=lag))
+
+
 def _existing(blog: Blog | None, slug: str) -> Blog:
     if blog is None:
         raise NotFound(f"no blog {slug!r}")
@@ -531,6 +613,13 @@ OPERATIONS: tuple[Operation, ...] = (
               body=PreviewInput, errors=(400, 401, 413, 415, 422, 503)),
     Operation("GET", "/healthz", healthz, "Health, including Redis", "anyone", Health,
               errors=(503,)),
+    Operation("GET", "/readyz", readyz,
+              "Ready for readers: Redis answers and keeps what it acknowledges, no tailer "
+              "is stuck, not draining (503 names what failed)", "anyone", Readiness,
+              errors=(503,)),
+    Operation("GET", "/api/blogs/{slug}/audience", audience,
+              "Readers of the blog now, over every server process, and the delivery lag",
+              "reporter", Audience, params=(SLUG,), errors=(401, 404, 503)),
     Operation("POST", "/api/session", session.create_session,
               "Sign a browser in: the token goes into an HttpOnly cookie (204)", "anyone",
               None, status=204, body=session.SignIn,

@@ -8,6 +8,7 @@ import logging
 import resource
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
 from typing import Any, TypedDict
@@ -26,6 +27,9 @@ from liveblog.config import Config
 from liveblog.durability import judge
 from liveblog.errors import ConfigError, Problem, StoreUnavailable
 from liveblog.live import Hub
+from liveblog.logs import request_id, request_id_from
+from liveblog.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from liveblog.metrics import Metrics
 from liveblog.orphans import end_with_supervisor
 from liveblog.resources import STATIC
 from liveblog.service import Service
@@ -54,16 +58,22 @@ class App:
     """The ASGI app: reader streams go straight to their own ASGI app (see stream.py for
     why they bypass Starlette's middleware); everything else to the Starlette app.
 
-    It also writes the access log, in uvicorn's format, for every request but reader
-    streams: in a spike those arrive by the ten thousand, and a log line each cost a
-    quarter of a connection's CPU (profiled with 3,000 readers arriving). And it adds the
-    browser's security headers (headers.py) to every response but reader streams, which
-    send their own: out here, so that even Starlette's last-resort 500 carries them.
+    Every request but reader streams gets a request id (the client's X-Request-ID if it is
+    a sane one, else a new one; echoed in the response's X-Request-ID), is counted and
+    timed by route template and status (metrics.py), and gets one access log line
+    (logs.py). Reader streams get none of that: in a spike they arrive by the ten
+    thousand, and a log line each cost a quarter of a connection's CPU (profiled with
+    3,000 readers arriving); they are counted by the readers and delivery figures. It
+    also adds the browser's security headers (headers.py) to every response but reader
+    streams, which send their own: out here, so that even Starlette's last-resort 500
+    carries them.
     """
 
-    def __init__(self, starlette: Starlette, session_cookie: str) -> None:
+    def __init__(self, starlette: Starlette, session_cookie: str,
+                 metrics: Metrics | None = None) -> None:
         self.starlette = starlette
         self.session_cookie = session_cookie.encode() + b"="
+        self.metrics = metrics or Metrics()
 
     @property
     def state(self) -> StarletteState:
@@ -74,35 +84,55 @@ class App:
             await self.starlette(scope, receive, send)
         elif STREAM_PATH.match(scope["path"]):
             await stream(scope, receive, send)
-        elif access_log.isEnabledFor(logging.INFO):
-            await self._logged(scope, receive,
-                               with_security_headers(scope, send, self.session_cookie))
         else:
-            await self.starlette(scope, receive,
+            await self._observed(scope, receive,
                                  with_security_headers(scope, send, self.session_cookie))
 
-    async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _observed(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = 0
+        rid = request_id_from(_header(scope, b"x-request-id"))
+        token = request_id.set(rid)
+        started = time.perf_counter()
 
         async def noting_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  (b"x-request-id", rid.encode())]}
             await send(message)
 
         try:
             await self.starlette(scope, receive, noting_status)
         finally:
-            client = scope.get("client")
-            query = scope.get("query_string", b"").decode("latin-1")
-            access_log.info(
-                '%s - "%s %s HTTP/%s" %d',
-                f"{client[0]}:{client[1]}" if client else "-",
-                scope["method"],
-                scope["path"] + ("?" + query if query else ""),
-                scope["http_version"],
-                status,
-            )
+            seconds = time.perf_counter() - started
+            # The template Starlette matched ("/api/blogs/{slug}"), never the raw path: a
+            # label per path would be a series per blog, entry and typo.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.request(scope["method"], route, status, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                _log_request(scope, route, status, seconds, rid)
+            request_id.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _log_request(scope: Scope, route: str, status: int, seconds: float, rid: str) -> None:
+    client = scope.get("client")
+    address = f"{client[0]}:{client[1]}" if client else "-"
+    # The path, not the query string (it may carry what its sender thought private); and
+    # none of the headers (Authorization, cookies).
+    path = scope["path"]
+    access_log.info(
+        '%s - "%s %s HTTP/%s" %d %.1fms %s', address, scope["method"], path,
+        scope["http_version"], status, seconds * 1000, rid,
+        extra={"method": scope["method"], "route": route, "path": path, "status": status,
+               "duration_ms": round(seconds * 1000, 3), "client": address})
 
 
 class State(TypedDict):
@@ -120,6 +150,7 @@ def create_app(config: Config | None = None) -> App:
         )
     redis_url = config.redis_url
     document = openapi_document(version())
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -129,8 +160,10 @@ def create_app(config: Config | None = None) -> App:
         except BaseException:
             await store.close()  # refusing to start must not leave connections behind
             raise
+        store.on_appended = lambda slug: metrics.appended.labels(metrics.blog(slug)).inc()
+        store.on_unavailable = lambda operation: metrics.redis_errors.labels(operation).inc()
         service = Service(store)
-        hub = Hub(service, queue_size=config.reader_queue,
+        hub = Hub(service, metrics=metrics, queue_size=config.reader_queue,
                   heartbeat_seconds=config.heartbeat_seconds,
                   max_streams=streams_the_process_can_hold(config),
                   max_streams_per_client=config.max_streams_per_ip,
@@ -144,12 +177,17 @@ def create_app(config: Config | None = None) -> App:
         finally:
             await hub.close()
             await store.close()
+            metrics.close()
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
+    async def exposition(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
     routes: list[BaseRoute] = [*api_routes()]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
+    routes.append(Route("/metrics", exposition, methods=["GET"]))
     routes += [
         Route("/blogs/{slug}", blog_page, methods=["GET"]),
         Route("/blogs/{slug}/replay", replay_page, methods=["GET"]),
@@ -159,7 +197,7 @@ def create_app(config: Config | None = None) -> App:
         Route("/newsroom/{slug}", newsroom, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return App(session_cookie=session_cookie(config), starlette=Starlette(
+    return App(session_cookie=session_cookie(config), metrics=metrics, starlette=Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
