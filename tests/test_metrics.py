@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import time
@@ -201,11 +202,11 @@ def test_workers_add_up_their_figures(tmp_path: Path, processes: Processes) -> N
         answered_by: set[int] = set()
         for _ in range(200):
             with socket.create_connection(("127.0.0.1", served.port)) as conn:
-                conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                raw = _http_response(conn)
+                # Asked while the connection is still open, after its answer: a worker has
+                # accepted it by then (asked before, a slow worker's was often not yet).
                 owner = connection_owner(conn.getsockname()[1], served.port, workers)
-                raw = b""
-                while chunk := conn.recv(65536):
-                    raw += chunk
             samples = parse(_http_body(raw))
             assert value(samples, "liveblog_readers_connected", blog="b") == total
             assert value(samples, "liveblog_events_appended_total", blog="b") == 1 + posts
@@ -238,6 +239,23 @@ def test_workers_add_up_their_figures(tmp_path: Path, processes: Processes) -> N
             conn.close()
     served.stop()
     assert not shared.exists()  # removed with serve
+
+
+def _http_response(conn: socket.socket) -> bytes:
+    """One whole response read off a kept-alive connection (by its length or chunks)."""
+    raw = b""
+    while True:
+        head, found, body = raw.partition(b"\r\n\r\n")
+        if found:
+            lower = head.lower()
+            if b"transfer-encoding: chunked" in lower and body.endswith(b"0\r\n\r\n"):
+                return raw
+            length = re.search(rb"content-length: *(\d+)", lower)
+            if length is not None and len(body) >= int(length.group(1)):
+                return raw
+        chunk = conn.recv(65536)
+        assert chunk, "the server closed the connection mid-response"
+        raw += chunk
 
 
 def _http_body(raw: bytes) -> str:
