@@ -397,6 +397,9 @@ def test_nginx_in_front_of_two_apps_serves_http2_streams_unbuffered_and_names_th
     for _ in range(4):
         response = client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"})
         assert (response.status_code, response.http_version) == (200, "HTTP/2")
+    # The figures (every blog's audience) are for Prometheus on the inner network only.
+    assert client.get("/metrics").status_code == 404
+    assert httpx.get(f"{apps[0].url}/metrics").text.startswith("# HELP liveblog_")
     # Kept alive: the connections to the apps stay open after the answers.
     assert upstream_connections([app.port for app in apps]) > 0
     # Both apps answered (round robin), each saw the client's address and not the forgery.
