@@ -146,6 +146,12 @@ class Served:
         self.process = self.spawned.process
         wait_until(self._healthy, timeout=30, what="liveblog serve to answer /healthz")
 
+    def editor_token(self) -> str:
+        """The editor token it printed on its first start (on an empty store)."""
+        found = re.search(r"export LIVEBLOG_TOKEN=(\S+)", self.output())
+        assert found is not None, self.output()
+        return found.group(1)
+
     def output(self) -> str:
         return self.spawned.output()
 
@@ -218,3 +224,19 @@ def first_editor_token(spawned: Spawned, base_url: str, timeout: float = 30) -> 
     token = re.search(r"export LIVEBLOG_TOKEN=(\S+)", spawned.output())
     assert token is not None, spawned.output()
     return token.group(1)
+
+
+def read_log(url: str, token: str, slug: str) -> list[dict[str, object]]:
+    """A blog's whole event log, page by page, through the editors' API."""
+    events: list[dict[str, object]] = []
+    after: str | None = None
+    with httpx.Client(base_url=url, timeout=10,
+                      headers={"Authorization": f"Bearer {token}"}) as client:
+        while True:
+            params = {"limit": "1000", **({"after": after} if after else {})}
+            page = client.get(f"/api/blogs/{slug}/events", params=params)
+            assert page.status_code == 200, page.text
+            events += page.json()["events"]
+            after = page.json()["next"]
+            if after is None:
+                return events

@@ -25,7 +25,7 @@ import httpx
 
 from liveblog.embedded import EmbeddedRedis
 from tests.conftest import wait_until
-from tests.processes import Processes, Served, start_redis_like_embedded
+from tests.processes import Processes, Served, read_log, start_redis_like_embedded
 from tests.sse import Reader, Stream, messages
 
 STREAM = "/blogs/story/stream"
@@ -34,30 +34,11 @@ STREAM = "/blogs/story/stream"
 FAULTS = re.compile(r"did not answer|unreachable|Cancel \d+ running task|Traceback")
 
 
-def editor_token(served: Served) -> str:
-    found = re.search(r"export LIVEBLOG_TOKEN=(\S+)", served.output())
-    assert found is not None, served.output()
-    return found.group(1)
-
-
 def retry_bounds(seconds: float) -> tuple[int, int]:
     """The documented range of a drained reader's retry: a tenth of the setting to all."""
     return round(seconds * 100), round(seconds * 1000)
 
 
-def read_log(url: str, token: str, slug: str) -> list[dict[str, object]]:
-    events: list[dict[str, object]] = []
-    after: str | None = None
-    with httpx.Client(base_url=url, timeout=10,
-                      headers={"Authorization": f"Bearer {token}"}) as client:
-        while True:
-            params = {"limit": "1000", **({"after": after} if after else {})}
-            page = client.get(f"/api/blogs/{slug}/events", params=params)
-            assert page.status_code == 200, page.text
-            events += page.json()["events"]
-            after = page.json()["next"]
-            if after is None:
-                return events
 
 
 def posted_bodies(events: list[dict[str, object]]) -> list[str]:
@@ -111,7 +92,7 @@ def test_sigterm_to_the_group_ends_streams_with_retry_and_logs_no_fault(
     same), it exits 0 well within uvicorn's 5 s grace, and its log says nothing of a Redis
     that did not answer (the tailers were stopping when it went)."""
     served = Served(processes, tmp_path / "var", LIVEBLOG_DRAIN_RETRY_SECONDS="5")
-    auth = {"Authorization": f"Bearer {editor_token(served)}"}
+    auth = {"Authorization": f"Bearer {served.editor_token()}"}
     assert httpx.post(f"{served.url}/api/blogs", headers=auth,
                       json={"slug": "story", "title": "Story"}).status_code == 201
 
@@ -167,7 +148,7 @@ def test_a_write_under_way_at_sigterm_is_completed_and_answered(
     start_redis_like_embedded(processes, redis_dir)
     url = EmbeddedRedis(redis_dir).url
     served = Served(processes, tmp_path / "a", LIVEBLOG_REDIS_URL=url)
-    token = editor_token(served)
+    token = served.editor_token()
     auth = {"Authorization": f"Bearer {token}"}
     assert httpx.post(f"{served.url}/api/blogs", headers=auth,
                       json={"slug": "story", "title": "Story"}).status_code == 201
@@ -234,7 +215,7 @@ def test_a_rolling_restart_of_two_servers_loses_and_repeats_nothing(
     servers = [Served(processes, tmp_path / "a", **env), Served(processes, tmp_path / "b", **env)]
     ports = [s.port for s in servers]
     urls = [s.url for s in servers]
-    editor = editor_token(servers[0])
+    editor = servers[0].editor_token()
     auth = {"Authorization": f"Bearer {editor}"}
     assert httpx.post(f"{urls[1]}/api/blogs", headers=auth,
                       json={"slug": "story", "title": "Story"}).status_code == 201
@@ -378,7 +359,7 @@ def test_a_write_through_one_server_reaches_a_reader_of_the_other_within_a_secon
     url = EmbeddedRedis(redis_dir).url
     server_a = Served(processes, tmp_path / "a", LIVEBLOG_REDIS_URL=url)
     server_b = Served(processes, tmp_path / "b", LIVEBLOG_REDIS_URL=url)
-    auth = {"Authorization": f"Bearer {editor_token(server_a)}"}
+    auth = {"Authorization": f"Bearer {server_a.editor_token()}"}
     assert httpx.post(f"{server_a.url}/api/blogs", headers=auth,
                       json={"slug": "story", "title": "Story"}).status_code == 201
     writes = 20

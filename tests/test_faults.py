@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
 from collections import Counter
@@ -29,33 +28,11 @@ from tests.processes import (
     Served,
     children_of,
     group_members,
+    read_log,
     redis_processes_for,
     start_redis_like_embedded,
 )
 from tests.sse import Stream, messages
-
-
-def editor_token(served: Served) -> str:
-    found = re.search(r"export LIVEBLOG_TOKEN=(\S+)", served.output())
-    assert found is not None, served.output()
-    return found.group(1)
-
-
-def read_log(url: str, token: str, slug: str) -> list[dict[str, object]]:
-    """The whole event log, page by page, through the editors' API."""
-    events: list[dict[str, object]] = []
-    after: str | None = None
-    with httpx.Client(base_url=url, timeout=10,
-                      headers={"Authorization": f"Bearer {token}"}) as client:
-        while True:
-            params = {"limit": "1000", **({"after": after} if after else {})}
-            page = client.get(f"/api/blogs/{slug}/events", params=params)
-            assert page.status_code == 200, page.text
-            events += page.json()["events"]
-            after = page.json()["next"]
-            if after is None:
-                return events
-
 
 # -- Redis killed mid-story -------------------------------------------------------------------
 
@@ -69,7 +46,7 @@ def test_redis_killed_mid_story_loses_nothing_acknowledged(
         tmp_path: Path, processes: Processes) -> None:
     data = tmp_path / "var"
     served = Served(processes, data)  # the real CLI, with its embedded Redis
-    editor = editor_token(served)
+    editor = served.editor_token()
     auth = {"Authorization": f"Bearer {editor}"}
     opened = httpx.post(f"{served.url}/api/blogs", headers=auth,
                         json={"slug": "crash", "title": "Crash"})
@@ -202,7 +179,7 @@ def test_readers_of_a_killed_server_resume_on_the_other_without_gap_or_duplicate
     url = EmbeddedRedis(redis_dir).url
     server_a = Served(processes, tmp_path / "a", LIVEBLOG_REDIS_URL=url)
     server_b = Served(processes, tmp_path / "b", LIVEBLOG_REDIS_URL=url)
-    editor = editor_token(server_a)  # the first to start made it; they share one Redis
+    editor = server_a.editor_token()  # the first to start made it; they share one Redis
     auth = {"Authorization": f"Bearer {editor}"}
     assert httpx.post(f"{server_b.url}/api/blogs", headers=auth,
                       json={"slug": "story", "title": "Story"}).status_code == 201
@@ -300,7 +277,7 @@ def test_a_killed_serve_takes_its_workers_and_redis_with_it_and_starts_again(
     same command starts again on the same port, with the data intact."""
     data = tmp_path / "var"
     served = Served(processes, data, "--workers", "2")
-    editor = editor_token(served)
+    editor = served.editor_token()
     assert httpx.post(f"{served.url}/api/blogs", headers={"Authorization": f"Bearer {editor}"},
                       json={"slug": "kept", "title": "Kept"}).status_code == 201
     started = children_of(served.process.pid)
