@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from liveblog.durability import Policy
 from liveblog.errors import ConfigError
@@ -27,7 +27,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LIVEBLOG_REDIS_URL",
         None,
-        "Redis to use (redis://, rediss:// or unix://). Unset: start an embedded redis-server.",
+        "Redis to use (redis://, rediss://, unix://, or redis+sentinel://[[user]:password@]"
+        "host[:port][,host[:port]...]/service[/db]). Unset: start an embedded redis-server.",
+    ),
+    Setting(
+        "LIVEBLOG_REDIS_CLUSTER",
+        "false",
+        "true: LIVEBLOG_REDIS_URL (redis:// or rediss://) names any node of a Redis Cluster.",
+    ),
+    Setting(
+        "LIVEBLOG_REDIS_WAIT_REPLICAS",
+        "0",
+        "Replicas that must have each change (Redis WAIT) before it is acknowledged; fewer "
+        "within LIVEBLOG_REDIS_WAIT_TIMEOUT_MS: 503, retry with the same Idempotency-Key.",
+    ),
+    Setting(
+        "LIVEBLOG_REDIS_WAIT_TIMEOUT_MS",
+        "1000",
+        "Longest wait for LIVEBLOG_REDIS_WAIT_REPLICAS replicas to have a change.",
     ),
     Setting(
         "LIVEBLOG_DATA_DIR",
@@ -120,6 +137,9 @@ class Config:
     max_tailers_per_ip: int = 10
     forwarded_allow_ips: str = "127.0.0.1"
     tail_block_ms: int = 5000
+    redis_cluster: bool = False
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 1000
 
     @classmethod
     def from_env(
@@ -136,13 +156,13 @@ class Config:
             return value
 
         redis_url = _override(overrides, "redis_url", raw("LIVEBLOG_REDIS_URL"))
-        if redis_url is not None and not str(redis_url).startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
-            raise ConfigError(
-                f"LIVEBLOG_REDIS_URL must start with redis://, rediss:// or unix://, "
-                f"got {redis_url!r}"
-            )
+        cluster = _flag("LIVEBLOG_REDIS_CLUSTER",
+                        _override(overrides, "redis_cluster", raw("LIVEBLOG_REDIS_CLUSTER")))
+        if redis_url is not None:
+            _check_redis_url(str(redis_url), cluster)
+        elif cluster:
+            raise ConfigError("LIVEBLOG_REDIS_CLUSTER=true needs LIVEBLOG_REDIS_URL to name a "
+                              "node of the cluster (the embedded Redis is a single server)")
         host = str(_override(overrides, "host", raw("LIVEBLOG_HOST")))
         port = _integer(
             "LIVEBLOG_PORT", _override(overrides, "port", raw("LIVEBLOG_PORT")), 1, 65535
@@ -176,6 +196,9 @@ class Config:
                                    1, 100_000)
         # Each block's end costs the tailer an XREAD and a check of the log: not too often.
         tail_block_ms = limit("tail_block_ms", "LIVEBLOG_TAIL_BLOCK_MS", 100, 60_000)
+        wait_replicas = limit("wait_replicas", "LIVEBLOG_REDIS_WAIT_REPLICAS", 0, 100)
+        # 0 would be WAIT's "for ever": a request held until a replica comes back.
+        wait_timeout_ms = limit("wait_timeout_ms", "LIVEBLOG_REDIS_WAIT_TIMEOUT_MS", 1, 60_000)
         forwarded_allow_ips = str(_override(overrides, "forwarded_allow_ips",
                                             raw("LIVEBLOG_FORWARDED_ALLOW_IPS"))).strip()
         if not forwarded_allow_ips:
@@ -201,7 +224,100 @@ class Config:
             max_tailers_per_ip=max_tailers_per_ip,
             forwarded_allow_ips=forwarded_allow_ips,
             tail_block_ms=tail_block_ms,
+            redis_cluster=cluster,
+            wait_replicas=wait_replicas,
+            wait_timeout_ms=wait_timeout_ms,
         )
+
+
+SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """What a redis+sentinel:// URL names: the Sentinels to ask, the service (the master's
+    name in their configuration), and how to log in to the master and pick its database."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    # ?sentinel_password=: for Sentinels that require one of their own (requirepass in
+    # sentinel.conf); the password in the URL's user part is the master's.
+    sentinel_password: str | None = None
+
+
+def sentinel_address(url: str) -> SentinelAddress:
+    """Parse redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]
+    (port 26379 if left out); ConfigError naming what is wrong."""
+    what = "LIVEBLOG_REDIS_URL"
+    form = "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]"
+    if not url.startswith("redis+sentinel://"):
+        raise ConfigError(f"{what} is not a redis+sentinel:// URL")
+    rest = url[len("redis+sentinel://"):]
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    sentinels: list[tuple[str, int]] = []
+    for part in hosts.split(","):
+        host, port = _host_and_port(part.strip(), what, form)
+        sentinels.append((host, port))
+    segments = [unquote(segment) for segment in path.split("/")] if path else []
+    if not segments or not segments[0]:
+        raise ConfigError(f"{what} names no Sentinel service; the form is {form}")
+    if len(segments) > 2 or (len(segments) == 2 and not segments[1].isdecimal()):
+        raise ConfigError(f"{what}: after the service only a database number may follow "
+                          f"(/service/0); the form is {form}")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(options) - {"sentinel_password"})
+    if unknown:
+        raise ConfigError(f"{what}: unknown option {unknown[0]!r} in a redis+sentinel:// URL "
+                          "(only sentinel_password is understood)")
+    return SentinelAddress(
+        sentinels=tuple(sentinels), service=segments[0],
+        db=int(segments[1]) if len(segments) == 2 else 0,
+        username=username, password=password,
+        sentinel_password=options.get("sentinel_password") or None,
+    )
+
+
+def _host_and_port(part: str, what: str, form: str) -> tuple[str, int]:
+    if part.startswith("["):  # [IPv6]:port
+        host, _, port = part[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = part.partition(":")
+    if not host:
+        raise ConfigError(f"{what} names a Sentinel without a host; the form is {form}")
+    if not port:
+        return host, SENTINEL_PORT
+    if not port.isdecimal() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{what}: {port!r} is not a port (of Sentinel {host}); the form "
+                          f"is {form}")
+    return host, int(port)
+
+
+def _check_redis_url(url: str, cluster: bool) -> None:
+    if url.startswith("redis+sentinel://"):
+        if cluster:
+            raise ConfigError("LIVEBLOG_REDIS_CLUSTER=true needs a redis:// or rediss:// URL "
+                              "of a cluster node, not a redis+sentinel:// one")
+        sentinel_address(url)
+        return
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"LIVEBLOG_REDIS_URL must start with redis://, rediss://, unix:// or "
+            f"redis+sentinel://, got {redacted(url)!r}"
+        )
+    if cluster and url.startswith("unix://"):
+        raise ConfigError("LIVEBLOG_REDIS_CLUSTER=true needs a redis:// or rediss:// URL: a "
+                          "cluster's nodes tell each other TCP addresses")
 
 
 def redacted(url: str) -> str:
@@ -216,10 +332,19 @@ def redacted(url: str) -> str:
         name = user.split(":", 1)[0]
         netloc = f"{name}:***@{host}"
     query = "&".join(
-        f"{key}=***" if key == "password" else f"{key}={value}" if value else key
+        f"{key}=***" if key.endswith("password") else f"{key}={value}" if value else key
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _flag(name: str, value: object) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _override(overrides: Mapping[str, object], key: str, value: str | None) -> object:
