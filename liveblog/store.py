@@ -21,6 +21,7 @@ tagged JSON).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import secrets
@@ -194,9 +195,14 @@ def _unavailable_on_redis_errors(
 
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        store = args[0] if args and isinstance(args[0], Store) else None
         try:
+            if store is not None and store.cluster:
+                await store.discovered()
             return await method(*args, **kwargs)
         except _REDIS_DOWN as exc:
+            if store is not None:
+                store.rediscover()
             # The cause names Redis's address: it stays chained for logs and the CLI, and
             # never reaches a client's problem body.
             raise StoreUnavailable() from exc
@@ -263,6 +269,8 @@ class Store:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self._closers = list(closers)  # what else from_url opened (Sentinel clients)
+        self._discovered = False
+        self._discovering = asyncio.Lock()
         self._append = self.writer.register_script(_APPEND)
         self._seen = self.writer.register_script(_SEEN)
         self._create_token = client.register_script(_CREATE_TOKEN)
@@ -318,6 +326,26 @@ class Store:
                 await other.aclose()
         for close in self._closers:
             await close()
+
+    async def discovered(self) -> None:
+        """A cluster's clients learn its nodes and slots before their first command, one
+        client at a time. redis-py's cluster client does it on first use, but when many
+        commands make that first use at once it closes connections under some of them
+        (seen here: 24 concurrent posts, "Connection closed by server" and sockets left
+        open)."""
+        if self._discovered:
+            return
+        async with self._discovering:
+            if not self._discovered:
+                for client in {id(c): c for c in (self.redis, self.writer, self.blocking)
+                               }.values():
+                    await client.initialize()  # nothing for one that knows the cluster
+                self._discovered = True
+
+    def rediscover(self) -> None:
+        """After a failure (a node gone, a failover), discover again before the next
+        command: the clients start over on their next use (see discovered)."""
+        self._discovered = False
 
     async def _replicated(self, script: AsyncScript, keys: list[str],
                           args: list[str | bytes]) -> Any:
