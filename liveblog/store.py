@@ -269,7 +269,7 @@ class Store:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self._closers = list(closers)  # what else from_url opened (Sentinel clients)
-        self._discovered = False
+        self._discovered = self._failed = False
         self._discovering = asyncio.Lock()
         self._append = self.writer.register_script(_APPEND)
         self._seen = self.writer.register_script(_SEEN)
@@ -329,23 +329,30 @@ class Store:
 
     async def discovered(self) -> None:
         """A cluster's clients learn its nodes and slots before their first command, one
-        client at a time. redis-py's cluster client does it on first use, but when many
-        commands make that first use at once it closes connections under some of them
-        (seen here: 24 concurrent posts, "Connection closed by server" and sockets left
-        open)."""
+        client at a time, and again after a failure. redis-py's cluster client does the
+        first on first use, but when many commands make that first use at once it closes
+        connections under some of them (seen here: 24 concurrent posts, "Connection closed
+        by server" and sockets left open); and a failure in a pipeline (the append with
+        WAIT) leaves it sending to a dead master for ever."""
         if self._discovered:
             return
         async with self._discovering:
-            if not self._discovered:
+            if self._discovered:
+                return
+            try:
                 for client in {id(c): c for c in (self.redis, self.writer, self.blocking)
                                }.values():
                     await client.initialize()  # nothing for one that knows the cluster
-                self._discovered = True
+                    if self._failed:
+                        await client.nodes_manager.initialize()
+            except redis.exceptions.RedisClusterException as exc:  # no node answered
+                raise redis.exceptions.ConnectionError(str(exc)) from exc
+            self._discovered, self._failed = True, False
 
     def rediscover(self) -> None:
-        """After a failure (a node gone, a failover), discover again before the next
-        command: the clients start over on their next use (see discovered)."""
-        self._discovered = False
+        """After a failure (a node gone, a failover), learn the cluster again before the
+        next command (see discovered)."""
+        self._discovered, self._failed = False, True
 
     async def _replicated(self, script: AsyncScript, keys: list[str],
                           args: list[str | bytes]) -> Any:
@@ -358,7 +365,8 @@ class Store:
             return await script(keys=keys, args=args)
         for _ in range(3):
             async with self.writer.pipeline(transaction=False) as pipe:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
+                # (A cluster pipeline refuses its evalsha method; the raw command is routed.)
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 if self.cluster:
                     await self.writer.initialize()  # nothing if it knows the slots
                     node = self.writer.get_node_from_key(keys[0])
@@ -579,12 +587,15 @@ class Store:
     async def find_idempotent(self, slug: str, actor: Actor, key: str) -> tuple[str, str] | None:
         """The (event id, fingerprint) an idempotency key produced, if it is remembered."""
         name = _idempotency(slug, actor, key)
-        if self.wait_replicas:
+        seen = await self.redis.get(name)
+        if seen is not None and self.wait_replicas:
             # Acknowledged only once replicated, as the first answer would have been (that
             # one may have been a 503 because the replicas were behind).
-            seen = await self._replicated(self._seen, [name], [str(IDEMPOTENCY_TTL_SECONDS)])
-        else:
-            seen = await self.redis.get(name)
+            try:
+                seen = await self._replicated(self._seen, [name],
+                                              [str(IDEMPOTENCY_TTL_SECONDS)])
+            except _REDIS_DOWN as exc:
+                raise StoreUnavailable(MAYBE_RECORDED) from exc
         if seen is None:
             return None
         event_id, _, fingerprint = seen.decode().partition(" ")

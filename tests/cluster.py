@@ -28,6 +28,7 @@ class Node:
     port: int
     process: subprocess.Popen[bytes]
     directory: Path
+    command: list[str] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -44,6 +45,12 @@ class Node:
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start it again on its port and files (a cluster node rejoins from nodes.conf)."""
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
+                                        start_new_session=True)
+        wait_until(self.answers, what=f"redis-server on {self.port} to answer again")
 
     def stop(self) -> None:
         if self.alive():
@@ -68,13 +75,11 @@ class Node:
 def start_node(directory: Path, *extra: str) -> Node:
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    process = subprocess.Popen(
-        [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-         "--logfile", str(directory / "redis.log"), *extra],
-        stdout=subprocess.DEVNULL, start_new_session=True,
-    )
-    node = Node(port, process, directory)
+    command = [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
+               "--dir", str(directory), "--save", "", "--appendonly", "yes",
+               "--appendfsync", "everysec", "--logfile", str(directory / "redis.log"), *extra]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
+    node = Node(port, process, directory, command)
     try:
         wait_until(node.answers, what=f"redis-server on {port} to answer")
     except BaseException:
@@ -141,6 +146,12 @@ class Cluster:
             if "cluster_state:ok" not in text or "cluster_slots_ok:16384" not in text:
                 return False
         return True
+
+    def restart(self) -> None:
+        """Start it again on its port and files (a cluster node rejoins from nodes.conf)."""
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
+                                        start_new_session=True)
+        wait_until(self.answers, what=f"redis-server on {self.port} to answer again")
 
     def stop(self) -> None:
         for node in self.nodes:
