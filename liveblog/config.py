@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import msgspec
 
@@ -22,7 +22,7 @@ from liveblog.durability import Policy
 from liveblog.errors import ConfigError
 from liveblog.logs import LogFormat
 
-Kind = Literal["int", "float", "text", "path", "choice", "redis-url", "http-url"]
+Kind = Literal["int", "float", "bool", "text", "path", "choice", "redis-url", "http-url"]
 
 # The environment variable `liveblog serve` hands its workers the settings it read in.
 WORKER_ENV = "LIVEBLOG_RESOLVED_SETTINGS"
@@ -48,6 +48,8 @@ class Setting:
                 return f"number, {self.low:g} to {self.high:g}"
             case "choice":
                 return " or ".join(f"`{c}`" for c in self.choices)
+            case "bool":
+                return "`true` or `false`"
             case "redis-url":
                 return "Redis URL"
             case "http-url":
@@ -79,10 +81,10 @@ class Setting:
                     raise ConfigError(f"{name} must be {' or '.join(self.choices)}, "
                                       f"got {value!r}")
                 return value
+            case "bool":
+                return _flag(name, value)
             case "redis-url":
-                if not str(value).startswith(REDIS_SCHEMES):
-                    raise ConfigError(f"{name} must start with {', '.join(REDIS_SCHEMES)}, "
-                                      f"got {value!r}")
+                # Checked whole, with LIVEBLOG_REDIS_CLUSTER, once both are read.
                 return str(value)
             case "http-url":
                 if not str(value).startswith(("http://", "https://")):
@@ -97,12 +99,27 @@ class Setting:
                 return text
 
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LIVEBLOG_REDIS_URL", "redis_url", "redis-url", None,
-        "Redis to use (redis://, rediss:// or unix://). Unset: start an embedded redis-server.",
+        "Redis to use (redis://, rediss://, unix://, or redis+sentinel://[[user]:password@]"
+        "host[:port][,host[:port]...]/service[/db]). Unset: start an embedded redis-server.",
+    ),
+    Setting(
+        "LIVEBLOG_REDIS_CLUSTER", "redis_cluster", "bool", "false",
+        "true: LIVEBLOG_REDIS_URL (redis:// or rediss://) names any node of a Redis Cluster.",
+    ),
+    Setting(
+        "LIVEBLOG_REDIS_WAIT_REPLICAS", "wait_replicas", "int", "0",
+        "Replicas that must have each change (Redis WAIT) before it is acknowledged; fewer "
+        "within LIVEBLOG_REDIS_WAIT_TIMEOUT_MS: 503, retry with the same Idempotency-Key.",
+        low=0, high=100,
+    ),
+    Setting(
+        "LIVEBLOG_REDIS_WAIT_TIMEOUT_MS", "wait_timeout_ms", "int", "1000",
+        # 0 would be WAIT's "for ever": a request held until a replica comes back.
+        "Longest wait for LIVEBLOG_REDIS_WAIT_REPLICAS replicas to have a change.",
+        low=1, high=60_000,
     ),
     Setting(
         "LIVEBLOG_DATA_DIR", "data_dir", "path", "./var",
@@ -209,6 +226,9 @@ class Config:
     tail_block_ms: int = 5000
     drain_retry_seconds: float = 5.0
     log_format: LogFormat = "auto"
+    redis_cluster: bool = False
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 1000
 
     @classmethod
     def from_env(
@@ -225,6 +245,12 @@ class Config:
             given = overrides.get(setting.field)
             raw = given if given is not None else env.get(setting.env) or setting.default
             values[setting.field] = None if raw is None else setting.parse(raw)
+        redis_url = values["redis_url"]
+        if redis_url is not None:
+            _check_redis_url(str(redis_url), bool(values["redis_cluster"]))
+        elif values["redis_cluster"]:
+            raise ConfigError("LIVEBLOG_REDIS_CLUSTER=true needs LIVEBLOG_REDIS_URL to name a "
+                              "node of the cluster (the embedded Redis is a single server)")
         if values["public_url"] is None:
             host = str(values["host"])
             shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -252,6 +278,96 @@ def _decode(kind: type, value: object) -> object:
     raise NotImplementedError(kind)
 
 
+SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """What a redis+sentinel:// URL names: the Sentinels to ask, the service (the master's
+    name in their configuration), and how to log in to the master and pick its database."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    # ?sentinel_password=: for Sentinels that require one of their own (requirepass in
+    # sentinel.conf); the password in the URL's user part is the master's.
+    sentinel_password: str | None = None
+
+
+def sentinel_address(url: str) -> SentinelAddress:
+    """Parse redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]
+    (port 26379 if left out); ConfigError naming what is wrong."""
+    what = "LIVEBLOG_REDIS_URL"
+    form = "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]"
+    if not url.startswith("redis+sentinel://"):
+        raise ConfigError(f"{what} is not a redis+sentinel:// URL")
+    rest = url[len("redis+sentinel://"):]
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    sentinels: list[tuple[str, int]] = []
+    for part in hosts.split(","):
+        host, port = _host_and_port(part.strip(), what, form)
+        sentinels.append((host, port))
+    segments = [unquote(segment) for segment in path.split("/")] if path else []
+    if not segments or not segments[0]:
+        raise ConfigError(f"{what} names no Sentinel service; the form is {form}")
+    if len(segments) > 2 or (len(segments) == 2 and not segments[1].isdecimal()):
+        raise ConfigError(f"{what}: after the service only a database number may follow "
+                          f"(/service/0); the form is {form}")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(options) - {"sentinel_password"})
+    if unknown:
+        raise ConfigError(f"{what}: unknown option {unknown[0]!r} in a redis+sentinel:// URL "
+                          "(only sentinel_password is understood)")
+    return SentinelAddress(
+        sentinels=tuple(sentinels), service=segments[0],
+        db=int(segments[1]) if len(segments) == 2 else 0,
+        username=username, password=password,
+        sentinel_password=options.get("sentinel_password") or None,
+    )
+
+
+def _host_and_port(part: str, what: str, form: str) -> tuple[str, int]:
+    if part.startswith("["):  # [IPv6]:port
+        host, _, port = part[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = part.partition(":")
+    if not host:
+        raise ConfigError(f"{what} names a Sentinel without a host; the form is {form}")
+    if not port:
+        return host, SENTINEL_PORT
+    if not port.isdecimal() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{what}: {port!r} is not a port (of Sentinel {host}); the form "
+                          f"is {form}")
+    return host, int(port)
+
+
+def _check_redis_url(url: str, cluster: bool) -> None:
+    if url.startswith("redis+sentinel://"):
+        if cluster:
+            raise ConfigError("LIVEBLOG_REDIS_CLUSTER=true needs a redis:// or rediss:// URL "
+                              "of a cluster node, not a redis+sentinel:// one")
+        sentinel_address(url)
+        return
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"LIVEBLOG_REDIS_URL must start with redis://, rediss://, unix:// or "
+            f"redis+sentinel://, got {redacted(url)!r}"
+        )
+    if cluster and url.startswith("unix://"):
+        raise ConfigError("LIVEBLOG_REDIS_CLUSTER=true needs a redis:// or rediss:// URL: a "
+                          "cluster's nodes tell each other TCP addresses")
+
+
 def redacted(url: str) -> str:
     """A Redis URL fit to print or log: its password (in the user part or the query)
     replaced by ***, so it never reaches a terminal, a log or a problem body."""
@@ -264,7 +380,16 @@ def redacted(url: str) -> str:
         name = user.split(":", 1)[0]
         netloc = f"{name}:***@{host}"
     query = "&".join(
-        f"{key}=***" if key == "password" else f"{key}={value}" if value else key
+        f"{key}=***" if key.endswith("password") else f"{key}={value}" if value else key
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _flag(name: str, value: object) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")

@@ -45,37 +45,40 @@ class Durability(msgspec.Struct, frozen=True, kw_only=True):
     appendonly: bool | None
     appendfsync: str | None
     maxmemory_policy: str | None
+    # Which server said it (of a cluster, a master's address); None: the one Redis.
+    node: str | None = None
 
 
 def findings(d: Durability) -> tuple[list[str], list[str]]:
     """(what loses acknowledged updates, what a careful operator should know)."""
     fatal: list[str] = []
     notes: list[str] = []
+    redis = "Redis" if d.node is None else f"Redis (the cluster's master {d.node})"
     if d.appendonly is False:
         fatal.append(
-            "Redis keeps no append-only file (appendonly no): a crash loses every update "
+            f"{redis} keeps no append-only file (appendonly no): a crash loses every update "
             "since its last snapshot. Fix: `CONFIG SET appendonly yes` and `appendonly yes` "
             "in redis.conf"
         )
     elif d.appendonly is None:
-        notes.append("Redis did not say whether it keeps an append-only file")
+        notes.append(f"{redis} did not say whether it keeps an append-only file")
     fix = "Fix: `CONFIG SET maxmemory-policy noeviction`"
     if d.maxmemory_policy is not None and d.maxmemory_policy.startswith("volatile-"):
         fatal.append(
-            f"Redis evicts keys with a time to live when full (maxmemory-policy "
+            f"{redis} evicts keys with a time to live when full (maxmemory-policy "
             f"{d.maxmemory_policy}): those are liveblog's idempotency keys, so a post "
             f"retried with its Idempotency-Key could be posted twice (blogs are kept). {fix}"
         )
     elif d.maxmemory_policy is not None and d.maxmemory_policy != "noeviction":
         fatal.append(
-            f"Redis evicts keys when full (maxmemory-policy {d.maxmemory_policy}): it "
+            f"{redis} evicts keys when full (maxmemory-policy {d.maxmemory_policy}): it "
             f"would delete whole blogs. {fix}"
         )
     elif d.maxmemory_policy is None:
-        notes.append("Redis did not say what it does when its memory is full")
+        notes.append(f"{redis} did not say what it does when its memory is full")
     if d.appendonly and d.appendfsync not in (None, "always"):
         notes.append(
-            f"Redis syncs its append-only file {d.appendfsync}: a power cut of its machine "
+            f"{redis} syncs its append-only file {d.appendfsync}: a power cut of its machine "
             "can lose up to a second of acknowledged updates (a replica, or WAIT, covers it)"
         )
     return fatal, notes

@@ -24,23 +24,29 @@ tagged JSON).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.commands.core import AsyncScript
 
+from liveblog.config import Config, sentinel_address
 from liveblog.domain.events import Actor, Event, Recorded, event_decoder, event_encoder, kind
-from liveblog.durability import Durability
+from liveblog.durability import Durability, findings
 from liveblog.errors import (
+    ConfigError,
     Conflict,
     IdempotencyKeyReused,
     NotFound,
@@ -78,7 +84,13 @@ _APPEND = """
 local log, meta, revs, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if idem then
   local seen = redis.call('GET', idem)
-  if seen then return {'seen', seen} end
+  if seen then
+    -- A write, so that a WAIT after this script (LIVEBLOG_REDIS_WAIT_REPLICAS) counts
+    -- replicas that have everything up to now, the earlier event included: a retry is
+    -- acknowledged only once what it repeats is replicated.
+    redis.call('EXPIRE', idem, tonumber(ARGV[6]))
+    return {'seen', seen}
+  end
 end
 local version = redis.call('XLEN', log)
 if ARGV[1] == 'live' then
@@ -110,6 +122,14 @@ if entry ~= '' and ARGV[4] ~= '' then
 end
 if idem then redis.call('SET', idem, id .. ' ' .. ARGV[5], 'EX', tonumber(ARGV[6])) end
 return {'ok', id, tostring(version)}
+"""
+
+# KEYS: an idempotency key. ARGV: its time to live. What it holds, refreshed (a write, for
+# the WAIT that follows it: see _APPEND).
+_SEEN = """
+local seen = redis.call('GET', KEYS[1])
+if seen then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end
+return seen
 """
 
 _CREATE_TOKEN = """
@@ -155,7 +175,18 @@ _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
 
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-               redis.exceptions.BusyLoadingError, OSError)
+               redis.exceptions.BusyLoadingError, OSError,
+               # A cluster in a failover: no master for the slot yet, or one still taking
+               # it over. A node demoted to replica under a fixed address refuses writes.
+               redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+               redis.exceptions.SlotNotCoveredError, redis.exceptions.MasterDownError,
+               redis.exceptions.ReadOnlyError)
+# What an append that may have landed tells the client (503).
+MAYBE_RECORDED = (
+    "the event store cannot be reached; the change may or may not have been recorded: "
+    "send it again with the same Idempotency-Key (or check the blog) rather than as a new "
+    "request"
+)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -167,10 +198,15 @@ def _unavailable_on_redis_errors(
 
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        store = args[0] if args and isinstance(args[0], Store) else None
         try:
+            if store is not None and store.cluster:
+                await store.discovered()
             return await method(*args, **kwargs)
         except _REDIS_DOWN as exc:
             _tell_unavailable(args, method.__name__)
+            if store is not None:
+                store.rediscover()
             # The cause names Redis's address: it stays chained for logs and the CLI, and
             # never reaches a client's problem body.
             raise StoreUnavailable() from exc
@@ -240,12 +276,17 @@ _audience_decoder = msgspec.json.Decoder(AudienceReport)
 
 
 class Store:
-    def __init__(self, client: aioredis.Redis, blocking: aioredis.Redis | None = None,
-                 writer: aioredis.Redis | None = None, *, block_ms: int = BLOCK_MS) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster,
+                 blocking: aioredis.Redis | RedisCluster | None = None,
+                 writer: aioredis.Redis | RedisCluster | None = None, *,
+                 block_ms: int = BLOCK_MS, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 1000,
+                 closers: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         # redis-py's return types are unions of every reply shape; this module knows which
         # shape each command returns (bytes, as decode_responses is off), so it reads them
         # as Any and decodes explicitly.
         self.redis: Any = client
+        self.cluster = isinstance(client, RedisCluster)
         # The append runs on a client that never retries by itself: a retry after a lost
         # reply would run the script twice. The caller gets 503 instead, and a retry with
         # its Idempotency-Key is safe.
@@ -254,7 +295,14 @@ class Store:
         # request pool; their socket timeout is the block plus a margin (see from_url).
         self.blocking: Any = blocking or client
         self.block_ms = block_ms
+        # Redis WAIT after each append: this many replicas must have it within the timeout.
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
+        self._closers = list(closers)  # what else from_url opened (Sentinel clients)
+        self._discovered = self._failed = False
+        self._discovering = asyncio.Lock()
         self._append = self.writer.register_script(_APPEND)
+        self._seen = self.writer.register_script(_SEEN)
         self._create_token = client.register_script(_CREATE_TOKEN)
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
         self._rotate_token = client.register_script(_ROTATE_TOKEN)
@@ -265,10 +313,23 @@ class Store:
         self.on_unavailable: Callable[[str], None] = _ignore
 
     @classmethod
-    def from_url(cls, url: str, *, block_ms: int = BLOCK_MS) -> Store:
-        """Clients for `url`; tailers' XREADs block for `block_ms` at most."""
-        client = aioredis.from_url(
-            url,
+    def from_config(cls, config: Config, url: str | None = None) -> Store:
+        """The store the settings name (`url`: instead of LIVEBLOG_REDIS_URL, such as the
+        embedded Redis's)."""
+        target = url or config.redis_url
+        if target is None:
+            raise ConfigError("LIVEBLOG_REDIS_URL is not set")
+        return cls.from_url(target, block_ms=config.tail_block_ms,
+                            cluster=config.redis_cluster, wait_replicas=config.wait_replicas,
+                            wait_timeout_ms=config.wait_timeout_ms)
+
+    @classmethod
+    def from_url(cls, url: str, *, block_ms: int = BLOCK_MS, cluster: bool = False,
+                 wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> Store:
+        """Clients for `url` (a node of a cluster with `cluster`; a redis+sentinel:// URL
+        asks its Sentinels for the master); tailers' XREADs block for `block_ms` at most."""
+        connect = _Connector(url, cluster)
+        client = connect(
             socket_connect_timeout=2,
             socket_timeout=10,
             health_check_interval=15,
@@ -278,22 +339,97 @@ class Store:
         )
         tcp = {} if url.startswith("unix://") else {
             "socket_keepalive": True, "socket_keepalive_options": KEEPALIVE}
-        blocking = aioredis.from_url(
-            url, socket_connect_timeout=2,
+        blocking = connect(
+            socket_connect_timeout=2,
             socket_timeout=block_ms / 1000 + BLOCK_MARGIN_SECONDS, health_check_interval=0,
             # No retry inside redis-py (its default retries ten times, with backoff): the
             # tailer sees the timeout at once, says so in the log, and reconnects itself.
             retry=Retry(NoBackoff(), 0), **tcp,
         )
-        writer = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=10,
-                                   health_check_interval=15, retry=Retry(NoBackoff(), 0))
-        return cls(client, blocking, writer, block_ms=block_ms)
+        # A WAIT holds the writer's connection up to its timeout: the socket waits longer.
+        writer = connect(socket_connect_timeout=2,
+                         socket_timeout=10 + (wait_timeout_ms / 1000 if wait_replicas else 0),
+                         health_check_interval=15, retry=Retry(NoBackoff(), 0))
+        return cls(client, blocking, writer, block_ms=block_ms, wait_replicas=wait_replicas,
+                   wait_timeout_ms=wait_timeout_ms, closers=connect.closers)
 
     async def close(self) -> None:
         await self.redis.aclose()
         for other in (self.blocking, self.writer):
             if other is not self.redis:
                 await other.aclose()
+        for close in self._closers:
+            await close()
+
+    async def discovered(self) -> None:
+        """A cluster's clients learn its nodes and slots before their first command, one
+        client at a time, and again after a failure. redis-py's cluster client does the
+        first on first use, but when many commands make that first use at once it closes
+        connections under some of them (seen here: 24 concurrent posts, "Connection closed
+        by server" and sockets left open); and a failure in a pipeline (the append with
+        WAIT) leaves it sending to a dead master for ever."""
+        if self._discovered:
+            return
+        async with self._discovering:
+            if self._discovered:
+                return
+            try:
+                for client in {id(c): c for c in (self.redis, self.writer, self.blocking)
+                               }.values():
+                    await client.initialize()  # nothing for one that knows the cluster
+                    if self._failed:
+                        await client.nodes_manager.initialize()
+            except redis.exceptions.RedisClusterException as exc:  # no node answered
+                raise redis.exceptions.ConnectionError(str(exc)) from exc
+            self._discovered, self._failed = True, False
+
+    def rediscover(self) -> None:
+        """After a failure (a node gone, a failover), learn the cluster again before the
+        next command (see discovered)."""
+        self._discovered, self._failed = False, True
+
+    async def _replicated(self, script: AsyncScript, keys: list[str],
+                          args: list[str | bytes]) -> Any:
+        """Run `script` on the writer; with wait_replicas, then WAIT until that many
+        replicas have what it wrote, or raise NotReplicated.
+
+        WAIT counts what the connection it is sent on wrote, so it follows the script down
+        the same one: a pipeline of two commands to the master of the keys' slot."""
+        if not self.wait_replicas:
+            return await script(keys=keys, args=args)
+        for _ in range(3):
+            async with self.writer.pipeline(transaction=False) as pipe:
+                # (A cluster pipeline refuses its evalsha method; the raw command is routed.)
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                if self.cluster:
+                    await self.writer.initialize()  # nothing if it knows the slots
+                    node = self.writer.get_node_from_key(keys[0])
+                    pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms,
+                                         target_nodes=node)
+                    # A redirected script would run on another connection than the WAIT.
+                    reply, acked = await pipe.execute(raise_on_error=False,
+                                                      allow_redirections=False)
+                else:
+                    pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+                    reply, acked = await pipe.execute(raise_on_error=False)
+            # The script did not run in these two cases: load it, or learn where the slot
+            # went (a failover), and send it again.
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                await self.writer.script_load(script.script)
+                continue
+            if isinstance(reply, (redis.exceptions.MovedError, redis.exceptions.AskError)):
+                await self.writer.nodes_manager.initialize()
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            if isinstance(acked, Exception):
+                raise NotReplicated(f"WAIT failed: {acked}")
+            if int(acked) < self.wait_replicas:
+                raise NotReplicated(
+                    f"{acked} of {self.wait_replicas} replicas had it after "
+                    f"{self.wait_timeout_ms} ms")
+            return reply
+        raise redis.exceptions.TryAgainError("the slot kept moving")
 
     @_unavailable_on_redis_errors
     async def ping(self) -> None:
@@ -301,19 +437,29 @@ class Store:
 
     @_unavailable_on_redis_errors
     async def durability(self) -> Durability:
-        """What Redis says about keeping our writes (see durability.py)."""
-        persistence = await self.redis.info("persistence")
-        memory = await self.redis.info("memory")
+        """What Redis says about keeping our writes (see durability.py); of a cluster,
+        what its least careful master says (each holds some blogs)."""
+        if not self.cluster:
+            return await self._durability_of({})
+        nodes = self.redis.get_primaries()
+        found = [await self._durability_of({"target_nodes": node}) for node in nodes]
+        return min(found, key=lambda d: (not findings(d)[0], not findings(d)[1]))
+
+    async def _durability_of(self, where: dict[str, Any]) -> Durability:
+        persistence = await self.redis.info("persistence", **where)
+        memory = await self.redis.info("memory", **where)
         try:
-            fsync = (await self.redis.config_get("appendfsync")).get("appendfsync")
+            fsync = (await self.redis.config_get("appendfsync", **where)).get("appendfsync")
         except redis.exceptions.ResponseError:  # CONFIG disabled, as managed Redis often is
             fsync = None
         aof = persistence.get("aof_enabled")
         policy = memory.get("maxmemory_policy")
+        node = where.get("target_nodes")
         return Durability(
             appendonly=None if aof is None else bool(int(aof)),
             appendfsync=None if fsync is None else _text(fsync),
             maxmemory_policy=None if policy is None else _text(policy),
+            node=None if node is None else node.name,
         )
 
     # -- blogs ---------------------------------------------------------------------------
@@ -442,15 +588,11 @@ class Store:
             args += ["actor_id", actor.id]
         args += ["data", event_encoder.encode(event)]
         try:
-            reply = await self._append(keys=keys, args=args)
+            reply = await self._replicated(self._append, keys, args)
         except _REDIS_DOWN as exc:
             # Redis may have run the script and died before it answered: the client cannot
             # know, so it is told how to find out without posting twice.
-            raise StoreUnavailable(
-                "the event store cannot be reached; the change may or may not have been "
-                "recorded: send it again with the same Idempotency-Key (or check the blog) "
-                "rather than as a new request"
-            ) from exc
+            raise StoreUnavailable(MAYBE_RECORDED) from exc
         outcome = reply[0].decode()
         if outcome == "ok":
             self.on_appended(slug)
@@ -479,7 +621,16 @@ class Store:
     @_unavailable_on_redis_errors
     async def find_idempotent(self, slug: str, actor: Actor, key: str) -> tuple[str, str] | None:
         """The (event id, fingerprint) an idempotency key produced, if it is remembered."""
-        seen = await self.redis.get(_idempotency(slug, actor, key))
+        name = _idempotency(slug, actor, key)
+        seen = await self.redis.get(name)
+        if seen is not None and self.wait_replicas:
+            # Acknowledged only once replicated, as the first answer would have been (that
+            # one may have been a 503 because the replicas were behind).
+            try:
+                seen = await self._replicated(self._seen, [name],
+                                              [str(IDEMPOTENCY_TTL_SECONDS)])
+            except _REDIS_DOWN as exc:
+                raise StoreUnavailable(MAYBE_RECORDED) from exc
         if seen is None:
             return None
         event_id, _, fingerprint = seen.decode().partition(" ")
@@ -623,6 +774,42 @@ class Store:
     @_unavailable_on_redis_errors
     async def revoke_token(self, name: str) -> bool:
         return bool(await self._revoke_token(keys=[_TOKENS, _TOKEN_NAMES], args=[name]))
+
+
+class NotReplicated(redis.exceptions.ConnectionError):
+    """The append is on the master, but not on LIVEBLOG_REDIS_WAIT_REPLICAS replicas in
+    time: a failover now could lose it, so it is not acknowledged (503, retry with the same
+    Idempotency-Key: see MAYBE_RECORDED)."""
+
+
+class _Connector:
+    """Makes clients of one Redis deployment: a server, a cluster or Sentinel's master.
+    `closers`: what it opened besides the clients (the Sentinels' own connections)."""
+
+    def __init__(self, url: str, cluster: bool) -> None:
+        self.url = url
+        self.cluster = cluster
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+        self._sentinel: Sentinel | None = None
+
+    def __call__(self, **options: Any) -> Any:
+        if self.cluster:
+            return RedisCluster.from_url(self.url, **options)
+        if not self.url.startswith("redis+sentinel://"):
+            return aioredis.from_url(self.url, **options)
+        address = sentinel_address(self.url)
+        if self._sentinel is None:
+            self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                list(address.sentinels),
+                sentinel_kwargs={"socket_connect_timeout": 2, "socket_timeout": 2,
+                                 "password": address.sentinel_password},
+            )
+            self.closers += [sentinel.aclose for sentinel in self._sentinel.sentinels]
+        # The master's address comes from the Sentinels at each new connection; one that
+        # finds its master demoted (READONLY) disconnects and asks again.
+        return self._sentinel.master_for(
+            address.service, db=address.db, username=address.username,
+            password=address.password, **options)
 
 
 def _decode(row: tuple[bytes, dict[bytes, bytes]]) -> Recorded:

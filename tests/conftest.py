@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 import redis
+import redis.cluster
 import uvicorn
 from playwright.sync_api import Browser, sync_playwright
 from starlette.types import Receive, Scope, Send
@@ -28,6 +29,7 @@ from liveblog.store import Store
 from liveblog.web.app import create_app
 
 if TYPE_CHECKING:
+    from tests.cluster import Cluster
     from tests.processes import Processes
 
 CHROMIUM = "/usr/bin/chromium"
@@ -120,17 +122,75 @@ def processes() -> Iterator[Processes]:
         started.close()
 
 
+# Modules marked `backends` run each test that uses Redis twice: on the single
+# redis-server and on a real 3-master cluster (started once, on the first such test).
+BACKENDS = ("single", "cluster")
+# The URLs of clusters the tests started: app_config and open_store set
+# LIVEBLOG_REDIS_CLUSTER for them, so a test names a Redis by its URL alone.
+CLUSTER_URLS: set[str] = set()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "backends: run the module's Redis tests on a single Redis and a cluster")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+            "backends"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    from tests.cluster import start_cluster
+
+    cluster = start_cluster(tmp_path_factory.mktemp("cluster"))
+    CLUSTER_URLS.add(cluster.url)
+    yield cluster
+    CLUSTER_URLS.discard(cluster.url)
+    cluster.stop()
+
+
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
+def backend(request: pytest.FixtureRequest) -> str:
+    """"single" unless the module is marked `backends` (then each of BACKENDS)."""
+    return str(getattr(request, "param", "single"))
+
+
+@pytest.fixture
+def redis_url(backend: str, request: pytest.FixtureRequest) -> str:
     """A real, empty Redis for each test."""
+    if backend == "cluster":
+        cluster: Cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        return cluster.url
+    redis_server: RedisServer = request.getfixturevalue("redis_server")
     with redis_server.client() as client:
         client.flushall()
     return redis_server.url
 
 
 @pytest.fixture
+def raw_redis(redis_url: str) -> Iterator[redis.Redis | redis.cluster.RedisCluster]:
+    """A plain (synchronous) client of the test's Redis, to look under the store."""
+    if redis_url in CLUSTER_URLS:
+        client: redis.Redis | redis.cluster.RedisCluster = (
+            redis.cluster.RedisCluster.from_url(redis_url))
+    else:
+        client = redis.Redis(unix_socket_path=redis_url.removeprefix("unix://"))
+    with client:
+        yield client
+
+
+def open_store(url: str, **options: object) -> Store:
+    """Store.from_url, as a cluster's if `url` is one the tests started."""
+    return Store.from_url(url, cluster=url in CLUSTER_URLS, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
 def store(redis_url: str) -> Iterator[Store]:
-    yield Store.from_url(redis_url)
+    yield open_store(redis_url)
 
 
 def free_socket(port: int = 0) -> socket.socket:
@@ -205,6 +265,7 @@ class UvicornThread:
 
 
 def app_config(redis_url: str, **overrides: object) -> Config:
+    overrides.setdefault("redis_cluster", redis_url in CLUSTER_URLS)
     return Config.from_env({}, redis_url=redis_url, **overrides)
 
 
@@ -225,7 +286,7 @@ class Tokens:
 
 def create_tokens(url: str) -> Tokens:
     async def create() -> Tokens:
-        store = Store.from_url(url)
+        store = open_store(url)
         from liveblog.service import utcnow
 
         made = {}

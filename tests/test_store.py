@@ -17,6 +17,9 @@ from liveblog.errors import (
 )
 from liveblog.service import Service
 from liveblog.store import Store
+from tests.conftest import open_store
+
+pytestmark = pytest.mark.backends  # also on a Redis Cluster
 
 ED = Actor("ed", "editor")
 RANIA = Actor("rania", "reporter")
@@ -28,7 +31,7 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 
 async def opened(url: str) -> Store:
-    store = Store.from_url(url)
+    store = open_store(url)
     await store.append("tartus", BlogOpened(slug="tartus", title="Blasts"), ED, AT,
                        expected_version=0)
     return store
@@ -125,7 +128,7 @@ def test_concurrent_retries_with_one_idempotency_key_append_once(redis_url: str)
     async def scenario() -> None:
         await (await opened(redis_url)).close()
         # Several processes' worth of services, each with its own connection pool.
-        services = [Service(Store.from_url(redis_url)) for _ in range(4)]
+        services = [Service(open_store(redis_url)) for _ in range(4)]
 
         async def post(service: Service) -> str:
             from liveblog.domain import commands
@@ -182,7 +185,7 @@ def test_the_log_is_never_trimmed(redis_url: str) -> None:
 
 def test_tokens_are_stored_hashed_and_can_be_revoked(redis_url: str) -> None:
     async def scenario() -> None:
-        store = Store.from_url(redis_url)
+        store = open_store(redis_url)
         assert await store.create_token("rania", "reporter", "lb_secret-value", AT)
         assert not await store.create_token("rania", "editor", "lb_other", AT)
         found = await store.find_token("lb_secret-value")
@@ -204,7 +207,7 @@ def test_tokens_are_stored_hashed_and_can_be_revoked(redis_url: str) -> None:
 
 def test_each_token_is_an_identity_that_rotation_keeps(redis_url: str) -> None:
     async def scenario() -> None:
-        store = Store.from_url(redis_url)
+        store = open_store(redis_url)
         assert await store.create_token("rania", "reporter", "lb_first", AT)
         first = await store.find_token("lb_first")
         assert first is not None and len(first.id) == 16
@@ -280,7 +283,7 @@ def test_an_append_that_may_have_landed_says_how_to_find_out(redis_url: str) -> 
     import redis.asyncio as aioredis
 
     async def scenario() -> None:
-        good = Store.from_url(redis_url)
+        good = open_store(redis_url)
         store = Store(good.redis, writer=aioredis.from_url("unix:///nonexistent/redis.sock"))
         with pytest.raises(StoreUnavailable) as refused:
             await store.append("tartus", BlogOpened(slug="tartus", title="Blasts"), ED, AT,
@@ -315,7 +318,7 @@ def test_a_post_needs_a_live_blog_not_a_version(redis_url: str) -> None:
     from liveblog.domain.events import BlogUpdated
 
     async def scenario() -> None:
-        store = Store.from_url(redis_url)
+        store = open_store(redis_url)
         with pytest.raises(VersionConflict):
             await store.append("nowhere", EntryPosted(entry_id="n0", body="x"), RANIA, AT,
                                while_live=True)

@@ -19,12 +19,13 @@ from liveblog.domain.state import Entry
 from liveblog.domain.views import PublicEntry
 from liveblog.live import HEARTBEAT, RING_SIZE, Hub
 from liveblog.service import Service
-from liveblog.store import Store
 from liveblog.web.stream import SendReader
-from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
+from tests.conftest import Api, Tokens, UvicornThread, app_config, open_store, wait_until
 from tests.sse import Message, Stream, messages, read_stream
 
 STREAM = "/blogs/tartus/stream"
+
+pytestmark = pytest.mark.backends  # also on a Redis Cluster
 
 
 def changes(api: Api, tokens: Tokens) -> list[str]:
@@ -172,7 +173,7 @@ def test_an_id_that_cannot_be_placed_gets_a_snapshot(api: Api, tokens: Tokens, b
 def test_a_reader_too_far_behind_gets_a_snapshot(api: Api, tokens: Tokens, blog: str,
                                                  server: UvicornThread, redis_url: str) -> None:
     async def write_many() -> list[str]:
-        store = Store.from_url(redis_url)
+        store = open_store(redis_url)
         actor = Actor("rania", "reporter")
         for n in range(RING_SIZE + 10):  # a figure each: small messages
             await store.append("tartus", FactUpdated(key=f"figure-{n}", label="Figure",
@@ -429,7 +430,7 @@ def test_unknown_blog_stream_is_404(api: Api) -> None:
 def test_an_idle_blog_stops_being_tailed(redis_url: str, tokens: Tokens, api: Api,
                                          blog: str) -> None:
     async def scenario() -> None:
-        store = Store.from_url(redis_url)
+        store = open_store(redis_url)
         hub = Hub(Service(store), idle_seconds=0.2, block_ms=100)
         tailer = await hub.tailer("tartus")
         sub, first = tailer.subscribe(None)

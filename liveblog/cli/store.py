@@ -20,7 +20,7 @@ def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
     with redis_url_for(config.redis_url, config.data_dir) as url:
 
         async def run() -> T:
-            store = Store.from_url(url)
+            store = Store.from_config(config, url)
             try:
                 return await work(store)
             except StoreUnavailable as exc:

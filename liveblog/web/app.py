@@ -148,13 +148,12 @@ def create_app(config: Config | None = None) -> App:
             "LIVEBLOG_REDIS_URL is not set: `liveblog serve` starts an embedded Redis and "
             "sets it; to run the app another way, point it at a Redis"
         )
-    redis_url = config.redis_url
     document = openapi_document(version())
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        store = Store.from_url(redis_url, block_ms=config.tail_block_ms)
+        store = Store.from_config(config)
         try:
             await _check_durability(store, config)
         except BaseException:
