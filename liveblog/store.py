@@ -25,6 +25,7 @@ tagged JSON).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hashlib
 import secrets
@@ -62,6 +63,13 @@ IDEMPOTENCY_TTL_SECONDS = 25 * 3600  # "at least 24 hours", with an hour to spar
 # long script) and the network. A connection that died without a FIN (a NAT that forgot
 # it, a failover that left it dangling) would otherwise leave the tailer waiting for ever.
 BLOCK_MS = 5_000
+# Store methods running at once in one process; more wait their turn. The request and
+# writer clients' pools hold this many connections, so a burst (a spike of readers opening
+# a blog no process tails yet: a command each) waits for a connection instead of failing
+# for want of one (redis-py 8 caps a pool at 100 and fails the next command at once).
+COMMANDS_AT_ONCE = 256
+# Tailers' blocking reads: one connection each, bounded by LIVEBLOG_MAX_TAILERS.
+TAILING_CONNECTIONS = 100_000
 BLOCK_MARGIN_SECONDS = 2.0
 # TCP keepalive on the blocking connection: probes after 10 s of silence, every 5 s, 3 of
 # them. The socket timeout above notices first at the default block; this still ends a
@@ -194,27 +202,56 @@ T = TypeVar("T")
 def _unavailable_on_redis_errors(
     method: Callable[P, Awaitable[T]],
 ) -> Callable[P, Awaitable[T]]:
-    """Turn "Redis cannot be reached" into StoreUnavailable (503 with Retry-After)."""
+    """Turn "Redis cannot be reached" into StoreUnavailable (503 with Retry-After); and
+    hold one of the store's COMMANDS_AT_ONCE places while the method runs."""
+    return _guarded(method, queued=True)
 
+
+def _unavailable_while_tailing(
+    method: Callable[P, Awaitable[T]],
+) -> Callable[P, Awaitable[T]]:
+    """The same for a tailer's blocking read, which waits on a connection of its own (the
+    blocking client's) and so takes no place among COMMANDS_AT_ONCE: a hundred tailers
+    blocked for seconds must not make requests wait."""
+    return _guarded(method, queued=False)
+
+
+# Whether this task holds one of the store's places already (a method that calls another).
+_holding: contextvars.ContextVar[bool] = contextvars.ContextVar("holding", default=False)
+
+
+def _guarded(method: Callable[P, Awaitable[T]], *, queued: bool) -> Callable[P, Awaitable[T]]:
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         store = args[0] if args and isinstance(args[0], Store) else None
-        try:
-            if store is not None and store.cluster:
-                await store.discovered()
-            return await method(*args, **kwargs)
-        except _REDIS_DOWN as exc:
-            _tell_unavailable(args, method.__name__)
-            if store is not None:
-                store.rediscover()
-            # The cause names Redis's address: it stays chained for logs and the CLI, and
-            # never reaches a client's problem body.
-            raise StoreUnavailable() from exc
-        except StoreUnavailable:  # raised by the method itself (the append says more)
-            _tell_unavailable(args, method.__name__)
-            raise
+        if not queued or store is None or _holding.get():
+            return await _run(method, store, *args, **kwargs)
+        async with store.places:
+            holding = _holding.set(True)
+            try:
+                return await _run(method, store, *args, **kwargs)
+            finally:
+                _holding.reset(holding)
 
     return wrapper
+
+
+async def _run(method: Callable[P, Awaitable[T]], store: Store | None,
+               *args: P.args, **kwargs: P.kwargs) -> T:
+    try:
+        if store is not None and store.cluster:
+            await store.discovered()
+        return await method(*args, **kwargs)
+    except _REDIS_DOWN as exc:
+        _tell_unavailable(args, method.__name__)
+        if store is not None:
+            store.rediscover()
+        # The cause names Redis's address: it stays chained for logs and the CLI, and
+        # never reaches a client's problem body.
+        raise StoreUnavailable() from exc
+    except StoreUnavailable:  # raised by the method itself (the append says more)
+        _tell_unavailable(args, method.__name__)
+        raise
 
 
 def _tell_unavailable(args: tuple[object, ...], operation: str) -> None:
@@ -301,6 +338,7 @@ class Store:
         self._closers = list(closers)  # what else from_url opened (Sentinel clients)
         self._discovered = self._failed = False
         self._discovering = asyncio.Lock()
+        self.places = asyncio.Semaphore(COMMANDS_AT_ONCE)
         self._append = self.writer.register_script(_APPEND)
         self._seen = self.writer.register_script(_SEEN)
         self._create_token = client.register_script(_CREATE_TOKEN)
@@ -329,7 +367,10 @@ class Store:
         """Clients for `url` (a node of a cluster with `cluster`; a redis+sentinel:// URL
         asks its Sentinels for the master); tailers' XREADs block for `block_ms` at most."""
         connect = _Connector(url, cluster)
+        # A few more than the places: cluster discovery and closing take connections too.
+        pool = COMMANDS_AT_ONCE + 16
         client = connect(
+            max_connections=pool,
             socket_connect_timeout=2,
             socket_timeout=10,
             health_check_interval=15,
@@ -340,6 +381,7 @@ class Store:
         tcp = {} if url.startswith("unix://") else {
             "socket_keepalive": True, "socket_keepalive_options": KEEPALIVE}
         blocking = connect(
+            max_connections=TAILING_CONNECTIONS,
             socket_connect_timeout=2,
             socket_timeout=block_ms / 1000 + BLOCK_MARGIN_SECONDS, health_check_interval=0,
             # No retry inside redis-py (its default retries ten times, with backoff): the
@@ -347,7 +389,7 @@ class Store:
             retry=Retry(NoBackoff(), 0), **tcp,
         )
         # A WAIT holds the writer's connection up to its timeout: the socket waits longer.
-        writer = connect(socket_connect_timeout=2,
+        writer = connect(max_connections=pool, socket_connect_timeout=2,
                          socket_timeout=10 + (wait_timeout_ms / 1000 if wait_replicas else 0),
                          health_check_interval=15, retry=Retry(NoBackoff(), 0))
         return cls(client, blocking, writer, block_ms=block_ms, wait_replicas=wait_replicas,
@@ -673,7 +715,7 @@ class Store:
                 return events, int(length)
             rows = await self.redis.xrange(_log(slug), min="(" + events[-1].id, count=page)
 
-    @_unavailable_on_redis_errors
+    @_unavailable_while_tailing
     async def wait_for_events(
         self, slug: str, after: str, *, block_ms: int, count: int = 1000
     ) -> list[Recorded]:
