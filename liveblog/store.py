@@ -213,6 +213,14 @@ def _unavailable_on_redis_errors(
         except StoreUnavailable:  # raised by the method itself (the append says more)
             _tell_unavailable(args, method.__name__)
             raise
+        except redis.exceptions.ResponseError as exc:
+            # NOREPLICAS: a master with min-replicas-to-write (Sentinel's guard for a
+            # master cut off from its replicas) has too few, and refused the write before
+            # making it. redis-py has no class for it.
+            if not str(exc).startswith("NOREPLICAS"):
+                raise
+            _tell_unavailable(args, method.__name__)
+            raise StoreUnavailable() from exc
 
     return wrapper
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from liveblog.errors import ConfigError
-from tests.cluster import Node
+from tests.cluster import Node, start_node
 from tests.conftest import UvicornThread, app_config, create_tokens, wait_until
 from tests.sentinel import Sentinels, start_sentinels
 from tests.sse import Message, reading
@@ -101,6 +101,37 @@ def test_the_durability_check_reads_the_master_the_sentinels_name(
         with replica.client() as client:
             client.config_set("appendonly", "yes")
     assert "keeps no append-only file" in str(refused.value)
+
+
+def test_a_master_short_of_replicas_refuses_with_a_503_and_records_nothing(
+        tmp_path: Path) -> None:
+    """min-replicas-to-write, the guard Sentinel's documentation gives a master cut off
+    from its replicas, makes Redis refuse writes (NOREPLICAS) while it has too few: that
+    is a 503 with Retry-After, as when Redis is down, and nothing is recorded."""
+    master = start_node(tmp_path / "master")
+    url = f"redis://{master.address}"
+    try:
+        tokens = create_tokens(url)
+        editor = {"Authorization": f"Bearer {tokens.editor}"}
+        with UvicornThread(app_config(url)) as server, \
+                httpx.Client(base_url=server.base_url, timeout=10) as http:
+            assert http.post("/api/blogs", headers=editor,
+                             json={"slug": "tartus", "title": "Blasts"}).status_code == 201
+            with master.client() as client:
+                client.config_set("min-replicas-to-write", "1")
+            for path, body in (("/api/blogs", {"slug": "jableh", "title": "Blast"}),
+                               ("/api/blogs/tartus/entries", {"body": "Blast"})):
+                refused = http.post(path, headers=editor, json=body)
+                assert refused.status_code == 503, refused.text
+                assert refused.headers["content-type"] == "application/problem+json"
+                assert refused.headers["retry-after"]
+            with master.client() as client:
+                assert client.xlen(LOG) == 1 and not client.exists("liveblog:{jableh}:log")
+                client.config_set("min-replicas-to-write", "0")
+            assert http.post("/api/blogs/tartus/entries", headers=editor,
+                             json={"body": "Blast"}).status_code == 201
+    finally:
+        master.stop()
 
 
 # -- failover ---------------------------------------------------------------------------------
