@@ -252,6 +252,14 @@ async def _run(method: Callable[P, Awaitable[T]], store: Store | None,
     except StoreUnavailable:  # raised by the method itself (the append says more)
         _tell_unavailable(args, method.__name__)
         raise
+    except redis.exceptions.ResponseError as exc:
+        # NOREPLICAS: a master with min-replicas-to-write (Sentinel's guard for a master
+        # cut off from its replicas) has too few, and refused the write before making it.
+        # redis-py has no class for it.
+        if not str(exc).startswith("NOREPLICAS"):
+            raise
+        _tell_unavailable(args, method.__name__)
+        raise StoreUnavailable() from exc
 
 
 def _tell_unavailable(args: tuple[object, ...], operation: str) -> None:
