@@ -147,12 +147,6 @@ class Cluster:
                 return False
         return True
 
-    def restart(self) -> None:
-        """Start it again on its port and files (a cluster node rejoins from nodes.conf)."""
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
-                                        start_new_session=True)
-        wait_until(self.answers, what=f"redis-server on {self.port} to answer again")
-
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

@@ -109,3 +109,36 @@ async def reading(client: httpx.AsyncClient, slug: str,
             reader.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader.task
+
+
+class Follower:
+    """A reader that reconnects with Last-Event-ID whenever its stream ends or breaks,
+    as a browser's EventSource does."""
+
+    def __init__(self, client: httpx.AsyncClient, slug: str = "tartus") -> None:
+        self.client = client
+        self.slug = slug
+        self.messages: list[Message] = []
+        self.connections = 0
+        self.task = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            last = next((m.id for m in reversed(self.messages) if m.id), None)
+            if last is not None:
+                headers["Last-Event-ID"] = last
+            with contextlib.suppress(httpx.HTTPError):
+                async with self.client.stream("GET", f"/blogs/{self.slug}/stream",
+                                              headers=headers) as response:
+                    if response.status_code == 200:
+                        self.connections += 1
+                        into = Stream(response.status_code, response.headers)
+                        async for message in messages(response.aiter_lines(), into):
+                            self.messages.append(message)
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task

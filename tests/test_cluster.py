@@ -19,8 +19,7 @@ from liveblog.errors import ConfigError
 from liveblog.store import Store
 from tests.cluster import Cluster, Node, start_cluster, start_node
 from tests.conftest import CLUSTER_URLS, UvicornThread, app_config, create_tokens, wait_until
-from tests.sse import Message, messages
-from tests.sse import Stream as Into
+from tests.sse import Follower, Message
 
 MAYBE = "may or may not have been recorded"
 
@@ -165,38 +164,6 @@ def test_a_change_no_replica_confirms_is_a_503_and_its_retry_is_acknowledged_onc
 
 
 # -- failover ---------------------------------------------------------------------------------
-
-
-class Follower:
-    """A reader that reconnects with Last-Event-ID whenever its stream ends or breaks,
-    as a browser's EventSource does."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-        self.messages: list[Message] = []
-        self.connections = 0
-        self.task = asyncio.create_task(self._follow())
-
-    async def _follow(self) -> None:
-        while True:
-            headers = {"Accept": "text/event-stream"}
-            last = next((m.id for m in reversed(self.messages) if m.id), None)
-            if last is not None:
-                headers["Last-Event-ID"] = last
-            with contextlib.suppress(httpx.HTTPError):
-                async with self.client.stream("GET", "/blogs/tartus/stream",
-                                              headers=headers) as response:
-                    if response.status_code == 200:
-                        self.connections += 1
-                        into = Into(response.status_code, response.headers)
-                        async for message in messages(response.aiter_lines(), into):
-                            self.messages.append(message)
-            await asyncio.sleep(0.2)
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
 
 
 def test_killing_the_master_of_a_blog_loses_no_acknowledged_change_and_readers_resume(

@@ -15,8 +15,7 @@ from liveblog.errors import ConfigError
 from tests.cluster import Node, start_node
 from tests.conftest import UvicornThread, app_config, create_tokens, wait_until
 from tests.sentinel import Sentinels, start_sentinels
-from tests.sse import Message, reading
-from tests.test_cluster import Follower
+from tests.sse import Follower, Message, reading
 
 LOG = "liveblog:{tartus}:log"
 
