@@ -22,7 +22,7 @@ from liveblog.domain.commands import NewBlog, NewEntry
 from liveblog.domain.events import FactUpdated
 from liveblog.domain.views import public_blog
 from liveblog.embedded import EmbeddedRedis
-from liveblog.web.pages import sparkline
+from liveblog.web.pages import json_ld, sparkline
 from tests.conftest import (
     Api,
     RedisServer,
@@ -443,3 +443,22 @@ def test_key_events_posted_in_the_same_millisecond_keep_the_logs_order(
     assert [k["id"] for k in state["key_events"]] == ["e2", "e1", "e0"]
     assert page.locator("#key-events li").evaluate_all("els => els.map(e => e.dataset.id)") \
         == ["e2", "e1", "e0"]
+
+
+def test_the_json_ld_article_body_reads_as_text() -> None:
+    """Issue 10: tags were replaced by spaces, so "**at least 80** people died." became
+    "at least 80 people died ." in articleBody. Inline elements join without a space, blocks
+    are apart, whitespace is collapsed."""
+    log = opened()
+    assert log.blog is not None
+    log.append(EDITOR, commands.post_entry(log.blog, EDITOR, NewEntry(
+        body="The AP says **at least 80** people died. In *Jableh*, two blasts.\n\n"
+             "- [SANA](https://sana.sy) reports\n- more\n\n> quoted\n> text"), "e1"))
+    assert log.blog is not None
+    ld = json.loads(str(json_ld(public_blog(log.blog), "https://x/blogs/t", "https://x")))
+    body = ld["liveBlogUpdate"][0]["articleBody"]
+    assert "at least 80 people died." in body and "In Jableh, two blasts." in body, body
+    assert " ." not in body and " ," not in body, body
+    assert body == ("The AP says at least 80 people died. In Jableh, two blasts. "
+                    "SANA reports more quoted text"), body
+    assert ld["liveBlogUpdate"][0]["headline"].startswith("The AP says at least 80 people")

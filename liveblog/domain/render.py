@@ -9,6 +9,7 @@ reaches the page. The stored body is never changed: this runs on the way out.
 from __future__ import annotations
 
 from functools import lru_cache
+from html.parser import HTMLParser
 
 import nh3
 from markdown_it import MarkdownIt
@@ -41,6 +42,8 @@ ALLOWED_ATTRIBUTES = {
 }
 ALIGN = {"align": {"left", "center", "right"}}
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
+# The allowed tags that start a line of their own; the rest (strong, em, a...) sit inside one.
+BLOCK_TAGS = ALLOWED_TAGS - {"strong", "em", "del", "s", "code", "a", "img"}
 
 
 def render_markdown(body: str) -> str:
@@ -64,3 +67,30 @@ def render_uncached(body: str) -> str:
         link_rel="noopener noreferrer nofollow ugc",
         tag_attribute_values={"th": ALIGN, "td": ALIGN},
     ).strip()
+
+
+def text_of(html: str) -> str:
+    """Rendered HTML as a reader reads it, on one line: inline elements join their
+    neighbours as they stand ("**80** people." -> "80 people."), blocks are a space apart,
+    runs of whitespace are one space. For places that take text (JSON-LD, a headline)."""
+    reader = _Text()
+    reader.feed(html)
+    reader.close()
+    return " ".join("".join(reader.parts).split())
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)

@@ -8,9 +8,7 @@ by whom here (its frame-ancestors), and every other page may be framed by no one
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from html import unescape
 from typing import Any
 
 import msgspec
@@ -20,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from liveblog.domain.commands import require_editor
+from liveblog.domain.render import text_of
 from liveblog.domain.urls import absolute, host_of, image_src
 from liveblog.domain.views import (
     DEFAULT_PAGE,
@@ -49,7 +48,6 @@ PAGE_CACHE = "public, max-age=5"
 # Reader pages by blog state, with their ETags (caching.py), kept as long as a cache may
 # keep them without asking (relative times age); about 80 KB each for a big blog.
 _pages: ViewCache[tuple[bytes, str]] = ViewCache(64, ttl=5)
-_TAGS = re.compile(r"<[^>]+>")
 
 
 def hhmm(value: datetime) -> str:
@@ -80,7 +78,7 @@ def ago(value: datetime, now: datetime | None = None) -> str:
 
 
 def plain(entry: PublicEntry, limit: int = 110) -> str:
-    text = " ".join(unescape(_TAGS.sub(" ", entry.html)).split())
+    text = text_of(entry.html)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
