@@ -362,8 +362,10 @@ def _revision_guard(blog: Blog | None, event: Event) -> tuple[str, str, str] | N
 def _summary(event: Event, at: datetime) -> dict[str, str]:
     """The listing fields (besides version and time) that an event changes."""
     if isinstance(event, BlogOpened):
-        return {"title": event.title, "status": "live", "opened_at": at.isoformat()}
+        return {"title": event.title, "description": event.description, "status": "live",
+                "opened_at": at.isoformat()}
     if isinstance(event, BlogUpdated):
-        changed = {"title": event.title, "status": event.status}
+        changed = {"title": event.title, "description": event.description,
+                   "status": event.status}
         return {name: value for name, value in changed.items() if value is not None}
     return {}

@@ -4,8 +4,9 @@ Keys (the `{slug}` hash tag puts all of one blog's keys in one Redis Cluster slo
 append script may touch them together):
 
     liveblog:{slug}:log          stream: the blog's events, never trimmed
-    liveblog:{slug}:meta         hash: title, status, version, last_event_id, times (what
-                                 the list of blogs shows: a few fields, whatever the size)
+    liveblog:{slug}:meta         hash: title, description, status, version, last_event_id,
+                                 times (what the list of blogs shows: a few fields,
+                                 whatever the size)
     liveblog:{slug}:revs         hash: entry id -> its revision ("x" once retracted).
                                  Stores written before it held these in meta, as
                                  rev:<entry id>; the append script still reads those
@@ -178,7 +179,7 @@ return false
 
 _BLOGS = "{liveblog}:blogs"
 # The meta fields the list of blogs shows (HMGET: never the whole hash).
-_LISTED = ("title", "status", "version", "opened_at", "updated_at")
+_LISTED = ("title", "status", "version", "opened_at", "updated_at", "description")
 _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
 
@@ -289,6 +290,8 @@ class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     opened_at: datetime
     updated_at: datetime
+    # "" for a blog whose description has not been set since the listing kept it.
+    description: str = ""
 
 
 class BlogPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -524,7 +527,7 @@ class Store:
         """A page of blogs, the most recently opened first; `before`: a slug of an earlier
         page's, to continue after it (NotFound if no blog has it).
 
-        It reads `limit` and a few more slugs and five fields of each one's meta hash: the
+        It reads `limit` and a few more slugs and six fields of each one's meta hash: the
         reply is the page's size, whatever the blogs' sizes or their number."""
         cursor: tuple[bytes, float] | None = None
         if before is not None:
@@ -571,8 +574,8 @@ class Store:
                 pipe.hmget(_meta(slug), *_LISTED)
             rows: list[list[bytes | None]] = await pipe.execute()
         blogs = []
-        for slug, (title, status, version, opened_at, updated_at) in zip(slugs, rows,
-                                                                          strict=True):
+        for slug, (title, status, version, opened_at, updated_at, description) in zip(
+                slugs, rows, strict=True):
             if version is None or title is None or status is None or opened_at is None \
                     or updated_at is None:
                 continue  # registered, but its blog-opened never landed
@@ -583,6 +586,7 @@ class Store:
                 version=int(version),
                 opened_at=datetime.fromisoformat(opened_at.decode()),
                 updated_at=datetime.fromisoformat(updated_at.decode()),
+                description=description.decode() if description is not None else "",
             ))
         return blogs
 

@@ -462,3 +462,33 @@ def test_the_json_ld_article_body_reads_as_text() -> None:
     assert body == ("The AP says at least 80 people died. In Jableh, two blasts. "
                     "SANA reports more quoted text"), body
     assert ld["liveBlogUpdate"][0]["headline"].startswith("The AP says at least 80 people")
+
+
+def test_the_list_of_blogs_tells_two_blogs_with_one_title_apart(
+        page: Page, api: Api, tokens: Tokens, server: UvicornThread) -> None:
+    """Issue 10: the home page listed two rows both titled "Bombings in Tartus and Jableh"
+    with nothing to tell them apart but a time to the minute."""
+    title = "Bombings in Tartus and Jableh"
+    for slug, description in (("tartus-day1", "Day one: the blasts"),
+                              ("tartus-day2", "Day two: the funerals")):
+        response = api("POST", "/api/blogs", tokens.editor,
+                       json={"slug": slug, "title": title, "description": description})
+        assert response.status_code == 201, response.text
+    ended = api("PATCH", "/api/blogs/tartus-day1", tokens.editor,
+                json={"status": "ended", "description": "Day one: the blasts (closed)"})
+    assert ended.status_code == 200, ended.text
+    listed = api("GET", "/api/blogs").json()["blogs"]
+    assert [(b["slug"], b["description"]) for b in listed] == [
+        ("tartus-day2", "Day two: the funerals"),
+        ("tartus-day1", "Day one: the blasts (closed)")]
+    page.goto(server.base_url + "/")
+    rows = page.locator(".blogs li")
+    expect(rows).to_have_count(2)
+    expect(rows.locator("a")).to_have_text([title, title])
+    expect(rows.locator(".blog-description")).to_have_text(
+        ["Day two: the funerals", "Day one: the blasts (closed)"])
+    expect(rows.locator(".badge")).to_have_text(["Live", "Ended"])
+    expect(rows.first.locator("time.updated-at")).to_have_text("this minute")
+    stamps = rows.locator("time.updated-at").evaluate_all(
+        "els => els.map(e => e.getAttribute('datetime'))")
+    assert stamps[1] > stamps[0], stamps  # the ended one changed last
