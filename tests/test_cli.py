@@ -64,7 +64,10 @@ def test_serve_runs_on_an_embedded_redis_that_keeps_its_data(data_dir: Path,
     output = served.stop()
     editor = re.search(r"export LIVEBLOG_TOKEN=(\S+)", output)
     assert editor is not None, output
-    assert f"{served.url}/api/blogs" in output
+    # Where to go next (issue 10: a new user was shown only the API's addresses).
+    for line in (f"home:     {served.url}/", f"console:  {served.url}/newsroom",
+                 f"readers:  {served.url}/blogs/<slug>", f"blogs:    {served.url}/api/blogs"):
+        assert line in output, output
     assert redis_processes_for(data_dir) == []
     assert (data_dir / "appendonly.aof").exists() or (data_dir / "appendonlydir").exists()
 

@@ -45,11 +45,15 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         created = with_store(config, functools.partial(_prepare, config))
         where = "embedded Redis in " + str(config.data_dir.resolve()) \
             if os.environ.get("LIVEBLOG_REDIS_URL") in (None, "") else redacted(url)
+        site = config.public_url
         lines = [
-            f"liveblog {version()} on {config.public_url}  (store: {where})",
-            f"  blogs:    {config.public_url}/api/blogs",
-            f"  API docs: {config.public_url}/openapi.json",
-            f"  health:   {config.public_url}/healthz",
+            f"liveblog {version()} on {site}  (store: {where})",
+            f"  home:     {site}/",
+            f"  console:  {site}/newsroom  (sign in with a token)",
+            f"  readers:  {site}/blogs/<slug>",
+            f"  blogs:    {site}/api/blogs",
+            f"  API docs: {site}/openapi.json",
+            f"  health:   {site}/healthz",
         ]
         if created:
             lines += [
