@@ -185,7 +185,7 @@
     form.className = "edit";
     form.innerHTML = '<label>Text <textarea name="body" rows="4"></textarea></label>' +
       '<label>What was corrected (for the newsroom) <input name="note"></label>' +
-      '<label>Correction (shown to readers) <textarea name="correction" rows="2" maxlength="1000"></textarea></label>' +
+      '<label>Correction (shown to readers) <input name="correction" maxlength="1000"></label>' +
       '<button type="submit">Save</button><p class="error" role="alert"></p><div class="conflict-box"></div>';
     form.querySelector("textarea").value = e.body;
     li.classList.add("editing");
