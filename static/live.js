@@ -119,6 +119,13 @@
       }
       article.appendChild(card);
     }
+    (e.corrections || []).forEach(function (c) {
+      // Plain text from the newsroom: textContent, never HTML.
+      var correction = el("p", { "class": "correction" }, "Correction, ");
+      correction.appendChild(timeEl(c.at));
+      correction.appendChild(document.createTextNode(": " + c.text));
+      article.appendChild(correction);
+    });
     if (e.revision > 1) {
       var updated = el("p", { "class": "updated" }, "Updated ");
       updated.appendChild(timeEl(e.updated_at));

@@ -184,7 +184,8 @@
     var form = document.createElement("form");
     form.className = "edit";
     form.innerHTML = '<label>Text <textarea name="body" rows="4"></textarea></label>' +
-      '<label>What was corrected <input name="note"></label>' +
+      '<label>What was corrected (for the newsroom) <input name="note"></label>' +
+      '<label>Correction (shown to readers) <input name="correction" maxlength="1000"></label>' +
       '<button type="submit">Save</button><p class="error" role="alert"></p><div class="conflict-box"></div>';
     form.querySelector("textarea").value = e.body;
     li.classList.add("editing");

@@ -268,6 +268,51 @@ def test_edit_errors(api: Api, tokens: Tokens, blog: str,
     assert_problem(api("PATCH", path, tokens.editor, json={"body": "x"}), 410)
 
 
+def test_a_correction_is_shown_to_readers_oldest_first(
+        api: Api, tokens: Tokens, blog: str, log_length: Callable[[str], int]) -> None:
+    entry = post(api, tokens.reporter, "At least 80 dead")["entry"]
+    assert entry["corrections"] == []
+    path = f"/api/blogs/tartus/entries/{entry['id']}"
+    # A correction alone is an edit: it appends one event and bumps the revision.
+    before = log_length("tartus")
+    alone = api("PATCH", path, tokens.reporter,
+                json={"correction": "  An earlier version said 60.  "},
+                headers={"If-Match": '"1"'})
+    assert alone.status_code == 200, alone.text
+    assert alone.headers["etag"] == '"2"' and alone.json()["event_id"] is not None
+    assert log_length("tartus") == before + 1
+    first = alone.json()["entry"]["corrections"]
+    assert [c["text"] for c in first] == ["An earlier version said 60."]
+    assert alone.json()["entry"]["body"] == "At least 80 dead"
+    # Alongside a change of the body: still one edit, one event.
+    both = api("PATCH", path, tokens.editor, json={
+        "body": "At least 100 dead", "note": "SOHR", "correction": "The toll was wrong."})
+    assert both.status_code == 200 and both.json()["entry"]["revision"] == 3
+    assert log_length("tartus") == before + 2
+    state = api("GET", "/api/blogs/tartus").json()
+    shown = state["entries"][0]
+    assert shown["body"] == "At least 100 dead"
+    assert [c["text"] for c in shown["corrections"]] == [
+        "An earlier version said 60.", "The toll was wrong."]
+    assert shown["corrections"][0]["at"] == first[0]["at"]
+    assert shown["corrections"][0]["at"] <= shown["corrections"][1]["at"]
+    event = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"][-1]
+    assert event["type"] == "entry-edited" and event["data"]["correction"] == "The toll was wrong."
+    # Bad corrections: 422 naming the field, and nothing appended.
+    for bad in ("", "   \n ", "x" * 1001, 5, None):
+        assert_problem(api("PATCH", path, tokens.editor, json={"correction": bad}), 422,
+                       fields={"correction"})
+    assert_problem(api("PATCH", path, tokens.editor,
+                       json={"body": "At least 120 dead", "correction": " "}), 422,
+                   fields={"correction"})
+    assert log_length("tartus") == before + 2
+    assert api("GET", "/api/blogs/tartus").json()["entries"][0] == shown
+    # 1000 characters is the most.
+    longest = api("PATCH", path, tokens.editor, json={"correction": "y" * 1000})
+    assert longest.status_code == 200
+    assert longest.json()["entry"]["corrections"][-1]["text"] == "y" * 1000
+
+
 def test_retraction_leaves_the_public_state_and_stays_in_the_log(
         api: Api, tokens: Tokens, blog: str) -> None:
     entry = post(api, tokens.reporter, "Claim of responsibility (unverified)")["entry"]

@@ -86,12 +86,14 @@ def test_export_then_import_reproduces_the_log_and_the_replay(
         api: Api, tokens: Tokens, blog: str, redis_server: RedisServer, tmp_path: Path) -> None:
     ids = tell(api, tokens)
     api("PATCH", f"/api/blogs/tartus/entries/{ids[1]}", tokens.editor,
-        json={"body": "Corrected: a suicide bomber and a car bomb.", "note": "second device"})
+        json={"body": "Corrected: a suicide bomber and a car bomb.", "note": "second device",
+              "correction": "An earlier version mentioned one device."})
     api("DELETE", f"/api/blogs/tartus/entries/{ids[2]}", tokens.editor, json={"reason": "dup"})
     source = {"LIVEBLOG_REDIS_URL": redis_server.url}
     exported = liveblog("export", "tartus", **source)
     assert exported.returncode == 0, exported.stderr
     lines = exported.stdout.splitlines()
+    assert '"correction":"An earlier version mentioned one device."' in exported.stdout
     assert len(lines) == api("GET", "/api/blogs/tartus").json()["version"] == 19
     dump = tmp_path / "blog.jsonl"
     dump.write_text(exported.stdout)
@@ -103,8 +105,9 @@ def test_export_then_import_reproduces_the_log_and_the_replay(
         assert imported.returncode == 0, imported.stderr
         assert "imported 19 events" in imported.stdout
         assert liveblog("export", "tartus", **target).stdout == exported.stdout
-        assert liveblog("replay", "tartus", **target).stdout == \
-            liveblog("replay", "tartus", **source).stdout
+        replayed = liveblog("replay", "tartus", **target).stdout
+        assert replayed == liveblog("replay", "tartus", **source).stdout
+        assert "(correction: An earlier version mentioned one device.)" in replayed
         again = liveblog("import", str(dump), **target)
         assert again.returncode == 2 and "exists already" in again.stderr
 
@@ -259,6 +262,10 @@ BROKEN: list[tuple[str, Callable[[list[dict[str, Any]]], None], str]] = [
     ("version", lambda ev: _at(ev, "entry-posted", 3).update(version=99), "version 99"),
     ("type", lambda ev: _at(ev, "entry-posted", 3).update(type="entry-edited"),
      "is not its data's"),
+    ("correction size", lambda ev: _at(ev, "entry-edited")["data"].update(
+        correction="c" * 1001), "correction: Expected `str` of length <= 1000"),
+    ("blank correction", lambda ev: _at(ev, "entry-edited")["data"].update(correction=" "),
+     "correction: must not be blank"),
     ("not JSON", lambda ev: ev.insert(6, "{not json"), "line 7: not JSON"),
 ]
 

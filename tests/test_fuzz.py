@@ -235,7 +235,8 @@ def test_edits_are_accepted_exactly_as_declared(api: Api, tokens: Tokens, blog: 
     schema = declared_body(api, "patch", "/api/blogs/{slug}/entries/{entry_id}")
     posted = api("POST", f"/api/blogs/{blog}/entries", tokens.reporter, json={"body": "Blast"})
     path = f"/api/blogs/{blog}/entries/{posted.json()['entry']['id']}"
-    for body in ({}, {"note": "typo"}, {"body": "Blasts"}, {"key_event": True, "note": "key"}):
+    for body in ({}, {"note": "typo"}, {"body": "Blasts"}, {"key_event": True, "note": "key"},
+                 {"correction": "It said Blast."}):
         response = api("PATCH", path, tokens.reporter, json=body)
         if allows(schema, body):
             assert response.status_code == 200, (body, response.text)

@@ -98,6 +98,28 @@ def test_an_edit_that_meets_another_shows_both_versions(
                                                                        timeout=SECOND)
 
 
+def test_a_correction_from_the_console_is_shown_to_readers(
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,
+        blog: str, reader: Page) -> None:
+    entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                json={"body": "At least 60 dead"}).json()["entry"]
+    desk = sign_in(browser, server, tokens.reporter, "/newsroom/tartus")
+    mine = desk.locator(f"#desk-{entry['id']}")
+    mine.get_by_role("button", name="Edit").click()
+    mine.locator("textarea").fill("At least 80 dead")
+    mine.get_by_label("Correction (shown to readers)").fill(
+        "An earlier version of this update gave the toll as 60.")
+    mine.get_by_role("button", name="Save").click()
+    correction = reader.locator(f"#entry-{entry['id']} .correction")
+    expect(correction).to_contain_text(
+        ": An earlier version of this update gave the toll as 60.", timeout=SECOND)
+    expect(reader.locator(f"#entry-{entry['id']} .body")).to_have_text("At least 80 dead")
+    shown = api("GET", "/api/blogs/tartus").json()["entries"][0]
+    assert shown["revision"] == 2  # the new text and the correction: one edit
+    assert [c["text"] for c in shown["corrections"]] == [
+        "An earlier version of this update gave the toll as 60."]
+
+
 def test_an_editor_pins_retracts_and_ends_from_the_console(
         browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,
         blog: str, reader: Page) -> None:

@@ -171,6 +171,49 @@ def test_every_kind_of_change_reaches_an_open_page_within_a_second(
     assert shown == [e["id"] for e in state["entries"]]
 
 
+def test_a_correction_shows_live_and_server_rendered_and_in_the_json_ld(
+        browser: Browser, page: Page, api: Api, tokens: Tokens, blog: str,
+        server: UvicornThread) -> None:
+    ids = seed(api, tokens)
+    open_live(page, server)
+    hostile = "Not 60 but 80 <img src=x onerror=alert(1)> & counting"
+    edited = api("PATCH", f"/api/blogs/tartus/entries/{ids[1]}", tokens.reporter,
+                 json={"correction": hostile})
+    assert edited.status_code == 200, edited.text
+    at = edited.json()["entry"]["corrections"][0]["at"]
+    correction = page.locator(f"#entry-{ids[1]} .correction")
+    expect(correction).to_have_count(1, timeout=SECOND)
+    expect(correction).to_contain_text(f": {hostile}")
+    expect(correction).to_have_text(re.compile(r"^Correction, \d\d:\d\d"))
+    expect(correction.locator("time")).to_have_attribute("datetime", at.replace("+00:00", "Z"))
+    expect(correction.locator("img")).to_have_count(0)  # text, not markup
+    live_text = correction.inner_text()
+
+    # A fresh load renders the same words on the server (and the script leaves them).
+    fresh = browser.new_page()
+    fresh.goto(f"{server.base_url}/blogs/tartus")
+    expect(fresh.locator(f"#entry-{ids[1]} .correction")).to_have_text(live_text)
+    fresh.close()
+    context = browser.new_context(java_script_enabled=False)
+    bare = context.new_page()
+    bare.goto(f"{server.base_url}/blogs/tartus")
+    served = bare.locator(f"#entry-{ids[1]} .correction")
+    expect(served).to_have_text(re.compile(r"^Correction, \d\d:\d\d UTC: " + re.escape(hostile)))
+    expect(served.locator("img")).to_have_count(0)
+    ld = json.loads(bare.locator('script[type="application/ld+json"]').inner_text())
+    update = next(u for u in ld["liveBlogUpdate"] if u["url"].endswith(f"#entry-{ids[1]}"))
+    assert update["correction"] == [{"@type": "CorrectionComment", "text": hostile,
+                                     "datePublished": at.replace("+00:00", "Z")}]
+    assert all("correction" not in u for u in ld["liveBlogUpdate"] if u is not update)
+    context.close()
+    # The replay shows it from the moment it was made, not before.
+    version = edited.json()["version"]
+    frames = [api("GET", f"/blogs/tartus/replay/frame?at={v}", tokens.editor).text
+              for v in (version - 1, version)]
+    assert 'class="correction"' not in frames[0]
+    assert 'class="correction"' in frames[1] and "Not 60 but 80 &lt;img" in frames[1]
+
+
 def test_new_updates_wait_behind_a_button_while_the_reader_is_scrolled_down(
         page: Page, api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
     seed(api, tokens, entries=20)

@@ -94,7 +94,7 @@ PAYLOADS: list[tuple[str, str]] = [
 
 # What shows where (for the count in docs/reliability.md and the commit).
 READER_FIELDS = ["body", "title", "image.url", "image.alt", "image.caption", "image.credit",
-                 "embed.url", "fact.label", "fact.value", "fact.source", "blog.title",
+                 "embed.url", "correction", "fact.label", "fact.value", "fact.source", "blog.title",
                  "blog.description"]
 SURFACES = {
     "home page": ["blog.title"],
@@ -212,7 +212,7 @@ class Story:
             (REPORTER, EntryPosted(entry_id=self.before, body="Before the payload")),
             (REPORTER, EntryPosted(entry_id=self.entry, body=p, **content)),  # type: ignore[arg-type]
             (REPORTER, EntryEdited(entry_id=self.entry, body=p + "\n\n" + p, note=p,
-                                   **content)),  # type: ignore[arg-type]
+                                   correction=p, **content)),  # type: ignore[arg-type]
             (REPORTER, EntryPosted(entry_id=self.victim, body="To be retracted")),
             (EDITOR, EntryRetracted(entry_id=self.victim, reason=p)),
             (EDITOR, PinChanged(entry_id=self.entry)),
@@ -283,12 +283,16 @@ def check_reader(page: Page, story: Story, where: str, watch: Watch) -> None:
         assert card.get_attribute("href") == p, where
     else:
         expect_text(page, f"{entry} .embed-url", p, where)
+    correction = page.locator(f"{entry} .correction").evaluate("e => e.textContent")
+    assert same(correction).startswith("Correction, ") and \
+        same(correction).endswith(same(f": {p}")), where
     expect(page.locator(f"#pinned-{story.entry}")).to_have_count(1)
     if where == "server-rendered":  # a live page keeps the JSON-LD it was served with
         data = page.locator('script[type="application/ld+json"]').evaluate(
             "s => JSON.parse(s.textContent)")
         assert same(data["headline"]) == same(p)
         assert [u["headline"] for u in data["liveBlogUpdate"]][1] == p
+        assert data["liveBlogUpdate"][1]["correction"][0]["text"] == p
     audit(page, where, watch)
 
 
@@ -458,6 +462,13 @@ def test_the_api_takes_a_payload_verbatim_or_refuses_it(
             assert refused_fairly(response, name, limit), (name, response.text)
         else:
             assert response.json()["fact"][name] == payload.strip()
+    entry_id = api("POST", path, tokens.reporter, json={"body": "x"}).json()["entry"]["id"]
+    response = api("PATCH", f"{path}/{entry_id}", tokens.reporter, json={"correction": payload})
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 422:
+        assert refused_fairly(response, "correction", 1000), response.text
+    else:
+        assert response.json()["entry"]["corrections"][0]["text"] == payload.strip()
     response = api("PATCH", "/api/blogs/tartus", tokens.editor,
                    json={"title": payload, "description": payload})
     assert response.status_code == 200, response.text
@@ -466,4 +477,4 @@ def test_the_api_takes_a_payload_verbatim_or_refuses_it(
 
 
 def test_the_count() -> None:
-    assert len(PAYLOADS) == 40 and RENDERINGS == 40 * 63 == 2520
+    assert len(PAYLOADS) == 40 and RENDERINGS == 40 * 68 == 2720

@@ -77,6 +77,9 @@ ImageUrl = Annotated[
               description="an http(s):// URL or a path on this site (/...)")
 ]
 Text = Annotated[str, Meta(max_length=500)]
+CorrectionText = Annotated[str, Meta(
+    min_length=1, max_length=1000,
+    description="A correction shown to readers under the entry, as plain text.")]
 ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}" + END
 EntryId = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description="an entry id")]
 FactKey = Annotated[str, Meta(
@@ -147,11 +150,12 @@ class EntryChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     image: ImageInput | UnsetType | None = UNSET
     embed: EmbedInput | UnsetType | None = UNSET
     note: Annotated[str, Meta(max_length=500)] | None = None
+    correction: CorrectionText | UnsetType = UNSET
 
 
-# An edit changes at least one of these (a note alone changes nothing). The OpenAPI document
-# says so too: its request schema is EditRequest.
-EDITABLE = ("body", "title", "key_event", "image", "embed")
+# An edit changes at least one of these (a note alone changes nothing; a correction alone
+# does: readers see it). The OpenAPI document says so too: its request schema is EditRequest.
+EDITABLE = ("body", "title", "key_event", "image", "embed", "correction")
 EditRequest = Annotated[
     EntryChanges,
     Meta(extra_json_schema={"anyOf": [{"required": [name]} for name in EDITABLE]}),
@@ -245,6 +249,8 @@ def edit_entry(
         _require_text(("body", cmd.body))
     if cmd.title is not UNSET:
         _require_text(("title", cmd.title))
+    if cmd.correction is not UNSET:
+        _require_text(("correction", cmd.correction))
     image = entry.image if cmd.image is UNSET else cmd.image.to_event() if cmd.image else None
     embed = entry.embed if cmd.embed is UNSET else cmd.embed.to_event() if cmd.embed else None
     edited = EntryEdited(
@@ -255,9 +261,11 @@ def edit_entry(
         image=image,
         embed=embed,
         note=cmd.note or None,
+        correction=None if cmd.correction is UNSET else cmd.correction.strip(),
     )
     unchanged = (
-        edited.body == entry.body
+        edited.correction is None
+        and edited.body == entry.body
         and edited.title == entry.title
         and edited.key_event == entry.key_event
         and edited.image == entry.image

@@ -76,6 +76,9 @@ class EntryEdited(EventBase, frozen=True, tag="entry-edited"):
     image: Image | None = None
     embed: Embed | None = None
     note: str | None = None
+    # A correction readers see under the entry (the note is for the newsroom): plain text,
+    # stripped, 1 to 1000 characters. None in every edit logged before corrections were.
+    correction: str | None = None
 
 
 class EntryRetracted(EventBase, frozen=True, tag="entry-retracted"):

@@ -185,6 +185,8 @@ def _as_requested(blog: Blog | None, rec: Recorded) -> Event | None:
                 LoggedChanges, body=event.body, title=event.title, key_event=event.key_event,
                 image=msgspec.to_builtins(event.image), embed=msgspec.to_builtins(event.embed),
                 note=event.note,
+                # Left out when None: a request without a correction leaves it unset.
+                **({} if event.correction is None else {"correction": event.correction}),
             ), replay=True)
         case EntryRetracted():
             state, author = _as_author(_opened(blog), actor, event.entry_id)

@@ -38,6 +38,13 @@ from liveblog.domain.persistent import SparseVector
 from liveblog.errors import CorruptLog as CorruptLog
 
 
+class Correction(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A correction shown to readers under its entry: when it was made, and what it says."""
+
+    at: datetime
+    text: str
+
+
 class Entry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     id: str
     author: str
@@ -55,6 +62,8 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # The blog version that posted it: entries sort by it, and paging keeps working
     # across retractions because retracted entries remember theirs.
     posted_version: int
+    # Oldest first; an entry gets a few at most, so a tuple copied per correction is cheap.
+    corrections: tuple[Correction, ...] = ()
 
 
 class FactPoint(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -237,6 +246,8 @@ def apply(blog: Blog | None, rec: Recorded) -> Blog:
                 embed=event.embed,
                 updated_at=rec.at,
                 revision=old.revision + 1,
+                corrections=old.corrections if event.correction is None
+                else (*old.corrections, Correction(at=rec.at, text=event.correction)),
             )
             return advance(entries=blog.entries.edited(new))
         case EntryRetracted():

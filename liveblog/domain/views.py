@@ -25,7 +25,7 @@ from liveblog.domain.events import (
     Status,
 )
 from liveblog.domain.render import render_markdown
-from liveblog.domain.state import Blog, Entry, Fact, FactPoint
+from liveblog.domain.state import Blog, Correction, Entry, Fact, FactPoint
 from liveblog.errors import NotFound
 
 DEFAULT_PAGE = 20
@@ -54,6 +54,8 @@ class PublicEntry(msgspec.Struct, frozen=True, kw_only=True):
     # The blog's version when it was posted: the log's order, which times (to the
     # millisecond, and shared by writes in the same one) cannot always tell.
     posted_version: int
+    # Corrections readers see under the entry, oldest first (plain text, not Markdown).
+    corrections: list[Correction]
 
 
 class PublicFact(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,6 +127,7 @@ def public_entry(entry: Entry) -> PublicEntry:
         updated_at=entry.updated_at,
         revision=entry.revision,
         posted_version=entry.posted_version,
+        corrections=list(entry.corrections),
     )
 
 
@@ -164,7 +167,7 @@ def fact_history(blog: Blog, key: str, *, start: int = 0,
 def withdrawn(entry: PublicEntry) -> PublicEntry:
     """A retracted entry as a resumed stream may still name it: no words, no media."""
     return msgspec.structs.replace(entry, title=None, body="", html="", key_event=False,
-                                   image=None, embed=None)
+                                   image=None, embed=None, corrections=[])
 
 
 def public_blog(blog: Blog, *, limit: int = DEFAULT_PAGE, before: str | None = None) -> PublicBlog:
@@ -302,7 +305,8 @@ def summarize(rec: Recorded, before: Blog | None) -> str:
                 " (key event)" if event.key_event else "")
         case EntryEdited():
             return f"edited {entry_name(event.entry_id)}" + (
-                f": {event.note}" if event.note else "")
+                f": {event.note}" if event.note else "") + (
+                f" (correction: {event.correction})" if event.correction else "")
         case EntryRetracted():
             return f"retracted {entry_name(event.entry_id)}" + (
                 f": {event.reason}" if event.reason else "")

@@ -121,6 +121,12 @@ def share_image(blog: PublicBlog, base: str) -> str | None:
     return None
 
 
+def corrections_ld(entry: PublicEntry) -> list[dict[str, str]]:
+    """schema.org's CreativeWork.correction, as CorrectionComment items (oldest first)."""
+    return [{"@type": "CorrectionComment", "text": c.text, "datePublished": iso(c.at)}
+            for c in entry.corrections]
+
+
 def json_ld(blog: PublicBlog, url: str, base: str) -> Markup:
     data: dict[str, Any] = {
         "@context": "https://schema.org",
@@ -141,6 +147,7 @@ def json_ld(blog: PublicBlog, url: str, base: str) -> Markup:
                 "articleBody": plain(e, 5000),
                 "author": {"@type": "Person", "name": e.author},
                 **({"image": image} if (image := picture(e, base)) else {}),
+                **({"correction": corrections_ld(e)} if e.corrections else {}),
             }
             for e in blog.entries
         ],
