@@ -278,6 +278,27 @@ def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path,
                      r'(tartus|jableh)\.svg">', page), page[:2000]
     served.stop()
 
+    # Issue 10: the demo made its three tokens once, and a second run reuses them (it used to
+    # add desk2, rania2, omar2 on every run), tells how to revoke them, and posts fine.
+    kept = data_dir / "demo-tokens.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    for name in ("desk", "rania", "omar"):
+        assert f"liveblog token revoke {name}\n" in output
+    again = data_dir.parent / "demo-again.log"
+    process = processes.spawn([sys.executable, "-m", "liveblog", "demo", "--pace", "0.05"],
+                              env=env, log=again).process
+    wait_until(lambda: "The story is told" in again.read_text() or process.poll() is not None,
+               timeout=60, what="the second demo to finish its story")
+    assert "The story is told" in again.read_text(), again.read_text()
+    second = httpx.get(f"http://127.0.0.1:{port}/api/blogs/tartus-jableh-2").json()
+    assert second["total_entries"] == 11
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    listed = liveblog(env, "token", "list")
+    assert listed.returncode == 0, listed.stderr
+    names = sorted(line.split("\t")[0] for line in listed.stdout.splitlines())
+    assert names == ["desk", "omar", "rania"], listed.stdout
+
 
 def test_serve_logs_requests_but_not_each_reader_stream(data_dir: Path,
         processes: Processes) -> None:

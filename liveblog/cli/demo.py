@@ -8,12 +8,15 @@ loads."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import click
 import httpx
+import msgspec
 
 from liveblog.cli.serve import exit_cleanly
 from liveblog.cli.store import with_store
@@ -27,17 +30,67 @@ from liveblog.tokens import new_token
 PEOPLE = {"editor": ("desk", "editor"), "reporter": ("rania", "reporter"),
           "other_reporter": ("omar", "reporter")}
 
+# The demo's secrets, kept between runs so that it makes its three tokens once (the store
+# keeps only their hashes, and the demo posts through the API like anyone else).
+TOKENS_FILE = "demo-tokens.json"
 
-async def _tokens(store: Store) -> dict[str, str]:
-    """A token for each person in the story (a fresh name if one is taken)."""
-    made = {}
-    for who, (name, role) in PEOPLE.items():
-        secret = new_token()
-        candidate, n = name, 1
-        while not await store.create_token(candidate, role, secret, utcnow()):
-            n += 1
-            candidate = f"{name}{n}"
-        made[who] = secret
+
+class Kept(msgspec.Struct, frozen=True, kw_only=True):
+    """One of the demo's tokens: its name, its secret and the identity it was issued to
+    (so that a token a user made later under the same name is never rotated by the demo)."""
+
+    name: str
+    secret: str
+    identity: str
+
+
+def _read_kept(path: Path) -> dict[str, Kept]:
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=dict[str, Kept])
+    except (FileNotFoundError, msgspec.DecodeError, msgspec.ValidationError):
+        return {}  # none yet, or unreadable: the demo makes (or takes back) its tokens
+
+
+def _write_kept(path: Path, kept: dict[str, Kept]) -> None:
+    """Owner-only from the start (never briefly readable by others), replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(msgspec.json.encode(kept))
+    os.replace(partial, path)
+
+
+async def _token(store: Store, who: str, old: Kept | None) -> Kept:
+    """The demo's token for `who`: the kept one if the store still accepts it, else the
+    same identity with a new secret, else a new token (a fresh name if one is taken)."""
+    name, role = PEOPLE[who]
+    if old is not None:
+        record = await store.find_token(old.secret)
+        if record is not None and record.name == old.name and record.id == old.identity:
+            return old
+        current = {r.name: r for r in await store.list_tokens()}.get(old.name)
+        if current is not None and current.id == old.identity:
+            secret = new_token()
+            if await store.rotate_token(old.name, secret) is not None:
+                return Kept(name=old.name, secret=secret, identity=old.identity)
+    secret = new_token()
+    candidate, n = name, 1
+    while not await store.create_token(candidate, role, secret, utcnow()):
+        n += 1
+        candidate = f"{name}{n}"
+    record = await store.find_token(secret)
+    assert record is not None  # just created; revoking needs the CLI, not running yet
+    return Kept(name=candidate, secret=secret, identity=record.id)
+
+
+async def _tokens(store: Store, path: Path) -> dict[str, Kept]:
+    """A token for each person in the story, made on the first run and reused after."""
+    kept = _read_kept(path)
+    made = {who: await _token(store, who, kept.get(who)) for who in PEOPLE}
+    if made != kept:
+        _write_kept(path, made)
     return made
 
 
@@ -56,7 +109,10 @@ def demo(host: str | None, port: int | None, pace: float) -> None:
     config = Config.from_env(host=host, port=port)
     with redis_url_for(config.redis_url, config.data_dir) as url:
         config = dataclasses.replace(config, redis_url=url)
-        tokens = with_store(config, _tokens)
+        kept_in = config.data_dir / TOKENS_FILE
+        kept = with_store(config, lambda store: _tokens(store, kept_in))
+        tokens = {who: k.secret for who, k in kept.items()}
+        names = [k.name for k in kept.values()]
         server = uvicorn.Server(uvicorn.Config(create_app(config), host=config.host,
                                                port=config.port, log_level="warning",
                                                timeout_graceful_shutdown=2))
@@ -67,7 +123,7 @@ def demo(host: str | None, port: int | None, pace: float) -> None:
                 raise click.ClickException(f"could not serve on {config.host}:{config.port}")
             time.sleep(0.05)
         try:
-            _tell(config, tokens, pace)
+            _tell(config, tokens, names, kept_in, pace)
             click.echo("The story is told. The server keeps running: Ctrl-C to stop.")
             while thread.is_alive():
                 thread.join(timeout=0.5)
@@ -78,7 +134,8 @@ def demo(host: str | None, port: int | None, pace: float) -> None:
             thread.join(timeout=10)
 
 
-def _tell(config: Config, tokens: dict[str, str], pace: float) -> None:
+def _tell(config: Config, tokens: dict[str, str], names: list[str], kept_in: Path,
+          pace: float) -> None:
     base = config.public_url
     with httpx.Client(base_url=f"http://127.0.0.1:{config.port}", timeout=15) as client:
         slug = SLUG
@@ -98,6 +155,9 @@ def _tell(config: Config, tokens: dict[str, str], pace: float) -> None:
             f"  Replay:        {base}/blogs/{slug}/replay  (editors)\n"
             f"  The event log: {base}/api/blogs/{slug}/events  (editor token below)\n"
             f"  Editor token:  {tokens['editor']}\n"
+            f"  The demo's tokens ({', '.join(names)}) are kept in {kept_in} and reused by\n"
+            f"  the next demo. To revoke them:\n"
+            + "".join(f"    liveblog token revoke {name}\n" for name in names)
         )
         posted: list[str] = []
         for step in STORY:
