@@ -104,7 +104,11 @@
     list.querySelectorAll("li.current").forEach(function (li) { li.classList.remove("current"); });
     var li = document.getElementById("event-" + row.id);
     li.classList.add("current");
-    li.scrollIntoView({ block: "nearest" });
+    // Scroll the timeline, not the window: scrollIntoView would scroll every scrollable
+    // ancestor, the page included, and push the title out of view on load.
+    if (li.offsetTop < list.scrollTop) list.scrollTop = li.offsetTop;
+    else if (li.offsetTop + li.offsetHeight > list.scrollTop + list.clientHeight)
+      list.scrollTop = li.offsetTop + li.offsetHeight - list.clientHeight;
     var link = location.pathname + "?at=" + encodeURIComponent(row.id);
     document.getElementById("permalink").href = link;
     history.replaceState(null, "", link);

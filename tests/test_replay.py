@@ -3,15 +3,27 @@ and revision diffs, checked against GET /api/blogs/{slug}/state?at= at the same 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import Api, Tokens, UvicornThread
+from liveblog.cli.log import export_line
+from liveblog.domain import commands
+from liveblog.domain.commands import NewBlog, NewEntry
+from tests.conftest import Api, RedisServer, Tokens, UvicornThread
 from tests.story import tell
+from tests.test_domain import EDITOR, Log
 
 
-def sign_in(browser: Browser, server: UvicornThread, token: str, query: str = "") -> Page:
+def sign_in(browser: Browser, server: UvicornThread, token: str, query: str = "",
+            slug: str = "tartus") -> Page:
     page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
-    page.goto(f"{server.base_url}/blogs/tartus/replay{query}")
+    page.goto(f"{server.base_url}/blogs/{slug}/replay{query}")
     page.fill("#token", token)
     page.click("#signin button")
     return page
@@ -149,3 +161,67 @@ def test_only_editors_may_replay(browser: Browser, server: UvicornThread, api: A
     assert frame.status_code == 403
     history = api("GET", "/api/blogs/tartus/entries/nope/history", tokens.editor)
     assert history.status_code == 404
+
+
+def test_the_title_stays_in_view_and_the_frame_fits_the_window(
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens, blog: str) -> None:
+    """Issue 10: opening at the latest moment scrolled the window down to the timeline's
+    last row (cutting off the title), and the frame was taller than the window."""
+    _, events = story(api, tokens)
+    page = sign_in(browser, server, tokens.editor)
+    wait_for_frame(page, events[-1]["id"])
+    current = page.locator("#timeline li.current")
+    expect(current).to_have_id(f"event-{events[-1]['id']}")
+    assert page.evaluate("window.scrollY") == 0
+    title = page.locator("#replay h1").bounding_box()
+    assert title is not None and title["y"] >= 0 and title["y"] + title["height"] <= 900
+    # The timeline itself scrolled to the moment shown.
+    assert page.evaluate("""() => {
+        const list = document.getElementById("timeline").getBoundingClientRect();
+        const row = document.querySelector("#timeline li.current").getBoundingClientRect();
+        return row.top >= list.top && row.bottom <= list.bottom + 1; }""")
+    # Scrolled down to it, the frame fits the window, on a laptop's as well (it was 40rem).
+    for height in (900, 560):
+        page.set_viewport_size({"width": 1300, "height": height})
+        frame = page.locator("#frame").bounding_box()
+        assert frame is not None and 240 <= frame["height"] <= height, (height, frame)
+
+
+def test_the_frame_says_how_long_ago_as_of_the_replayed_moment(
+        browser: Browser, server: UvicornThread, tokens: Tokens, redis_server: RedisServer,
+        tmp_path: Path) -> None:
+    """Issue 10: relative times in the frame are as readers read them then, not now."""
+    opened_at = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
+    log = Log()
+    log.append(EDITOR, commands.open_blog(None, EDITOR, NewBlog(slug="jableh", title="J")))
+    for n in range(3):
+        assert log.blog is not None
+        log.append(EDITOR, commands.post_entry(log.blog, EDITOR, NewEntry(
+            body=f"Update {n}", title=f"Headline {n}"), f"e{n}"))
+    # e0 at the opening, e1 ten minutes later, e2 an hour after that.
+    offsets = [0, 0, 10, 70]
+    dump = tmp_path / "jableh.jsonl"
+    dump.write_bytes(b"\n".join(
+        export_line(msgspec.structs.replace(
+            rec, id=f"{int((opened_at + timedelta(minutes=m)).timestamp() * 1000)}-{n}",
+            at=opened_at + timedelta(minutes=m)))
+        for n, (rec, m) in enumerate(zip(log.events, offsets, strict=True))))
+    imported = subprocess.run(
+        [sys.executable, "-m", "liveblog", "import", str(dump)], capture_output=True,
+        text=True, timeout=60, env={**os.environ, "LIVEBLOG_REDIS_URL": redis_server.url})
+    assert imported.returncode == 0, imported.stderr
+
+    def ago(page: Page) -> dict[str, str]:
+        return dict(page.frame_locator("#frame").locator("#entries article").evaluate_all(
+            "els => els.map(e => [e.dataset.id, e.querySelector('.rel').textContent])"))
+
+    # Right after e1: e0 was posted 10 minutes before, although that is 3 hours ago now.
+    page = sign_in(browser, server, tokens.editor, "?at=3", slug="jableh")
+    expect(page.locator("#moment")).to_contain_text("v3 ")
+    expect(page.frame_locator("#frame").locator("#entries article")).to_have_count(2)
+    assert ago(page) == {"e1": "this minute", "e0": "10 minutes ago"}
+    # Right after e2, an hour later.
+    page.locator("#timeline li").last.locator("button").first.click()
+    expect(page.locator("#moment")).to_contain_text("v4 ")
+    expect(page.frame_locator("#frame").locator("#entries article")).to_have_count(3)
+    assert ago(page) == {"e2": "this minute", "e1": "1 hour ago", "e0": "1 hour ago"}
