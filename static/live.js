@@ -1,11 +1,14 @@
 // liveblog reader: keeps a server-rendered blog page live through its event stream.
 // Plain JavaScript, no build step. The page works without it; this only applies changes.
+// On an update's own page (data-mode="entry", templates/entry.html) it follows the same
+// stream but applies only what concerns that update: it never inserts another one.
 (function () {
   "use strict";
   var root = document.getElementById("blog");
   if (!root || !window.EventSource) return;
 
   var slug = root.dataset.slug;
+  var single = root.dataset.mode === "entry" ? root.dataset.entryId : null;
   var version = Number(root.dataset.version);
   var lastId = root.dataset.lastEventId;
   var nextBefore = root.dataset.nextBefore || null;
@@ -86,6 +89,7 @@
     meta.appendChild(el("span", { "class": "rel", "data-rel": e.posted_at }));
     meta.appendChild(el("span", { "class": "author" }, e.author));
     if (e.key_event) meta.appendChild(el("span", { "class": "badge key-badge" }, "Key event"));
+    meta.appendChild(el("a", { "class": "share", href: "/blogs/" + slug + "/entries/" + e.id }, "Share"));
     article.appendChild(meta);
     if (e.title) article.appendChild(el("h3", { "class": "entry-title" }, e.title));
     var body = el("div", { "class": "body" });
@@ -159,8 +163,8 @@
     var empty = document.getElementById("no-entries");
     if (empty) empty.remove();
   }
-  button.addEventListener("click", function () { flushPending(true); });
-  window.addEventListener("scroll", function () { if (pending.length && atTop()) flushPending(false); }, { passive: true });
+  if (!single) button.addEventListener("click", function () { flushPending(true); });
+  if (!single) window.addEventListener("scroll", function () { if (pending.length && atTop()) flushPending(false); }, { passive: true });
 
   function announce(text) {
     announcer.textContent = "";
@@ -273,7 +277,55 @@
     setOlder(s.next_before);
   }
 
-  var handlers = {
+  // -- an update's own page -------------------------------------------------------------------
+  function withdrawn() {
+    var old = document.getElementById("entry-" + single);
+    if (!old) return;
+    var notice = el("article", { "class": "entry withdrawn", id: "entry-" + single });
+    notice.appendChild(el("p", { "class": "withdrawn-notice" }, "This update was withdrawn."));
+    old.replaceWith(notice);
+    // The stream says only which update left; the reason is on the page the server now
+    // answers (410), as text.
+    fetch(location.pathname, { cache: "no-store" }).then(function (r) {
+      return r.status === 410 ? r.text() : null;
+    }).then(function (html) {
+      var reason = html && new DOMParser().parseFromString(html, "text/html").querySelector(".reason");
+      if (reason) notice.appendChild(el("p", { "class": "reason" }, reason.textContent));
+    }).catch(function () { /* the notice stands without its reason */ });
+  }
+  function mine(e) {
+    var shown = document.getElementById("entry-" + single);
+    if (e.id === single && shown && !shown.classList.contains("withdrawn")) replaceEntry(e);
+  }
+  function ignore() { /* listened to all the same, so the page's last id stays current */ }
+  var singleHandlers = {
+    // A snapshot holds the newest page of updates and the pinned one; this one may be in
+    // neither (an older update), so its absence says nothing: the page reloads it instead.
+    "snapshot": function (s) {
+      setBack(s.title);
+      var found = [s.pinned].concat(s.entries).filter(function (e) { return e && e.id === single; })[0];
+      if (found) { mine(found); return; }
+      fetch(location.pathname, { cache: "no-store" }).then(function (r) {
+        if (r.status === 410) { withdrawn(); return null; }
+        return r.ok ? r.text() : null;
+      }).then(function (html) {
+        var fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById("entry-" + single);
+        var old = document.getElementById("entry-" + single);
+        if (fresh && old && !old.classList.contains("withdrawn")) { old.replaceWith(fresh); localTimes(fresh); }
+      }).catch(function () { /* keeps what it shows; the next change will come */ });
+    },
+    "entry-posted": function (d) { mine(d.entry); },
+    "entry-edited": function (d) { mine(d.entry); },
+    "entry-retracted": function (d) { if (d.entry_id === single) withdrawn(); },
+    "pin-changed": ignore,
+    "fact-updated": ignore,
+    "blog-updated": function (d) { setBack(d.title); ended = d.status === "ended"; }
+  };
+  function setBack(title) {
+    document.getElementById("back").textContent = title;
+  }
+
+  var handlers = single ? singleHandlers : {
     "snapshot": snapshot,
     "entry-posted": function (d) {
       if (atTop()) { flushPending(false); insertEntry(d.entry); } else { pending.push(d.entry); showPending(); }
@@ -345,6 +397,7 @@
   // -- older updates -------------------------------------------------------------------------
   var older = document.getElementById("load-older");
   function setOlder(before) {
+    if (!older) return;
     nextBefore = before;
     older.hidden = !before;
     if (before) older.href = "/blogs/" + slug + "?before=" + encodeURIComponent(before);
@@ -363,7 +416,7 @@
         return true;
       });
   }
-  older.addEventListener("click", function (event) { event.preventDefault(); loadOlder(); });
+  if (older) older.addEventListener("click", function (event) { event.preventDefault(); loadOlder(); });
 
   // A permalink to an older entry: load pages until it is here, then go to it.
   function reveal(tries) {
@@ -373,11 +426,11 @@
     if (target) { target.scrollIntoView(); return; }
     if (tries > 0) loadOlder().then(function (more) { if (more) reveal(tries - 1); });
   }
-  window.addEventListener("hashchange", function () { reveal(25); });
+  if (!single) window.addEventListener("hashchange", function () { reveal(25); });
 
   localTimes(document);
   window.setInterval(function () { refreshRelative(document); }, 30000);
-  reveal(25);
+  if (!single) reveal(25);
   // Even an ended blog connects: a late correction or retraction must still arrive. Once
   // this page has had a message, a reconnect that is up to date gets 204 and stops.
   connect();

@@ -39,6 +39,7 @@ from liveblog.web.headers import with_security_headers
 from liveblog.web.openapi import openapi_document
 from liveblog.web.pages import (
     blog_page,
+    entry_page,
     home,
     newsroom,
     replay_frame,
@@ -189,6 +190,7 @@ def create_app(config: Config | None = None) -> App:
     routes.append(Route("/metrics", exposition, methods=["GET"]))
     routes += [
         Route("/blogs/{slug}", blog_page, methods=["GET"]),
+        Route("/blogs/{slug}/entries/{entry_id}", entry_page, methods=["GET"]),
         Route("/blogs/{slug}/replay", replay_page, methods=["GET"]),
         Route("/blogs/{slug}/replay/frame", replay_frame, methods=["GET"]),
         Route("/", home, methods=["GET"]),

@@ -18,7 +18,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from liveblog.domain.commands import require_editor
+from liveblog.domain.events import EntryRetracted
 from liveblog.domain.render import text_of
+from liveblog.domain.state import Blog
 from liveblog.domain.urls import absolute, host_of, image_src
 from liveblog.domain.views import (
     DEFAULT_PAGE,
@@ -27,14 +29,16 @@ from liveblog.domain.views import (
     PublicEntry,
     PublicFact,
     public_blog,
+    public_entry,
 )
-from liveblog.errors import FieldError, InvalidInput
+from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.resources import TEMPLATES
 from liveblog.web.api import service_from
-from liveblog.web.caching import cached, etag
+from liveblog.web.caching import READER_CACHE, cached, etag
 from liveblog.web.headers import CSS, SAME_ORIGIN_FRAMES
 from liveblog.web.requests import (
     authenticate,
+    entry_id_from,
     query_entry_id,
     query_event_id,
     query_slug,
@@ -48,6 +52,8 @@ PAGE_CACHE = "public, max-age=5"
 # Reader pages by blog state, with their ETags (caching.py), kept as long as a cache may
 # keep them without asking (relative times age); about 80 KB each for a big blog.
 _pages: ViewCache[tuple[bytes, str]] = ViewCache(64, ttl=5)
+# Update pages (issue 10), with their status: 200, or 410 for a withdrawn update.
+_entry_pages: ViewCache[tuple[bytes, str, int]] = ViewCache(256, ttl=5)
 
 
 def hhmm(value: datetime) -> str:
@@ -137,23 +143,37 @@ def json_ld(blog: PublicBlog, url: str, base: str) -> Markup:
         "datePublished": iso(blog.opened_at),
         "dateModified": iso(blog.updated_at),
         "coverageStartTime": iso(blog.opened_at),
-        "liveBlogUpdate": [
-            {
-                "@type": "BlogPosting",
-                "headline": e.title or plain(e),
-                "datePublished": iso(e.posted_at),
-                "dateModified": iso(e.updated_at),
-                "url": f"{url}#entry-{e.id}",
-                "articleBody": plain(e, 5000),
-                "author": {"@type": "Person", "name": e.author},
-                **({"image": image} if (image := picture(e, base)) else {}),
-                **({"correction": corrections_ld(e)} if e.corrections else {}),
-            }
-            for e in blog.entries
-        ],
+        "liveBlogUpdate": [update_ld(e, f"{url}#entry-{e.id}", base) for e in blog.entries],
     }
     if blog.ended_at is not None:
         data["coverageEndTime"] = iso(blog.ended_at)
+    return ld_markup(data)
+
+
+def update_ld(e: PublicEntry, url: str, base: str) -> dict[str, Any]:
+    """One update as a schema.org BlogPosting: an item of the blog's liveBlogUpdate, and
+    the whole of the update's own page."""
+    return {
+        "@type": "BlogPosting",
+        "headline": e.title or plain(e),
+        "datePublished": iso(e.posted_at),
+        "dateModified": iso(e.updated_at),
+        "url": url,
+        "articleBody": plain(e, 5000),
+        "author": {"@type": "Person", "name": e.author},
+        **({"image": image} if (image := picture(e, base)) else {}),
+        **({"correction": corrections_ld(e)} if e.corrections else {}),
+    }
+
+
+def entry_ld(blog: Blog, e: PublicEntry, url: str, base: str) -> Markup:
+    data = {"@context": "https://schema.org", **update_ld(e, url, base),
+            "isPartOf": {"@type": "LiveBlogPosting", "headline": blog.title,
+                         "url": f"{base}/blogs/{blog.slug}"}}
+    return ld_markup(data)
+
+
+def ld_markup(data: dict[str, Any]) -> Markup:
     # "</script>" inside a string must not end the element.
     return Markup(msgspec.json.encode(data).decode().replace("<", "\\u003c"))
 
@@ -208,6 +228,50 @@ async def blog_page(request: Request) -> Response:
     # The newsroom shows the reader page in a frame; other sites may not (clickjacking).
     return cached(request, *found, media_type="text/html; charset=utf-8",
                   headers={"Content-Security-Policy": SAME_ORIGIN_FRAMES})
+
+
+async def entry_page(request: Request) -> Response:
+    """One update alone, the page a share links to: its own title, picture and canonical
+    URL for the preview card, the blog's title linking back to it in the blog, and live
+    for that one update (live.js in its entry mode: edits, corrections, a retraction).
+    A retracted update answers 410 Gone with a withdrawn notice: the URL was shared and
+    people will follow it, so it says what happened rather than that nothing is there."""
+    slug = slug_from(request)
+    entry_id = entry_id_from(request)
+    state = await service_from(request).blog(slug)
+    base = request.state.config.public_url
+    canonical = f"{base}/blogs/{slug}/entries/{entry_id}"
+    key = (canonical, state.last_event_id)
+    found = _entry_pages.get(key)
+    if found is None:
+        found = await _render_entry_page(request, state, entry_id, canonical, base)
+        _entry_pages.put(key, found)
+    html, tag, status = found
+    if status == 200:
+        return cached(request, html, tag, media_type="text/html; charset=utf-8")
+    # Withdrawn for good (the log is append-only): a cache may keep saying so.
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": READER_CACHE})
+
+
+async def _render_entry_page(request: Request, state: Blog, entry_id: str, canonical: str,
+                             base: str) -> tuple[bytes, str, int]:
+    live = state.entries.get(entry_id)
+    if live is not None:
+        e = public_entry(live)
+        html = render("entry.html", blog=state, e=e, canonical=canonical,
+                      ld=entry_ld(state, e, canonical, base), image=picture(e, base),
+                      share_title=e.title or plain(e, 70), share_text=plain(e, 200)).encode()
+        return html, etag(state.version, html), 200
+    if entry_id not in state.retracted:
+        raise NotFound(f"blog {state.slug!r} has no entry {entry_id!r}")
+    # The reason is only in the log. Read once per blog state and process (the page is
+    # cached with the others), and only for a retracted update's URL.
+    reason = ""
+    for rec in await service_from(request).all_events(state.slug):
+        if isinstance(rec.event, EntryRetracted) and rec.event.entry_id == entry_id:
+            reason = rec.event.reason
+    html = render("entry.html", blog=state, e=None, reason=reason, canonical=canonical).encode()
+    return html, etag(state.version, html), 410
 
 
 async def newsroom(request: Request) -> Response:
