@@ -284,14 +284,6 @@
     var notice = el("article", { "class": "entry withdrawn", id: "entry-" + single });
     notice.appendChild(el("p", { "class": "withdrawn-notice" }, "This update was withdrawn."));
     old.replaceWith(notice);
-    // The stream says only which update left; the reason is on the page the server now
-    // answers (410), as text.
-    fetch(location.pathname, { cache: "no-store" }).then(function (r) {
-      return r.status === 410 ? r.text() : null;
-    }).then(function (html) {
-      var reason = html && new DOMParser().parseFromString(html, "text/html").querySelector(".reason");
-      if (reason) notice.appendChild(el("p", { "class": "reason" }, reason.textContent));
-    }).catch(function () { /* the notice stands without its reason */ });
   }
   function mine(e) {
     var shown = document.getElementById("entry-" + single);

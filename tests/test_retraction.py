@@ -131,6 +131,12 @@ def every_public_read(base_url: str, event_ids: list[str], entry_ids: list[str],
             response = http.get(path)
             assert response.status_code == 200, (path, response.status_code)
             texts[path] = response.text
+        # Each update's own page (issue 10): a withdrawn one answers 410, saying only that.
+        for entry_id in entry_ids:
+            path = f"/blogs/tartus/entries/{entry_id}"
+            response = http.get(path)
+            assert response.status_code in (200, 410), (path, response.status_code)
+            texts[path] = response.text
         for path in editors:
             for who, token in (("anonymous", None), ("reporter", tokens.reporter)):
                 headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from liveblog.domain.commands import require_editor
-from liveblog.domain.events import EntryRetracted
 from liveblog.domain.render import text_of
 from liveblog.domain.state import Blog
 from liveblog.domain.urls import absolute, host_of, image_src
@@ -264,13 +263,9 @@ async def _render_entry_page(request: Request, state: Blog, entry_id: str, canon
         return html, etag(state.version, html), 200
     if entry_id not in state.retracted:
         raise NotFound(f"blog {state.slug!r} has no entry {entry_id!r}")
-    # The reason is only in the log. Read once per blog state and process (the page is
-    # cached with the others), and only for a retracted update's URL.
-    reason = ""
-    for rec in await service_from(request).all_events(state.slug):
-        if isinstance(rec.event, EntryRetracted) and rec.event.entry_id == entry_id:
-            reason = rec.event.reason
-    html = render("entry.html", blog=state, e=None, reason=reason, canonical=canonical).encode()
+    # Not the reason: it is written for the newsroom's record (a legal one, often) and stays
+    # in the editors' history and replay; readers learn only that the update was withdrawn.
+    html = render("entry.html", blog=state, e=None, canonical=canonical).encode()
     return html, etag(state.version, html), 410
 
 
