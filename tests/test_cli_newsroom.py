@@ -52,6 +52,9 @@ def test_a_reporter_runs_a_story_from_the_terminal(api: Api, tokens: Tokens, blo
     assert edited.returncode == 0 and "revision 2" in edited.stdout
     stale = liveblog("edit", "tartus", entry_id, "x", "--revision", "1", **as_reporter)
     assert stale.returncode == 1 and "(412)" in stale.stderr
+    corrected = liveblog("edit", "tartus", entry_id, "--correction",
+                         "An earlier version said one blast.", **as_reporter)
+    assert corrected.returncode == 0 and "revision 3" in corrected.stdout, corrected.stderr
     figure = liveblog("fact", "tartus", "deaths", "Deaths", "at least 80", "--numeric", "80",
                       "--source", "AP", **as_reporter)
     assert figure.returncode == 0 and "Deaths: at least 80" in figure.stdout
@@ -66,7 +69,8 @@ def test_a_reporter_runs_a_story_from_the_terminal(api: Api, tokens: Tokens, blo
 
     state = api("GET", "/api/blogs/tartus").json()
     entry = state["entries"][0]
-    assert (entry["id"], entry["revision"], entry["key_event"]) == (entry_id, 2, True)
+    assert (entry["id"], entry["revision"], entry["key_event"]) == (entry_id, 3, True)
+    assert [c["text"] for c in entry["corrections"]] == ["An earlier version said one blast."]
     assert entry["image"] == {"url": "https://img.example/a.jpg", "alt": "Smoke",
                               "caption": "", "credit": "Stringer / AFP"}
     assert state["pinned_entry_id"] == entry_id and state["facts"][0]["numeric"] == 80

@@ -90,16 +90,19 @@ def post(slug: str, text: str, title: str | None, key_event: bool, image: str | 
 @click.argument("entry_id")
 @click.argument("text", required=False)
 @click.option("--title", help="New short title.")
-@click.option("--note", help="What was corrected (kept in the log).")
+@click.option("--note", help="What was corrected (kept in the log, for the newsroom).")
+@click.option("--correction",
+              help="A correction shown to readers under the update (plain text).")
 @click.option("--revision", type=int, help="Only if the entry is still at this revision.")
 @url_option
 @token_option
 def edit(slug: str, entry_id: str, text: str | None, title: str | None, note: str | None,
-         revision: int | None, url: str, token: str) -> None:
-    """Edit an update (your own, or any as an editor)."""
+         correction: str | None, revision: int | None, url: str, token: str) -> None:
+    """Edit an update (your own, or any as an editor), or add a correction to it."""
     headers = {"If-Match": f'"{revision}"'} if revision is not None else {}
     result = call(url, token, "PATCH", f"/api/blogs/{slug}/entries/{entry_id}",
-                  _compact(body=text, title=title, note=note), headers=headers)
+                  _compact(body=text, title=title, note=note, correction=correction),
+                  headers=headers)
     click.echo(f"{entry_id} is at revision {result['entry']['revision']}")
 
 
