@@ -7,12 +7,16 @@ timeout of a second so that a killed master's replica takes over within a few se
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import redis
 import redis.cluster
 from redis.crc import key_slot
@@ -181,3 +185,29 @@ def start_cluster(directory: Path, masters: int = 3, replicas: int = 1) -> Clust
         cluster.stop()
         raise
     return cluster
+
+
+async def post_until_acknowledged(
+        http: httpx.AsyncClient, reporter: str, number: int,
+        when_refused: Callable[[], None]) -> tuple[str, int]:
+    """Post update `number` with its own Idempotency-Key until it is acknowledged (201),
+    through a failover: a 503 or a broken connection means "retry with the same key", and
+    calls `when_refused` (which may restart a node). The event id and the refusals."""
+    key = f"post-{number}"
+    headers = {"Authorization": f"Bearer {reporter}", "Idempotency-Key": key}
+    deadline = time.monotonic() + 30
+    answer = None
+    refused = 0
+    while True:
+        assert time.monotonic() < deadline, f"{key} never acknowledged: {answer and answer.text}"
+        try:
+            answer = await http.post("/api/blogs/tartus/entries", headers=headers,
+                                     json={"body": f"Update {number}"})
+        except httpx.TransportError:
+            answer = None
+        if answer is not None and answer.status_code == 201:
+            return answer.json()["event_id"], refused
+        assert answer is None or answer.status_code == 503, answer.text
+        refused += 1
+        when_refused()
+        await asyncio.sleep(0.2)

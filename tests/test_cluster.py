@@ -17,7 +17,7 @@ import pytest
 from liveblog.config import Config, SentinelAddress, redacted, sentinel_address
 from liveblog.errors import ConfigError
 from liveblog.store import Store
-from tests.cluster import Cluster, Node, start_cluster, start_node
+from tests.cluster import Cluster, Node, post_until_acknowledged, start_cluster, start_node
 from tests.conftest import CLUSTER_URLS, UvicornThread, app_config, create_tokens, wait_until
 from tests.sse import Follower, Message
 
@@ -215,33 +215,22 @@ async def _post_through_a_failover(
             await asyncio.sleep(0.02)
         master = cluster.master_of("liveblog:{tartus}:log")
         killed_at = recovered_at = 0.0
+
+        def restart_the_old_master() -> None:
+            if not master.alive() and time.monotonic() - killed_at > 3:
+                # WAIT 1 holds every change until the promoted replica has a replica of
+                # its own: the old master, restarted, rejoins as one (as a supervisor
+                # would restart it).
+                master.restart()
+
         for number in range(posts):
             if number == kill_after:
                 master.kill()
                 killed_at = time.monotonic()
-            key = f"post-{number}"
-            headers = {"Authorization": f"Bearer {reporter}", "Idempotency-Key": key}
-            deadline = time.monotonic() + 30
-            answer = None
-            while True:
-                assert time.monotonic() < deadline, \
-                    f"{key} never acknowledged: {answer and answer.text}"
-                try:
-                    answer = await http.post("/api/blogs/tartus/entries", headers=headers,
-                                             json={"body": f"Update {number}"})
-                except httpx.TransportError:
-                    answer = None
-                if answer is not None and answer.status_code == 201:
-                    acknowledged[key] = answer.json()["event_id"]
-                    break
-                assert answer is None or answer.status_code == 503, answer.text
-                refused += 1
-                if not master.alive() and time.monotonic() - killed_at > 3:
-                    # WAIT 1 holds every change until the promoted replica has a replica
-                    # of its own: the old master, restarted, rejoins as one (as a
-                    # supervisor would restart it).
-                    master.restart()
-                await asyncio.sleep(0.2)
+            event_id, tries = await post_until_acknowledged(
+                http, reporter, number, restart_the_old_master)
+            acknowledged[f"post-{number}"] = event_id
+            refused += tries
             if number == kill_after:
                 recovered_at = time.monotonic()
         log_answer = await http.get("/api/blogs/tartus/events", params={"limit": 1000},

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from liveblog.errors import ConfigError
-from tests.cluster import Node, start_node
+from tests.cluster import Node, post_until_acknowledged, start_node
 from tests.conftest import UvicornThread, app_config, create_tokens, wait_until
 from tests.sentinel import Sentinels, start_sentinels
 from tests.sse import Follower, Message, reading
@@ -253,34 +253,23 @@ async def _post_through_a_failover(
         master: Node = deployment.master()
         failed_at = longest = 0.0
         promoted = asyncio.Event()
+
+        def restart_the_old_master() -> None:
+            if restart and promoted.is_set() and not master.alive():
+                # The promoted replica has no replica of its own: the old master, started
+                # again (as a supervisor would), is made one by the Sentinels.
+                master.restart()
+
         for number in range(posts):
             if number == fail_after:
                 fail(master)
                 failed_at = time.monotonic()
                 watcher = asyncio.create_task(_promotion(deployment, master, promoted))
-            key = f"post-{number}"
-            headers = {"Authorization": f"Bearer {reporter}", "Idempotency-Key": key}
             first_try = time.monotonic()
-            deadline = first_try + 30
-            answer = None
-            while True:
-                assert time.monotonic() < deadline, \
-                    f"{key} never acknowledged: {answer and answer.text}"
-                try:
-                    answer = await http.post("/api/blogs/tartus/entries", headers=headers,
-                                             json={"body": f"Update {number}"})
-                except httpx.TransportError:
-                    answer = None
-                if answer is not None and answer.status_code == 201:
-                    acknowledged[key] = answer.json()["event_id"]
-                    break
-                assert answer is None or answer.status_code == 503, answer.text
-                refused += 1
-                if restart and promoted.is_set() and not master.alive():
-                    # The promoted replica has no replica of its own: the old master,
-                    # started again (as a supervisor would), is made one by the Sentinels.
-                    master.restart()
-                await asyncio.sleep(0.2)
+            event_id, tries = await post_until_acknowledged(
+                http, reporter, number, restart_the_old_master)
+            acknowledged[f"post-{number}"] = event_id
+            refused += tries
             longest = max(longest, time.monotonic() - first_try)
             await asyncio.sleep(pace)
         log_answer = await http.get("/api/blogs/tartus/events", params={"limit": 1000},
