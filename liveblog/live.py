@@ -35,7 +35,9 @@ from liveblog.domain import ids
 from liveblog.domain.events import Recorded, kind
 from liveblog.domain.state import Blog, CorruptLog, apply, fold
 from liveblog.domain.views import (
+    Change,
     EntryChange,
+    FactChange,
     PinView,
     change_view,
     public_blog,
@@ -43,6 +45,7 @@ from liveblog.domain.views import (
     withdrawn,
 )
 from liveblog.errors import NotFound, Overloaded, StoreUnavailable, TailerStopped
+from liveblog.markup import live_blog, live_entry, live_fact
 from liveblog.metrics import Metrics
 from liveblog.service import Service
 from liveblog.store import BLOCK_MARGIN_SECONDS, AudienceReport
@@ -457,13 +460,24 @@ class Tailer:
                 wanted.pop(0)
         return found[0], found[1]
 
+    def _rendered(self, change: Change) -> Change:
+        """`change` with the markup the page inserts: an entry's article, a figure's row
+        (markup.py), rendered here once per event for every reader of every process."""
+        if isinstance(change, EntryChange | PinView) and change.entry is not None:
+            return msgspec.structs.replace(change, entry=live_entry(change.entry, self.slug))
+        if isinstance(change, FactChange):
+            return msgspec.structs.replace(change, fact=live_fact(change.fact))
+        return change
+
     def _remember_message(self, rec: Recorded, after: Blog) -> bytes | None:
-        change = change_view(rec, after)
-        if change is None:
+        view = change_view(rec, after)
+        if view is None:
             return None
+        change = self._rendered(view)
         event = kind(rec.event)
         message = sse_message(rec.id, event, change)
-        carries = change if isinstance(change, EntryChange | PinView) and change.entry else None
+        # The view before rendering: the resume check needs only the entry's id and revision.
+        carries = view if isinstance(view, EntryChange | PinView) and view.entry else None
         ring = self.ring
         ring.append((rec.id, event, message, carries))
         self.ring_bytes += len(message)
@@ -526,7 +540,7 @@ class Tailer:
                     # retracted, with no words at all; its retraction follows).
                     now = public_entry(stands) if stands else withdrawn(carries.entry)
                     carries = msgspec.structs.replace(carries, entry=now)
-                    rewritten = sse_message(event_id, event, carries)
+                    rewritten = sse_message(event_id, event, self._rendered(carries))
                     # Kept in the ring in its place, so that it is rendered once per change
                     # of its entry, not on every resume (an anonymous reader resuming from
                     # the oldest id again and again would have the whole ring re-rendered
@@ -549,7 +563,7 @@ class Tailer:
 
     def snapshot(self) -> bytes:
         if self._snapshot is None or self._snapshot[0] != self.state.version:
-            view = public_blog(self.state, limit=SNAPSHOT_ENTRIES)
+            view = live_blog(public_blog(self.state, limit=SNAPSHOT_ENTRIES))
             self._snapshot = (
                 self.state.version, sse_message(self.state.last_event_id, "snapshot", view)
             )

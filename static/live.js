@@ -48,95 +48,33 @@
     });
   }
 
-  // -- building markup (mirrors templates/_entry.html) --------------------------------------
+  // -- the server's markup -------------------------------------------------------------------
+  // Entries and figures arrive rendered by the server, by the templates the page itself was
+  // rendered with (liveblog/markup.py): bodies sanitized, everything else escaped. This
+  // script builds none of that markup; it inserts it, and tells its times locally.
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
     if (text != null) node.textContent = text;
     return node;
   }
-  // The host an http(s) link goes to, or null for one this browser cannot parse: `new URL`
-  // throws on those, and one bad link must not take the rest of the page with it.
-  function hostOf(url) {
-    try {
-      var parsed = new URL(url);
-      return /^https?:$/.test(parsed.protocol) && parsed.hostname ? parsed.hostname : null;
-    } catch (error) {
-      return null;
-    }
-  }
-  // A path on this site, as the server takes one for an image (liveblog/domain/urls.py
-  // PATH_PATTERN, the same expression): never "//", which leads to another host.
-  var SITE_PATH = /^\/(?!\/)(?:[A-Za-z0-9._~!$&()*+,;=:@-]|%[0-9A-Fa-f]{2}|\/(?!\/))*(?:[?#](?:[A-Za-z0-9._~!$&()*+,;=:@-]|%[0-9A-Fa-f]{2}|[\/?#])*)?$/;
-  function imageSrc(url) {
-    return SITE_PATH.test(url) || hostOf(url) ? url : null;
-  }
   function timeEl(iso) {
     var t = el("time", { datetime: iso, "data-abs": "" });
     t.textContent = clock.format(new Date(iso));
     return t;
   }
-  function entryEl(e, pinned) {
-    var article = el("article", {
-      "class": "entry" + (e.key_event ? " key" : ""),
-      id: (pinned ? "pinned-" : "entry-") + e.id,
-      "data-id": e.id, "data-revision": String(e.revision)
-    });
-    var meta = el("header", { "class": "entry-meta" });
-    var link = el("a", { "class": "permalink", href: "#entry-" + e.id });
-    link.appendChild(timeEl(e.posted_at));
-    meta.appendChild(link);
-    meta.appendChild(el("span", { "class": "rel", "data-rel": e.posted_at }));
-    meta.appendChild(el("span", { "class": "author" }, e.author));
-    if (e.key_event) meta.appendChild(el("span", { "class": "badge key-badge" }, "Key event"));
-    meta.appendChild(el("a", { "class": "share", href: "/blogs/" + slug + "/entries/" + e.id }, "Share"));
-    article.appendChild(meta);
-    if (e.title) article.appendChild(el("h3", { "class": "entry-title" }, e.title));
-    var body = el("div", { "class": "body" });
-    body.innerHTML = e.html; // sanitized on the server (nh3 allow-list)
-    article.appendChild(body);
-    if (e.image) {
-      var figure = el("figure");
-      figure.appendChild(imageSrc(e.image.url)
-        ? el("img", { src: e.image.url, alt: e.image.alt, loading: "lazy", decoding: "async" })
-        : el("p", { "class": "image-unusable" }, e.image.alt)); // a URL from before they were checked
-      if (e.image.caption || e.image.credit) {
-        var caption = el("figcaption", {}, e.image.caption);
-        if (e.image.credit) caption.appendChild(el("span", { "class": "credit" }, " Photo: " + e.image.credit));
-        figure.appendChild(caption);
-      }
-      article.appendChild(figure);
-    }
-    if (e.embed) {
-      var host = hostOf(e.embed.url);
-      var card;
-      if (host) {
-        card = el("a", { "class": "embed-card", href: e.embed.url, rel: "noopener noreferrer nofollow ugc", target: "_blank" });
-        card.appendChild(el("span", { "class": "embed-domain" }, host));
-        card.appendChild(el("span", { "class": "embed-cta" }, "Open the embedded post ↗"));
-      } else {
-        // Logged before the server checked URLs as browsers parse them: shown, never followed.
-        card = el("p", { "class": "embed-card embed-unusable" });
-        card.appendChild(el("span", { "class": "embed-domain" }, "Embedded link"));
-        card.appendChild(document.createTextNode(" "));
-        card.appendChild(el("span", { "class": "embed-url" }, e.embed.url));
-      }
-      article.appendChild(card);
-    }
-    (e.corrections || []).forEach(function (c) {
-      // Plain text from the newsroom: textContent, never HTML.
-      var correction = el("p", { "class": "correction" }, "Correction, ");
-      correction.appendChild(timeEl(c.at));
-      correction.appendChild(document.createTextNode(": " + c.text));
-      article.appendChild(correction);
-    });
-    if (e.revision > 1) {
-      var updated = el("p", { "class": "updated" }, "Updated ");
-      updated.appendChild(timeEl(e.updated_at));
-      article.appendChild(updated);
-    }
-    refreshRelative(article);
-    return article;
+  function fromServer(html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    var node = holder.content.firstElementChild;
+    localTimes(node);
+    return node;
+  }
+  // The stream's article is the entry's; the pinned copy differs only by its id.
+  function articleOf(e, pinned) {
+    var node = fromServer(e.article);
+    if (pinned) node.id = "pinned-" + e.id;
+    return node;
   }
 
   // -- the "N new updates" button and the tab title ------------------------------------------
@@ -157,8 +95,10 @@
     if (scroll) entries.scrollIntoView({ behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth" });
   }
   function insertEntry(e) {
-    var node = entryEl(e);
+    var node = articleOf(e);
     node.classList.add("arrived");
+    // Only while it is highlighted (style.css: 1.2 s), then the entry is as a reload shows it.
+    window.setTimeout(function () { node.classList.remove("arrived"); }, 1500);
     entries.insertBefore(node, entries.firstChild);
     var empty = document.getElementById("no-entries");
     if (empty) empty.remove();
@@ -197,38 +137,11 @@
   function setPinned(entry) {
     var box = document.getElementById("pinned-body");
     box.textContent = "";
-    if (entry) box.appendChild(entryEl(entry, true));
+    if (entry) box.appendChild(articleOf(entry, true));
     document.getElementById("pinned").hidden = !entry;
   }
-  function sparkline(fact) {
-    var points = fact.history.map(function (p) { return p.numeric; }).filter(function (v) { return v != null; });
-    if (points.length < 2) return null;
-    var w = 120, h = 32, low = Math.min.apply(null, points), high = Math.max.apply(null, points);
-    var span = (high - low) || 1, step = (w - 4) / (points.length - 1);
-    var ns = "http://www.w3.org/2000/svg";
-    var svg = document.createElementNS(ns, "svg");
-    svg.setAttribute("class", "spark"); svg.setAttribute("viewBox", "0 0 " + w + " " + h);
-    svg.setAttribute("width", w); svg.setAttribute("height", h); svg.setAttribute("role", "img");
-    svg.setAttribute("aria-label", fact.label + ": " + points.join(", then "));
-    var line = document.createElementNS(ns, "polyline");
-    line.setAttribute("fill", "none"); line.setAttribute("stroke", "currentColor"); line.setAttribute("stroke-width", "2");
-    line.setAttribute("points", points.map(function (v, n) {
-      return (2 + n * step).toFixed(1) + "," + (h - 2 - (v - low) / span * (h - 4)).toFixed(1);
-    }).join(" "));
-    svg.appendChild(line);
-    return svg;
-  }
   function setFact(f) {
-    var row = el("div", { "class": "fact", id: "fact-" + f.key });
-    row.appendChild(el("dt", {}, f.label));
-    var dd = el("dd");
-    dd.appendChild(el("span", { "class": "fact-value" }, f.value));
-    var chart = sparkline(f);
-    if (chart) dd.appendChild(chart);
-    var src = el("span", { "class": "fact-source" }, f.source ? "Source: " + f.source + ", " : "");
-    src.appendChild(timeEl(f.updated_at));
-    dd.appendChild(src);
-    row.appendChild(dd);
+    var row = fromServer(f.markup);
     var list = document.getElementById("facts-list");
     var old = document.getElementById("fact-" + f.key);
     if (old) list.replaceChild(row, old); else list.appendChild(row);
@@ -249,7 +162,7 @@
   function replaceEntry(e) {
     pending = pending.map(function (p) { return p.id === e.id ? e : p; });
     var old = document.getElementById("entry-" + e.id);
-    if (old) old.replaceWith(entryEl(e));
+    if (old) old.replaceWith(articleOf(e));
     var pin = document.getElementById("pinned-" + e.id);
     if (pin) setPinned(e);
   }
@@ -266,7 +179,7 @@
     setBlog(s);
     entries.textContent = "";
     pending = []; showPending();
-    s.entries.forEach(function (e) { entries.appendChild(entryEl(e)); });
+    s.entries.forEach(function (e) { entries.appendChild(articleOf(e)); });
     setPinned(s.pinned);
     document.getElementById("facts-list").textContent = "";
     s.facts.forEach(setFact);
@@ -394,17 +307,28 @@
     older.hidden = !before;
     if (before) older.href = "/blogs/" + slug + "?before=" + encodeURIComponent(before);
   }
+  // The next page of older updates is the page itself, as the server renders it with
+  // ?before= (no JavaScript needed either): its articles are taken as they are.
   function loadOlder() {
     if (!nextBefore) return Promise.resolve(false);
-    return fetch("/api/blogs/" + encodeURIComponent(slug) + "?limit=20&before=" + encodeURIComponent(nextBefore))
-      .then(function (r) { return r.json(); })
-      .then(function (page) {
-        page.entries.forEach(function (e) {
-          if (gone[e.id] || document.getElementById("entry-" + e.id)) return;
-          var newer = latest[e.id];
-          entries.appendChild(entryEl(newer && newer.revision > e.revision ? newer : e));
+    return fetch("/blogs/" + encodeURIComponent(slug) + "?before=" + encodeURIComponent(nextBefore))
+      .then(function (r) {
+        if (!r.ok) throw new Error("older updates: " + r.status);
+        return r.text();
+      })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        doc.querySelectorAll("#entries > article").forEach(function (node) {
+          var id = node.dataset.id;
+          if (gone[id] || document.getElementById("entry-" + id)) return;
+          var newer = latest[id];
+          if (newer && newer.revision > Number(node.dataset.revision)) { entries.appendChild(articleOf(newer)); return; }
+          var fresh = document.importNode(node, true);
+          localTimes(fresh);
+          entries.appendChild(fresh);
         });
-        setOlder(page.next_before);
+        var page = doc.getElementById("blog");
+        setOlder(page ? page.dataset.nextBefore || null : null);
         return true;
       });
   }

@@ -22,7 +22,8 @@ from liveblog.domain.commands import NewBlog, NewEntry
 from liveblog.domain.events import FactUpdated
 from liveblog.domain.views import public_blog
 from liveblog.embedded import EmbeddedRedis
-from liveblog.web.pages import json_ld, sparkline
+from liveblog.markup import sparkline
+from liveblog.web.pages import json_ld
 from tests.conftest import (
     Api,
     RedisServer,

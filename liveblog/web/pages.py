@@ -8,33 +8,29 @@ by whom here (its frame-ancestors), and every other page may be framed by no one
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from liveblog.domain.commands import require_editor
-from liveblog.domain.render import text_of
 from liveblog.domain.state import Blog
-from liveblog.domain.urls import absolute, host_of, image_src
+from liveblog.domain.urls import absolute, image_src
 from liveblog.domain.views import (
     DEFAULT_PAGE,
     MAX_PAGE,
     PublicBlog,
     PublicEntry,
-    PublicFact,
     public_blog,
     public_entry,
 )
 from liveblog.errors import FieldError, InvalidInput, NotFound
-from liveblog.resources import TEMPLATES
+from liveblog.markup import iso, plain, render
 from liveblog.web.api import service_from
 from liveblog.web.caching import READER_CACHE, cached, etag
-from liveblog.web.headers import CSS, SAME_ORIGIN_FRAMES
+from liveblog.web.headers import SAME_ORIGIN_FRAMES
 from liveblog.web.requests import (
     authenticate,
     entry_id_from,
@@ -53,60 +49,6 @@ PAGE_CACHE = "public, max-age=5"
 _pages: ViewCache[tuple[bytes, str]] = ViewCache(64, ttl=5)
 # Update pages (issue 10), with their status: 200, or 410 for a withdrawn update.
 _entry_pages: ViewCache[tuple[bytes, str, int]] = ViewCache(256, ttl=5)
-
-
-def hhmm(value: datetime) -> str:
-    return value.strftime("%H:%M UTC")
-
-
-def full_time(value: datetime) -> str:
-    return value.strftime("%-d %b %Y, %H:%M UTC")
-
-
-def iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def ago(value: datetime, now: datetime | None = None) -> str:
-    """English relative time, as Intl.RelativeTimeFormat says it (the page's script keeps
-    it fresh; rendering it here means the text is there before the script runs)."""
-    minutes = round(((now or datetime.now(UTC)) - value).total_seconds() / 60)
-    if minutes < 1:
-        return "this minute"
-    if minutes < 60:
-        return "1 minute ago" if minutes == 1 else f"{minutes} minutes ago"
-    hours = round(minutes / 60)
-    if hours < 24:
-        return "1 hour ago" if hours == 1 else f"{hours} hours ago"
-    days = round(hours / 24)
-    return "yesterday" if days == 1 else f"{days} days ago"
-
-
-def plain(entry: PublicEntry, limit: int = 110) -> str:
-    text = text_of(entry.html)
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def sparkline(fact: PublicFact, width: int = 120, height: int = 32) -> Markup:
-    """An inline SVG of a numeric figure's history (e.g. a death toll from 80 to 121)."""
-    points = [p.numeric for p in fact.history if p.numeric is not None]
-    if len(points) < 2:
-        return Markup("")
-    # In halves: a figure logged before values were bounded (any float, up to ±1.8e308,
-    # which an import still takes) would overflow max - min to inf, and the chart to NaN.
-    low, high = min(points) / 2, max(points) / 2
-    span = (high - low) or 1
-    step = (width - 4) / (len(points) - 1)
-    coords = " ".join(
-        f"{2 + n * step:.1f},{height - 2 - (value / 2 - low) / span * (height - 4):.1f}"
-        for n, value in enumerate(points)
-    )
-    label = f"{fact.label}: " + ", then ".join(f"{v:g}" for v in points)
-    return Markup(
-        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="{Markup.escape(label)}"><polyline fill="none" '
-        f'stroke="currentColor" stroke-width="2" points="{coords}"/></svg>'
-    )
 
 
 def picture(entry: PublicEntry, base: str) -> str | None:
@@ -175,26 +117,6 @@ def entry_ld(blog: Blog, e: PublicEntry, url: str, base: str) -> Markup:
 def ld_markup(data: dict[str, Any]) -> Markup:
     # "</script>" inside a string must not end the element.
     return Markup(msgspec.json.encode(data).decode().replace("<", "\\u003c"))
-
-
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(hhmm=hhmm, full_time=full_time, iso=iso, host=host_of, plain=plain,
-                       ago=ago, image_src=image_src)
-    env.globals.update(sparkline=sparkline, css=Markup(CSS))
-    return env
-
-
-_env = _environment()
-
-
-def render(name: str, **context: Any) -> str:
-    return _env.get_template(name).render(**context)
 
 
 async def home(request: Request) -> Response:
