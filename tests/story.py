@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from liveblog.story import DESCRIPTION, SLUG, STORY, TITLE, resolve
-from tests.support import (
+from tests.conftest import (
     Api,
     Tokens,
     UvicornThread,

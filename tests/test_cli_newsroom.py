@@ -20,8 +20,7 @@ import httpx
 from liveblog.domain.events import Actor, Embed, EntryPosted, Event, FactUpdated, Image
 from liveblog.service import utcnow
 from liveblog.store import Store
-from tests.story import tell
-from tests.support import (
+from tests.conftest import (
     Api,
     RedisServer,
     Tokens,
@@ -31,6 +30,7 @@ from tests.support import (
     start_redis,
     stop_redis,
 )
+from tests.story import tell
 
 
 def liveblog(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -23,9 +23,7 @@ from liveblog.durability import Durability, findings, judge
 from liveblog.embedded import EmbeddedRedis, find_redis_server
 from liveblog.errors import ConfigError
 from liveblog.store import Store
-from tests.processes import liveblog_env, redis_processes_for
-from tests.support import (
-    T0,
+from tests.conftest import (
     RedisServer,
     UvicornThread,
     app_config,
@@ -34,6 +32,8 @@ from tests.support import (
     stop_redis,
     wait_until,
 )
+from tests.test_cli import liveblog_env, redis_processes_for
+from tests.test_domain import T0
 
 
 def redis_with(directory: Path, *options: str) -> RedisServer:

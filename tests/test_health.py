@@ -8,17 +8,16 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import (
+from tests.conftest import (
     RedisServer,
     UvicornThread,
     app_config,
     create_tokens,
-    scrape,
     start_redis,
     stop_redis,
-    value,
     wait_until,
 )
+from tests.test_metrics import scrape, value
 
 
 def test_ready_says_what_it_checked(server: UvicornThread) -> None:

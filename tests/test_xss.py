@@ -43,7 +43,8 @@ from liveblog.domain.events import (
 )
 from liveblog.service import Service
 from liveblog.store import Store
-from tests.support import Api, Tokens, UvicornThread, run_async, wait_for_frame
+from tests.conftest import Api, Tokens, UvicornThread, run_async
+from tests.test_replay import wait_for_frame
 
 X = "window.__xss=1"
 PAYLOADS: list[tuple[str, str]] = [

@@ -143,6 +143,19 @@ class NewEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embed: EmbedInput | None = None
 
 
+class EntryPreview(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An entry as it would be posted (NewEntry's fields, checked the same way), to be shown
+    as readers would see it. The body may be empty: a preview follows one's typing."""
+
+    body: Annotated[str, Meta(max_length=20000, description="Markdown.")] = ""
+    title: ShortTitle | None = None
+    key_event: bool = False
+    image: ImageInput | None = None
+    embed: EmbedInput | None = None
+    # The blog it is for: the article's share link names it.
+    slug: Slug | None = None
+
+
 class EntryChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     body: Body | UnsetType = UNSET
     title: ShortTitle | UnsetType | None = UNSET
@@ -225,6 +238,20 @@ def post_entry(blog: Blog, actor: Actor, cmd: NewEntry, entry_id: str, *,
     )
 
 
+def preview_entry(cmd: EntryPreview, entry_id: str) -> EntryPosted:
+    """The event posting `cmd` would append, for a preview: no blog, nothing appended."""
+    _require_text(("title", cmd.title))
+    _check_urls(cmd.image.url if cmd.image else None, cmd.embed.url if cmd.embed else None)
+    return EntryPosted(
+        entry_id=entry_id,
+        body=cmd.body,
+        title=cmd.title.strip() if cmd.title else None,
+        key_event=cmd.key_event,
+        image=cmd.image.to_event() if cmd.image else None,
+        embed=cmd.embed.to_event() if cmd.embed else None,
+    )
+
+
 def edit_entry(
     blog: Blog,
     actor: Actor,
@@ -272,12 +299,6 @@ def edit_entry(
         and edited.embed == entry.embed
     )
     return None if unchanged else edited
-
-
-def open_for_editing(blog: Blog, actor: Actor, entry_id: str) -> Entry:
-    """An entry someone opens in the console to edit, taking its soft lock (presence.py):
-    only one they may edit (the same errors as an edit's)."""
-    return _entry_for_change(blog, actor, entry_id, "edit")
 
 
 def retract_entry(blog: Blog, actor: Actor, entry_id: str, cmd: Retraction) -> EntryRetracted:

@@ -7,6 +7,7 @@ Retracted entries are absent; each entry carries its sanitized HTML. The same sh
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
@@ -113,13 +114,15 @@ class PublicBlog(msgspec.Struct, frozen=True, kw_only=True):
     next_before: str | None
 
 
-def public_entry(entry: Entry) -> PublicEntry:
+def public_entry(entry: Entry, *,
+                 markdown: Callable[[str], str] = render_markdown) -> PublicEntry:
+    """`markdown`: the body's renderer; a preview's, typed once, skips the cache."""
     return PublicEntry(
         id=entry.id,
         author=entry.author,
         title=entry.title,
         body=entry.body,
-        html=render_markdown(entry.body),
+        html=markdown(entry.body),
         key_event=entry.key_event,
         image=entry.image,
         embed=entry.embed,

@@ -8,13 +8,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from liveblog import markup
 from liveblog.config import Config
 from liveblog.domain import commands, ids
 from liveblog.domain.commands import (
@@ -24,6 +25,7 @@ from liveblog.domain.commands import (
     BlogChanges,
     EditRequest,
     EntryChanges,
+    EntryPreview,
     FactInput,
     NewBlog,
     NewEntry,
@@ -48,16 +50,8 @@ from liveblog.domain.views import (
     public_fact,
 )
 from liveblog.durability import findings
-from liveblog.errors import (
-    EntryLocked,
-    FieldError,
-    InvalidInput,
-    NotFound,
-    NotReady,
-    StoreUnavailable,
-)
+from liveblog.errors import FieldError, InvalidInput, NotFound, NotReady, StoreUnavailable
 from liveblog.live import AUDIENCE_TTL_SECONDS, Hub
-from liveblog.presence import Heartbeat, Presence, PresenceView
 from liveblog.service import Service, fingerprint
 from liveblog.store import BlogPage
 from liveblog.web import session
@@ -65,13 +59,11 @@ from liveblog.web.caching import cached, etag
 from liveblog.web.requests import (
     IDEMPOTENCY_KEY,
     IF_MATCH,
-    OVERRIDE_LOCK,
     authenticate,
     entry_id_from,
     fact_key_from,
     idempotency_key,
     if_match_revision,
-    overrides_lock,
     parse_json,
     query_entry_id,
     query_event_id,
@@ -142,12 +134,12 @@ class Me(msgspec.Struct, frozen=True):
     id: str
 
 
-class PreviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    body: Annotated[str, msgspec.Meta(max_length=20000)]
-
-
-class Preview(msgspec.Struct, frozen=True):
+class Preview(msgspec.Struct, frozen=True, kw_only=True):
+    # The body's HTML alone (what this answered before there was an article).
     html: str
+    # The whole <article> exactly as the reader page renders it: the caller's byline, the
+    # time now, badges, title, picture, embed, and the share link if a slug was given.
+    article: str
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -199,11 +191,6 @@ def json_response(
 def service_from(request: Request) -> Service:
     service: Service = request.state.service
     return service
-
-
-def presence_from(request: Request) -> Presence:
-    presence: Presence = request.state.presence
-    return presence
 
 
 def _event_id(recorded: Recorded | None) -> str | None:
@@ -288,20 +275,14 @@ async def edit_entry(request: Request) -> Response:
     entry_id = entry_id_from(request)
     actor = await authenticate(request)
     revision = if_match_revision(request)
-    override = overrides_lock(request)
     cmd = await read_json(request, EntryChanges)
-    lock = None if override else await presence_from(request).lock(slug, entry_id)
-
-    def decide(blog: Blog | None) -> Event | None:
-        edited = commands.edit_entry(
-            _existing(blog, slug), actor, entry_id, cmd, if_revision=revision)
-        # After the edit's own checks: someone who may not edit the entry learns nothing
-        # of who has it open.
-        if lock is not None and lock.holder.id != actor.id:
-            raise EntryLocked(entry_id, lock.holder.name, lock.expires_at)
-        return edited
-
-    outcome = await service_from(request).execute(slug, actor, decide)
+    outcome = await service_from(request).execute(
+        slug,
+        actor,
+        lambda blog: commands.edit_entry(
+            _existing(blog, slug), actor, entry_id, cmd, if_revision=revision
+        ),
+    )
     entry = public_entry(outcome.blog.entries[entry_id])
     result = EntryResult(
         entry=entry, event_id=_event_id(outcome.recorded), version=outcome.blog.version
@@ -422,10 +403,22 @@ async def me(request: Request) -> Response:
     return json_response(Me(actor.name, actor.role, actor.id))
 
 
+# The id a previewed article has (ids the server mints are never this).
+PREVIEW_ID = "preview"
+
+
 async def preview(request: Request) -> Response:
-    await authenticate(request)
-    cmd = await read_json(request, PreviewInput)
-    return json_response(Preview(render_uncached(cmd.body)))
+    actor = await authenticate(request)
+    cmd = await read_json(request, EntryPreview)
+    service = service_from(request)
+    event = commands.preview_entry(cmd, PREVIEW_ID)
+    # Through the same steps as a posted entry (state.posted_entry, views.public_entry):
+    # what the article shows is what the page will show.
+    rec = Recorded(id="0-0", version=0, at=service.clock(), actor=actor.name,
+                   role=actor.role, event=event, actor_id=actor.id or None)
+    entry = public_entry(posted_entry(rec), markdown=render_uncached)
+    return json_response(Preview(html=entry.html,
+                                 article=markup.article(entry, cmd.slug or "")))
 
 
 async def healthz(request: Request) -> Response:
@@ -484,26 +477,6 @@ async def audience(request: Request) -> Response:
     return json_response(Audience(
         readers=sum(r.readers for r in reports),
         processes=sum(1 for r in reports if r.readers), lag=lag))
-
-
-async def beat(request: Request) -> Response:
-    slug = slug_from(request)
-    actor = await authenticate(request)
-    cmd = await read_json(request, Heartbeat)
-    return json_response(await presence_from(request).beat(slug, actor, cmd.editing))
-
-
-async def read_presence(request: Request) -> Response:
-    await authenticate(request)
-    slug = slug_from(request)
-    return json_response(await presence_from(request).view(slug))
-
-
-async def leave(request: Request) -> Response:
-    slug = slug_from(request)
-    actor = await authenticate(request)
-    await presence_from(request).leave(slug, actor)
-    return Response(status_code=204)
 
 
 def _existing(blog: Blog | None, slug: str) -> Blog:
@@ -581,13 +554,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
         "Edit an entry (its author, or an editor)", "author", EntryResult, body=EditRequest,
-        params=(SLUG, ENTRY,
-                Param("If-Match", "header", 'The revision the edit is based on, e.g. "2".',
-                      {"type": "string", "pattern": IF_MATCH.pattern}),
-                Param(OVERRIDE_LOCK, "header",
-                      "true: save even though someone else has the entry open (its soft "
-                      "lock; without this, 409 entry-locked names them).",
-                      {"type": "string", "enum": ["true", "false"]})),
+        params=(SLUG, ENTRY, Param("If-Match", "header",
+                                   'The revision the edit is based on, e.g. "2".',
+                                   {"type": "string", "pattern": IF_MATCH.pattern})),
         errors=(*WRITE_ERRORS, 410, 412),
     ),
     Operation(
@@ -654,8 +623,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/me", me, "Who this token belongs to", "reporter", Me,
               errors=(401, 503)),
     Operation("POST", "/api/preview", preview,
-              "Render Markdown exactly as readers will see it", "reporter", Preview,
-              body=PreviewInput, errors=(400, 401, 413, 415, 422, 503)),
+              "Render an entry (Markdown, title, image, embed) exactly as readers will see "
+              "it: its body's HTML and its whole article", "reporter", Preview,
+              body=EntryPreview, errors=(400, 401, 413, 415, 422, 503)),
     Operation("GET", "/healthz", healthz, "Health, including Redis", "anyone", Health,
               errors=(503,)),
     Operation("GET", "/readyz", readyz,
@@ -665,18 +635,6 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/blogs/{slug}/audience", audience,
               "Readers of the blog now, over every server process, and the delivery lag",
               "reporter", Audience, params=(SLUG,), errors=(401, 404, 503)),
-    Operation("POST", "/api/blogs/{slug}/presence", beat,
-              "A heartbeat (every 10 s, and when focus moves): present on the blog, with "
-              "`editing` open; locks that entry unless someone else holds it, and lets go "
-              "of the caller's other locks", "reporter", PresenceView, body=Heartbeat,
-              params=(SLUG,), errors=(400, 401, 403, 404, 409, 410, 413, 415, 422, 503)),
-    Operation("GET", "/api/blogs/{slug}/presence", read_presence,
-              "Who is on the blog now, what each has open, and the entries locked",
-              "reporter", PresenceView, params=(SLUG,), errors=(401, 404, 503)),
-    Operation("DELETE", "/api/blogs/{slug}/presence", leave,
-              "Sign off the blog (the console, on leaving the page): lets go of the "
-              "caller's locks", "reporter", None, status=204, params=(SLUG,),
-              errors=(401, 403, 404, 503)),
     Operation("POST", "/api/session", session.create_session,
               "Sign a browser in: the token goes into an HttpOnly cookie (204)", "anyone",
               None, status=204, body=session.SignIn,
