@@ -1,7 +1,8 @@
 """XSS in a real browser (issue 8): a corpus of hostile payloads in every field a reporter or
 editor controls, rendered in Chromium on every surface: the reader page (server-rendered, live
-over the stream, and rebuilt from a snapshot), the newsroom console (its list, its entries, its
-preview, the reader page in its frame), the replay (timeline, frame, an entry's history) and
+over the stream, and rebuilt from a snapshot: the same bytes each time, the stream carrying the
+server's markup), the newsroom console (its list, its entries, its preview, the reader page in
+its frame), the preview's whole article, the replay (timeline, frame, an entry's history) and
 the home page's list of blogs.
 
 Each payload goes straight into the log, as an event from before any input check would (the
@@ -296,6 +297,51 @@ def check_reader(page: Page, story: Story, where: str, watch: Watch) -> None:
     audit(page, where, watch)
 
 
+# The elements the stream brings rendered by the server (an entry's article, the pinned copy,
+# a figure's row), relative times emptied (told from each copy's own clock).
+MARKUP = """(selectors) => selectors.map((selector) => {
+  const found = document.querySelector(selector);
+  if (!found) return null;
+  const copy = found.cloneNode(true);
+  copy.querySelectorAll("[data-rel]").forEach((e) => { e.textContent = ""; });
+  return copy.outerHTML;
+})"""
+
+
+def server_markup(page: Page, story: Story) -> list[str | None]:
+    """What the stream carried, as the page shows it: the same bytes live, reloaded and
+    rebuilt from a snapshot (one renderer, liveblog/markup.py)."""
+    expect(page.locator("#entries .arrived")).to_have_count(0, timeout=3000)
+    shown: list[str | None] = page.evaluate(
+        MARKUP, [f"#entry-{story.entry}", f"#pinned-{story.entry}", "#fact-figure"])
+    assert None not in shown
+    return shown
+
+
+def check_preview(context: BrowserContext, page: Page, server: UvicornThread, story: Story,
+                  watch: Watch) -> None:
+    """The preview's article, with the payload in every field it shows (the URLs are ones a
+    preview accepts), inserted in the reader page as the stream's are."""
+    p = story.payload
+    fields = {"body": p, "title": p, "key_event": True, "slug": story.slug,
+              "image": {"url": "/static/demo/tartus.svg", "alt": p, "caption": p, "credit": p},
+              "embed": {"url": "https://example.com/post"}}
+    response = context.request.post(f"{server.base_url}/api/preview", data=fields,
+                                    headers={"Origin": server.base_url})
+    assert response.status == 200, response.text()
+    page.evaluate("""(html) => {
+      const holder = document.createElement("template");
+      holder.innerHTML = html;
+      document.getElementById("entries").prepend(holder.content.firstElementChild);
+    }""", response.json()["article"])
+    expect_text(page, "#entry-preview .entry-title", p, "preview")
+    expect_text(page, "#entry-preview .author", "ed", "preview")
+    assert same(page.locator("#entry-preview img").get_attribute("alt") or "") == same(p)
+    credit = page.locator("#entry-preview .credit").evaluate("e => e.textContent")
+    assert same(credit).lstrip(" ") == same(f"Photo: {p}"), "preview"
+    audit(page, "preview", watch)
+
+
 def subscribed(server: UvicornThread, slug: str) -> Callable[[], bool]:
     def check() -> bool:
         tailer = server.hub().tailers.get(slug)
@@ -341,10 +387,12 @@ def test_a_payload_runs_nowhere_and_breaks_nothing(
     append(redis_url, story.slug, story.rest())
     expect(reader.locator(f"#entry-{story.after}")).to_be_attached()
     check_reader(reader, story, "live", watch)
+    live = server_markup(reader, story)
 
     # The same page rendered by the server.
     reader.reload()
     check_reader(reader, story, "server-rendered", watch)
+    assert server_markup(reader, story) == live, "the stream's markup is the page's"
 
     # A stale page whose stream opens with a snapshot that rebuilds it.
     def stale(route: Route) -> None:
@@ -361,6 +409,8 @@ def test_a_payload_runs_nowhere_and_breaks_nothing(
     reader.reload()
     expect(reader.locator(f"#entry-{story.after}")).to_be_attached()
     check_reader(reader, story, "snapshot", watch)
+    assert server_markup(reader, story) == live, "the snapshot's markup is the page's"
+    check_preview(context, reader, server, story, watch)
     reader.close()
 
     # The home page's list of blogs.
