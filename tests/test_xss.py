@@ -336,7 +336,7 @@ def check_preview(context: BrowserContext, page: Page, server: UvicornThread, st
     }""", response.json()["article"])
     expect_text(page, "#entry-preview .entry-title", p, "preview")
     expect_text(page, "#entry-preview .author", "ed", "preview")
-    assert same(page.locator("#entry-preview img").get_attribute("alt") or "") == same(p)
+    assert same(page.locator("#entry-preview > figure img").get_attribute("alt") or "") == same(p)
     credit = page.locator("#entry-preview .credit").evaluate("e => e.textContent")
     assert same(credit).lstrip(" ") == same(f"Photo: {p}"), "preview"
     audit(page, "preview", watch)
