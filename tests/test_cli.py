@@ -18,7 +18,6 @@ import pytest
 import redis
 
 from liveblog import tokens as minting
-from tests.conftest import Api, Tokens, free_socket, wait_until
 from tests.processes import (
     Processes,
     Served,
@@ -31,6 +30,7 @@ from tests.processes import (
     liveblog_env,
     redis_processes_for,
 )
+from tests.support import Api, Tokens, free_socket, wait_until
 
 
 def liveblog(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

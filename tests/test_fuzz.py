@@ -30,15 +30,15 @@ from schemathesis import Case, CheckContext, Response
 
 from liveblog import version
 from liveblog.web.openapi import openapi_document
-from tests.conftest import (
+from tests.support import (
     Api,
     RedisServer,
     Tokens,
     UvicornThread,
     app_config,
+    assert_problem,
     create_tokens,
 )
-from tests.test_api import assert_problem
 
 # Generated cases per operation in the fuzzing phase; the coverage phase adds its own
 # (a bounded set, 10 to 140 per operation). All of it takes about 30 s.

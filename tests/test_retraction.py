@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import Api, Tokens, UvicornThread, app_config, run_async
 from tests.sse import Message, Stream, messages
+from tests.support import Api, Tokens, UvicornThread, app_config, run_async
 
 RETRACTED = ["SECRET-BODY-1", "SECRET-TITLE-1", "SECRET-IMAGE", "SECRET-ALT",
              "SECRET-CAPTION", "SECRET-CREDIT", "SECRET-BODY-2", "SECRET-EMBED"]

@@ -4,18 +4,14 @@ working under their Content-Security-Policy in Chromium without a single violati
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from liveblog.web.caching import READER_CACHE
-from tests.conftest import Api, Tokens, UvicornThread
-from tests.test_pages import SECOND, open_live
-from tests.test_replay import wait_for_frame
+from tests.support import SECOND, Api, OtherSite, Tokens, UvicornThread, open_live, wait_for_frame
 
 NOSNIFF = "nosniff"
 
@@ -217,36 +213,6 @@ def test_the_replay_works_under_the_policy(
     expect(replay.locator("#history .revision")).to_have_count(2)
     expect(replay.locator("#history ins")).to_contain_text("corrected")
     replay.screenshot(path="/tmp/browser-replay.png", full_page=False)
-
-
-class OtherSite:
-    """Another site on this machine (a plain http.server on its own port): `html` at /, a
-    plain page anywhere else. Loopback like the app, so Chromium's private network rules
-    stay out of it."""
-
-    def __init__(self) -> None:
-        self.html = ""
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = (site.html if self.path == "/" else "<p>plain</p>").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.http.server_address[1]
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
 
 
 @pytest.fixture

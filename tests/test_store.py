@@ -17,7 +17,7 @@ from liveblog.errors import (
 )
 from liveblog.service import Service
 from liveblog.store import Store
-from tests.conftest import open_store
+from tests.support import open_store
 
 pytestmark = pytest.mark.backends  # also on a Redis Cluster
 

@@ -20,8 +20,8 @@ from liveblog.domain.views import PublicEntry
 from liveblog.live import HEARTBEAT, RING_SIZE, Hub
 from liveblog.service import Service
 from liveblog.web.stream import SendReader
-from tests.conftest import Api, Tokens, UvicornThread, app_config, open_store, wait_until
 from tests.sse import Message, Stream, messages, read_stream
+from tests.support import Api, Tokens, UvicornThread, app_config, open_store, wait_until
 
 STREAM = "/blogs/tartus/stream"
 

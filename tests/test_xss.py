@@ -43,8 +43,7 @@ from liveblog.domain.events import (
 )
 from liveblog.service import Service
 from liveblog.store import Store
-from tests.conftest import Api, Tokens, UvicornThread, run_async
-from tests.test_replay import wait_for_frame
+from tests.support import Api, Tokens, UvicornThread, run_async, wait_for_frame
 
 X = "window.__xss=1"
 PAYLOADS: list[tuple[str, str]] = [
