@@ -18,8 +18,10 @@
         │                               that is not ours (CSRF)
         ├── NotFound               404  no such blog, entry or event
         ├── Conflict               409  the slug is taken, or the blog has ended
-        │   └── VersionConflict    409  the log moved on since the state was read (the
-        │                               service layer retries these; clients rarely see one)
+        │   ├── VersionConflict    409  the log moved on since the state was read (the
+        │   │                           service layer retries these; clients rarely see one)
+        │   └── EntryLocked        409  someone else holds the entry's soft edit lock (names
+        │                               them and when it lapses); the edit may override it
         ├── Gone                   410  the entry was retracted
         ├── PreconditionFailed     412  If-Match names a revision that is no longer current
         ├── PayloadTooLarge        413  the body is over LIVEBLOG_MAX_BODY_BYTES
@@ -41,6 +43,7 @@ status is how HTTP happens to spell it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class LiveblogError(Exception):
@@ -123,6 +126,20 @@ class VersionConflict(Conflict):
         super().__init__(f"expected blog version {expected}, but it is at {actual}")
         self.expected = expected
         self.actual = actual
+
+
+class EntryLocked(Conflict):
+    """An edit of an entry someone else has open in the console (presence.py): nothing is
+    changed; sending it again with `Liveblog-Override-Lock: true` saves it anyway."""
+
+    code, title = "entry-locked", "Someone else is editing this entry"
+
+    def __init__(self, entry_id: str, holder: str, expires_at: datetime) -> None:
+        super().__init__(
+            f"{holder} is editing entry {entry_id}; to save anyway, send the edit again with "
+            "'Liveblog-Override-Lock: true'")
+        self.holder = holder
+        self.expires_at = expires_at
 
 
 class Gone(Problem):

@@ -31,6 +31,7 @@ from liveblog.logs import request_id, request_id_from
 from liveblog.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from liveblog.metrics import Metrics
 from liveblog.orphans import end_with_supervisor
+from liveblog.presence import LOCK_TTL_SECONDS, PRESENCE_TTL_SECONDS, Presence
 from liveblog.resources import STATIC
 from liveblog.service import Service
 from liveblog.store import Store
@@ -140,9 +141,13 @@ class State(TypedDict):
     config: Config
     service: Service
     hub: Hub
+    presence: Presence
 
 
-def create_app(config: Config | None = None) -> App:
+def create_app(config: Config | None = None, *, presence_ttl: float = PRESENCE_TTL_SECONDS,
+               lock_ttl: float = LOCK_TTL_SECONDS) -> App:
+    """The app; `presence_ttl` and `lock_ttl` (seconds) are for tests that watch presence
+    and locks lapse (presence.py)."""
     config = config or Config.from_env()
     if config.redis_url is None:
         raise ConfigError(
@@ -173,7 +178,9 @@ def create_app(config: Config | None = None) -> App:
         app.state.hub = hub  # for introspection: tests, and later metrics
         drain_on_signals(hub)
         try:
-            yield {"config": config, "service": service, "hub": hub}
+            yield {"config": config, "service": service, "hub": hub,
+                   "presence": Presence(service, presence_ttl=presence_ttl,
+                                        lock_ttl=lock_ttl)}
         finally:
             await hub.close()
             await store.close()

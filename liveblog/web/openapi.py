@@ -23,7 +23,7 @@ _ERRORS = {
     403: "Wrong role, not the entry's author, or a change with the session cookie from "
          "another site",
     404: "No such blog, entry or event",
-    409: "Slug taken, or the blog has ended",
+    409: "Slug taken, the blog has ended, or (entry-locked) someone else has the entry open",
     410: "The entry was retracted",
     412: "If-Match names an old revision",
     413: "Body too large",
