@@ -60,8 +60,6 @@ async def oembed(request: Request) -> Response:
     form = request.query_params.get("format", "json")
     if form not in FORMATS:
         raise InvalidInput([FieldError("format", "must be json (or xml, which is not served)")])
-    if form != "json":
-        raise FormatNotImplemented("only format=json is served; there is no XML oEmbed here")
     url = request.query_params.get("url")
     if not url:
         raise InvalidInput([FieldError("url", "required: the address of a blog's page here")])
@@ -69,6 +67,9 @@ async def oembed(request: Request) -> Response:
         raise InvalidInput([FieldError("url", f"must be at most {MAX_URL} characters")])
     width = min(WIDTH, query_int(request, "maxwidth", WIDTH, 1, MAX_SIZE))
     height = min(HEIGHT, query_int(request, "maxheight", HEIGHT, 1, MAX_SIZE))
+    # Only a request that is well formed hears that its format is not served.
+    if form != "json":
+        raise FormatNotImplemented("only format=json is served; there is no XML oEmbed here")
     base: str = request.state.config.public_url
     slug = blog_slug(url, [base, str(request.base_url)])
     if slug is None:
