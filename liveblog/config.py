@@ -204,6 +204,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Base URL readers use (printed at start; the pages' canonical, og:url and JSON-LD "
         "links). Unset: http://HOST:PORT.",
     ),
+    Setting(
+        # Bounded: every entry is rendered into each answer, and feed readers poll.
+        "LIVEBLOG_FEED_ENTRIES", "feed_entries", "int", "50",
+        "Entries in a blog's Atom and JSON feeds, the newest first.",
+        low=1, high=500,
+    ),
 )
 
 
@@ -229,6 +235,7 @@ class Config:
     redis_cluster: bool = False
     wait_replicas: int = 0
     wait_timeout_ms: int = 1000
+    feed_entries: int = 50
 
     @classmethod
     def from_env(

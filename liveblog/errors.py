@@ -28,6 +28,7 @@
         ├── UnsupportedMediaType   415  a body that is not application/json
         ├── InvalidInput           422  fields that are missing, unknown or wrong (each named)
         ├── IdempotencyKeyReused   422  an Idempotency-Key sent again with another request
+        ├── FormatNotImplemented   501  /oembed asked for a format we do not write (xml)
         ├── StoreUnavailable       503  Redis cannot be reached; retry later
         ├── Overloaded             503  a limit on reader streams or tailed blogs is
         │                               reached (per client address or per process);
@@ -175,6 +176,12 @@ class IdempotencyKeyReused(Problem):
             f"Idempotency-Key {key!r} was already used for a different request; "
             "use a new key for a new request"
         )
+
+
+class FormatNotImplemented(Problem):
+    """What oEmbed answers a format the provider does not write: 501, by its spec."""
+
+    status, code, title = 501, "format-not-implemented", "Format not implemented"
 
 
 class StoreUnavailable(Problem):

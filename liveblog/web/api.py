@@ -60,7 +60,7 @@ from liveblog.live import AUDIENCE_TTL_SECONDS, Hub
 from liveblog.presence import Heartbeat, Presence, PresenceView
 from liveblog.service import Service, fingerprint
 from liveblog.store import BlogPage
-from liveblog.web import session
+from liveblog.web import oembed, session
 from liveblog.web.caching import cached, etag
 from liveblog.web.requests import (
     IDEMPOTENCY_KEY,
@@ -686,6 +686,26 @@ OPERATIONS: tuple[Operation, ...] = (
               session.Session, errors=(401, 503)),
     Operation("DELETE", "/api/session", session.delete_session,
               "Sign a browser out (removes the cookie)", "anyone", None, status=204),
+    Operation(
+        "GET", "/oembed", oembed.oembed,
+        "oEmbed 1.0: a blog's page as a rich embed (an iframe of the blog's embed page)",
+        "anyone", oembed.OEmbed,
+        params=(
+            Param("url", "query", "A blog's reader page here, or the page of one of its "
+                  "updates (either embeds the blog).",
+                  {"type": "string", "minLength": 1, "maxLength": oembed.MAX_URL},
+                  required=True),
+            Param("format", "query", "json (the default); xml is answered 501.",
+                  {"type": "string", "enum": list(oembed.FORMATS)}),
+            Param("maxwidth", "query", f"Widest the iframe may be, in pixels (default and "
+                  f"most {oembed.WIDTH}).",
+                  {"type": "integer", "minimum": 1, "maximum": oembed.MAX_SIZE}),
+            Param("maxheight", "query", f"Tallest the iframe may be, in pixels (default "
+                  f"and most {oembed.HEIGHT}).",
+                  {"type": "integer", "minimum": 1, "maximum": oembed.MAX_SIZE}),
+        ),
+        errors=(404, 422, 501, 503),
+    ),
 )
 
 

@@ -29,6 +29,7 @@ _ERRORS = {
     413: "Body too large",
     415: "Body is not application/json",
     422: "Invalid fields (each named in `errors`)",
+    501: "A format this server does not write (oEmbed's xml)",
     503: "Redis is unreachable; retry after Retry-After seconds",
 }
 
