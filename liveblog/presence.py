@@ -37,8 +37,8 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 class Person(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
-    # The token's display name, once tokens have one (the bylines part of issue 10); null
-    # until then: show `name`.
+    # Their byline (the identity's display name); null for a token without one: show
+    # `name`.
     display_name: str | None
     role: Role
     # The entry they have open; the lock on it may be someone else's (see `locks`).
@@ -83,7 +83,8 @@ class Presence:
             commands.open_for_editing(blog, actor, editing)
         now = self._now_ms()
         person = PresenceRecord(id=actor.id, name=actor.name, role=actor.role,
-                                editing=editing, seen=now, expires=now + self.presence_ttl_ms)
+                                editing=editing, seen=now, expires=now + self.presence_ttl_ms,
+                                display_name=actor.display_name or None)
         return _view(await self.store.beat(slug, person, now_ms=now,
                                            lock_ttl_ms=self.lock_ttl_ms))
 

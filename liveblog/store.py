@@ -22,10 +22,17 @@ append script may touch them together):
     {liveblog}:blogs             sorted set: every slug ever opened (score: opening time)
     {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at, id}
     {liveblog}:token-names       hash: name -> sha256(token)
+    {liveblog}:people            hash: identity -> {id, name, role, display_name,
+                                 created_at}: every identity a token was issued to since
+                                 display names exist, revoked ones included (their bylines
+                                 stay on their entries)
+    {liveblog}:authored:<id>     set: the slugs of the blogs where the identity posted
+                                 (where a rename must append byline-changed)
 
 A stream entry's fields: v (blog version), type, at (ISO 8601), actor, role, actor_id (the
-actor's identity; absent from events logged before identities were), data (the event's
-tagged JSON).
+actor's identity; absent from events logged before identities were), actor_name (the
+actor's display name then; absent from events logged before display names were), data (the
+event's tagged JSON).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -154,10 +161,26 @@ if seen then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end
 return seen
 """
 
+# KEYS: tokens, token-names, people. ARGV: name, digest, token record, identity, person.
 _CREATE_TOKEN = """
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
 return 1
+"""
+
+# KEYS: tokens, people. ARGV: a digest. The token's record and its person's (false when it
+# has none, or when its record predates identities: the caller derives that identity), in
+# one round trip: every authenticated request asks.
+_FIND_TOKEN = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local ok, record = pcall(cjson.decode, raw)
+local person = false
+if ok and type(record) == 'table' and type(record.id) == 'string' and record.id ~= '' then
+  person = redis.call('HGET', KEYS[2], record.id)
+end
+return {raw, person}
 """
 
 # KEYS: tokens, token-names. ARGV: name, the digest it must still point at, new digest,
@@ -170,11 +193,14 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 """
 
+# KEYS: tokens, token-names, people. ARGV: name, the digest it must still point at, its
+# identity, a person record for an identity that has none yet (one from before display
+# names), so that it stays listed: HSETNX, as a rename meanwhile must not be undone.
 _REVOKE_TOKEN = """
-local digest = redis.call('HGET', KEYS[2], ARGV[1])
-if not digest then return 0 end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], digest)
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4])
 return 1
 """
 
@@ -241,6 +267,7 @@ _BLOGS = "{liveblog}:blogs"
 _LISTED = ("title", "status", "version", "opened_at", "updated_at", "description")
 _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
+_PEOPLE = "{liveblog}:people"
 
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                redis.exceptions.BusyLoadingError, OSError,
@@ -342,6 +369,29 @@ class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: str = ""
 
 
+class PersonRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An identity as the store keeps it (see _PEOPLE): whether it is active is whether a
+    token of it exists, so revoking changes nothing here."""
+
+    id: str
+    name: str
+    role: str
+    display_name: str
+    created_at: datetime
+
+
+class Person(msgspec.Struct, frozen=True, kw_only=True):
+    """An identity as editors see it: its token's name, its byline, and whether a token of
+    it still works."""
+
+    id: str
+    name: str
+    display_name: str
+    role: Role
+    status: Literal["active", "revoked"]
+    created_at: datetime
+
+
 class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
     slug: str
     title: str
@@ -392,7 +442,7 @@ class PresenceRecord(msgspec.Struct, frozen=True, kw_only=True):
     editing: str | None
     seen: int
     expires: int
-    # Filled once tokens carry display names (the bylines work of issue 10).
+    # Their byline when they last beat (None: show the name).
     display_name: str | None = None
 
 
@@ -445,6 +495,7 @@ class Store:
         self._append = self.writer.register_script(_APPEND)
         self._seen = self.writer.register_script(_SEEN)
         self._create_token = client.register_script(_CREATE_TOKEN)
+        self._find_token = client.register_script(_FIND_TOKEN)
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
         self._rotate_token = client.register_script(_ROTATE_TOKEN)
         self._version_of = client.register_script(_VERSION_OF)
@@ -734,6 +785,8 @@ class Store:
         ]
         if actor.id:
             args += ["actor_id", actor.id]
+        if actor.display_name:
+            args += ["actor_name", actor.display_name]
         args += ["data", event_encoder.encode(event)]
         try:
             reply = await self._replicated(self._append, keys, args)
@@ -747,7 +800,7 @@ class Store:
             event_id = reply[1].decode()
             recorded = Recorded(
                 id=event_id, version=int(reply[2]), at=at, actor=actor.name, role=actor.role,
-                event=event, actor_id=actor.id or None,
+                event=event, actor_id=actor.id or None, actor_name=actor.display_name or None,
             )
             return Appended(recorded, repeated=False)
         if outcome == "conflict":
@@ -921,20 +974,49 @@ class Store:
     # -- tokens --------------------------------------------------------------------------
 
     @_unavailable_on_redis_errors
-    async def create_token(self, name: str, role: str, secret: str, at: datetime) -> bool:
-        """Store a token by its hash, for a new identity; False if the name is taken."""
+    async def create_token(self, name: str, role: str, secret: str, at: datetime, *,
+                           display_name: str | None = None) -> bool:
+        """Store a token by its hash, for a new identity whose byline is `display_name`
+        (by default the name); False if the name is taken."""
+        identity = new_identity()
         record = msgspec.json.encode(
-            TokenRecord(name=name, role=role, created_at=at, id=new_identity()))
+            TokenRecord(name=name, role=role, created_at=at, id=identity))
+        person = msgspec.json.encode(PersonRecord(
+            id=identity, name=name, role=role, display_name=display_name or name,
+            created_at=at))
         created = await self._create_token(
-            keys=[_TOKENS, _TOKEN_NAMES], args=[name, _digest(secret), record]
+            keys=[_TOKENS, _TOKEN_NAMES, _PEOPLE],
+            args=[name, _digest(secret), record, identity, person],
         )
         return bool(created)
+
+    @_unavailable_on_redis_errors
+    async def find_actor(self, secret: str) -> Actor | None:
+        """Who a token is: its name, role, identity and byline; None if it is unknown."""
+        digest = _digest(secret)
+        found = await self._find_token(keys=[_TOKENS, _PEOPLE], args=[digest])
+        if not found:
+            return None
+        raw, person = found
+        record = _token_record(digest, raw)
+        if person is None and record.id.startswith("legacy-"):
+            person = await self.redis.hget(_PEOPLE, record.id)
+        display_name = _person_record(person).display_name if person else record.name
+        return Actor(record.name, record.role, record.id,  # type: ignore[arg-type]
+                     display_name)
 
     @_unavailable_on_redis_errors
     async def find_token(self, secret: str) -> TokenRecord | None:
         digest = _digest(secret)
         raw = await self.redis.hget(_TOKENS, digest)
         return None if raw is None else _token_record(digest, raw)
+
+    @_unavailable_on_redis_errors
+    async def token_named(self, name: str) -> TokenRecord | None:
+        """The record of the token named `name`; None if there is none."""
+        digest = await self.redis.hget(_TOKEN_NAMES, name)
+        raw = None if digest is None else await self.redis.hget(_TOKENS, digest)
+        return None if digest is None or raw is None else _token_record(digest.decode(), raw)
 
     @_unavailable_on_redis_errors
     async def list_tokens(self) -> list[TokenRecord]:
@@ -959,7 +1041,67 @@ class Store:
 
     @_unavailable_on_redis_errors
     async def revoke_token(self, name: str) -> bool:
-        return bool(await self._revoke_token(keys=[_TOKENS, _TOKEN_NAMES], args=[name]))
+        """End the token named `name` and its identity; the identity stays listed among
+        the people (its entries keep its byline). False if there is no such token."""
+        digest = await self.redis.hget(_TOKEN_NAMES, name)
+        raw = None if digest is None else await self.redis.hget(_TOKENS, digest)
+        if digest is None or raw is None:
+            return False
+        record = _token_record(digest.decode(), raw)
+        person = PersonRecord(id=record.id, name=record.name, role=record.role,
+                              display_name=record.name, created_at=record.created_at)
+        return bool(await self._revoke_token(
+            keys=[_TOKENS, _TOKEN_NAMES, _PEOPLE],
+            args=[name, digest, record.id, msgspec.json.encode(person)]))
+
+    # -- people (identities and their bylines) -------------------------------------------
+
+    @_unavailable_on_redis_errors
+    async def list_people(self) -> list[Person]:
+        """Every identity, active or revoked, the oldest first. Those issued before
+        display names (no person record yet) are listed while their token works, with
+        their name as their byline."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_PEOPLE)
+            pipe.hgetall(_TOKENS)
+            people_raw, tokens_raw = await pipe.execute()
+        tokens = _by_identity(tokens_raw)
+        records = {record.id: record for record in map(_person_record, people_raw.values())}
+        for identity, token in tokens.items():
+            records.setdefault(identity, _person_of(token))
+        people = [_person(record, active=record.id in tokens) for record in records.values()]
+        return sorted(people, key=lambda p: (p.created_at, p.id))
+
+    @_unavailable_on_redis_errors
+    async def set_display_name(self, identity: str, display_name: str) -> Person | None:
+        """Give the identity a new byline (for what it does from now on: the blogs' logs
+        learn it by byline-changed events, which the service appends). None if no such
+        identity is known."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(_PEOPLE, identity)
+            pipe.hgetall(_TOKENS)
+            raw, tokens_raw = await pipe.execute()
+        tokens = _by_identity(tokens_raw)
+        if raw is not None:
+            record = _person_record(raw)
+        elif identity in tokens:  # issued before display names: its first person record
+            record = _person_of(tokens[identity])
+        else:
+            return None
+        record = msgspec.structs.replace(record, display_name=display_name)
+        await self.redis.hset(_PEOPLE, identity, msgspec.json.encode(record))
+        return _person(record, active=identity in tokens)
+
+    @_unavailable_on_redis_errors
+    async def note_author(self, identity: str, slug: str) -> None:
+        """Remember that the identity posts to the blog (before the post is appended, so
+        that a rename meanwhile finds the blog: at worst it finds one it need not)."""
+        await self.redis.sadd(_authored(identity), slug)
+
+    @_unavailable_on_redis_errors
+    async def authored_blogs(self, identity: str) -> list[str]:
+        """The slugs of the blogs where the identity posted (see note_author), sorted."""
+        return sorted(slug.decode() for slug in await self.redis.smembers(_authored(identity)))
 
 
 class NotReplicated(redis.exceptions.ConnectionError):
@@ -1008,6 +1150,7 @@ def _decode(row: tuple[bytes, dict[bytes, bytes]]) -> Recorded:
         role=fields[b"role"].decode(),  # type: ignore[arg-type]
         event=event_decoder.decode(fields[b"data"]),
         actor_id=actor_id.decode() if (actor_id := fields.get(b"actor_id")) else None,
+        actor_name=name.decode() if (name := fields.get(b"actor_name")) else None,
     )
 
 
@@ -1072,6 +1215,33 @@ def legacy_identity(digest: str) -> str:
     digest, so it is stable for that token's life and no other token (a new one with the
     same name included) ever has it."""
     return "legacy-" + hashlib.sha256(f"identity\0{digest}".encode()).hexdigest()[:16]
+
+
+def _by_identity(tokens: dict[bytes, bytes]) -> dict[str, TokenRecord]:
+    """The tokens hash's records by identity."""
+    records = (_token_record(digest.decode(), value) for digest, value in tokens.items())
+    return {record.id: record for record in records}
+
+
+def _authored(identity: str) -> str:
+    return f"{{liveblog}}:authored:{identity}"
+
+
+def _person_record(raw: bytes) -> PersonRecord:
+    return msgspec.json.decode(raw, type=PersonRecord)
+
+
+def _person_of(token: TokenRecord) -> PersonRecord:
+    """The person record of an identity issued before display names: its name is its
+    byline."""
+    return PersonRecord(id=token.id, name=token.name, role=token.role,
+                        display_name=token.name, created_at=token.created_at)
+
+
+def _person(record: PersonRecord, *, active: bool) -> Person:
+    return Person(id=record.id, name=record.name, display_name=record.display_name,
+                  role=record.role,  # type: ignore[arg-type]
+                  status="active" if active else "revoked", created_at=record.created_at)
 
 
 def _token_record(digest: str, raw: bytes) -> TokenRecord:

@@ -87,7 +87,7 @@
     link.appendChild(timeEl(e.posted_at));
     meta.appendChild(link);
     meta.appendChild(el("span", { "class": "rel", "data-rel": e.posted_at }));
-    meta.appendChild(el("span", { "class": "author" }, e.author));
+    meta.appendChild(el("span", { "class": "author" }, e.author_name || e.author));
     if (e.key_event) meta.appendChild(el("span", { "class": "badge key-badge" }, "Key event"));
     meta.appendChild(el("a", { "class": "share", href: "/blogs/" + slug + "/entries/" + e.id }, "Share"));
     article.appendChild(meta);
@@ -262,6 +262,22 @@
     });
     keyEvents(id, true);
   }
+  // A rename: the byline of each listed entry, wherever it shows (its article, the pinned
+  // copy), and of those waiting behind the button or already fetched.
+  function setByline(d) {
+    var ids = {};
+    d.entry_ids.forEach(function (id) { ids[id] = true; });
+    function renamed(e) { if (ids[e.id]) e.author_name = d.author_name; }
+    pending.forEach(renamed);
+    Object.keys(latest).forEach(function (id) { renamed(latest[id]); });
+    d.entry_ids.forEach(function (id) {
+      ["entry-", "pinned-"].forEach(function (prefix) {
+        var node = document.getElementById(prefix + id);
+        var author = node && node.querySelector(".entry-meta .author");
+        if (author) author.textContent = d.author_name; // plain text, never HTML
+      });
+    });
+  }
   function snapshot(s) {
     setBlog(s);
     entries.textContent = "";
@@ -311,6 +327,7 @@
     "entry-retracted": function (d) { if (d.entry_id === single) withdrawn(); },
     "pin-changed": ignore,
     "fact-updated": ignore,
+    "byline-changed": setByline,
     "blog-updated": function (d) { setBack(d.title); ended = d.status === "ended"; }
   };
   function setBack(title) {
@@ -332,6 +349,7 @@
     },
     "pin-changed": function (d) { setPinned(d.entry); },
     "fact-updated": function (d) { setFact(d.fact); },
+    "byline-changed": setByline,
     "blog-updated": function (d) {
       setBlog(d);
       if (ended) { announce("This live blog has ended."); }

@@ -561,7 +561,8 @@ def test_the_event_log_pages_for_editors_only(api: Api, tokens: Tokens, blog: st
     page = api("GET", "/api/blogs/tartus/events", tokens.editor, params={"limit": 2}).json()
     assert [e["version"] for e in page["events"]] == [1, 2]
     event = page["events"][0]
-    assert set(event) == {"id", "version", "type", "at", "actor", "actor_id", "role", "data"}
+    assert set(event) == {"id", "version", "type", "at", "actor", "actor_id", "actor_name",
+                          "role", "data"}
     assert (event["type"], event["actor"], event["role"]) == ("blog-opened", "ed", "editor")
     rest = api("GET", "/api/blogs/tartus/events", tokens.editor,
                params={"after": page["next"]}).json()

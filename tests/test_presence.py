@@ -69,9 +69,15 @@ def test_who_is_on_the_blog_and_what_they_have_open(api: Api, tokens: Tokens,
     people = {p["name"]: p for p in answered["people"]}
     assert list(people) == ["ed", "rania"]  # by name
     assert people["ed"] == {
-        "id": identity(api, tokens.editor), "name": "ed", "display_name": None,
+        "id": identity(api, tokens.editor), "name": "ed", "display_name": "ed",
         "role": "editor", "editing": entry, "seen_at": people["ed"]["seen_at"]}
     assert (people["rania"]["role"], people["rania"]["editing"]) == ("reporter", None)
+    # The byline of the moment: a new display name shows from the next beat.
+    renamed = api("PATCH", f"/api/people/{identity(api, tokens.reporter)}", tokens.editor,
+                  json={"display_name": "Rania Abouzeid"})
+    assert renamed.status_code == 200, renamed.text
+    again = {p["name"]: p for p in beat(api, tokens.reporter)["people"]}
+    assert again["rania"]["display_name"] == "Rania Abouzeid"
     for person in people.values():
         seen = datetime.fromisoformat(person["seen_at"])
         assert before - timedelta(seconds=1) <= seen <= datetime.now().astimezone()

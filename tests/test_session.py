@@ -60,7 +60,7 @@ def test_signing_in_sets_an_http_only_strict_cookie(server: UvicornThread, token
         assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
         assert "Path=/;" in cookie + ";"
         assert client.get("/api/session").json() == {
-            "signed_in": True, "name": "ed", "role": "editor"}
+            "signed_in": True, "name": "ed", "role": "editor", "display_name": "ed"}
         me = client.get("/api/me").json()
         assert (me["name"], me["role"]) == ("ed", "editor") and me["id"]
         gone = client.delete("/api/session")

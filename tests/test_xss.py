@@ -32,6 +32,7 @@ from liveblog.domain.events import (
     Actor,
     BlogOpened,
     BlogUpdated,
+    BylineChanged,
     Embed,
     EntryEdited,
     EntryPosted,
@@ -94,7 +95,7 @@ PAYLOADS: list[tuple[str, str]] = [
 # What shows where (for the count in docs/reliability.md and the commit).
 READER_FIELDS = ["body", "title", "image.url", "image.alt", "image.caption", "image.credit",
                  "embed.url", "correction", "fact.label", "fact.value", "fact.source", "blog.title",
-                 "blog.description"]
+                 "blog.description", "byline"]
 SURFACES = {
     "home page": ["blog.title"],
     "reader, server-rendered": READER_FIELDS,
@@ -172,7 +173,8 @@ def same(text: str) -> str:
 # -- writing a story straight into the log ---------------------------------------------------
 
 EDITOR = Actor("ed", "editor")
-REPORTER = Actor("rania", "reporter")
+# With an identity, so an editor can rename her: her byline becomes the payload.
+REPORTER = Actor("rania", "reporter", "rania-identity", "Rania")
 
 
 def append(redis_url: str, slug: str, events: list[tuple[Actor, Event]]) -> None:
@@ -216,6 +218,8 @@ class Story:
             (EDITOR, EntryRetracted(entry_id=self.victim, reason=p)),
             (EDITOR, PinChanged(entry_id=self.entry)),
             (REPORTER, EntryPosted(entry_id=self.after, body="After the payload")),
+            # Her byline, on every entry of hers: live by the stream's byline-changed.
+            (EDITOR, BylineChanged(author_id=REPORTER.id, name=p)),
         ]
 
 
@@ -268,6 +272,8 @@ def check_reader(page: Page, story: Story, where: str, watch: Watch) -> None:
     assert same(source) == same(f"Source: {p}, "), where
     entry = f"#entry-{story.entry}"
     expect_text(page, f"{entry} .entry-title", p, where)
+    for shown in (entry, f"#pinned-{story.entry}", f"#entry-{story.after}"):
+        expect_text(page, f"{shown} .author", p, where)
     assert same(p) in same(page.locator(f"{entry} figcaption").evaluate("e => e.textContent"))
     credit = page.locator(f"{entry} .credit").evaluate("e => e.textContent")
     assert same(credit).lstrip(" ") == same(f"Photo: {p}"), where
@@ -292,6 +298,7 @@ def check_reader(page: Page, story: Story, where: str, watch: Watch) -> None:
         assert same(data["headline"]) == same(p)
         assert [u["headline"] for u in data["liveBlogUpdate"]][1] == p
         assert data["liveBlogUpdate"][1]["correction"][0]["text"] == p
+        assert data["liveBlogUpdate"][1]["author"] == {"@type": "Person", "name": p}
     audit(page, where, watch)
 
 
@@ -339,6 +346,9 @@ def test_a_payload_runs_nowhere_and_breaks_nothing(
     wait_for(subscribed(server, story.slug), reader, "the stream")
     append(redis_url, story.slug, story.rest())
     expect(reader.locator(f"#entry-{story.after}")).to_be_attached()
+    byline = reader.locator(f"#entry-{story.after} .author")
+    wait_for(lambda: same(byline.evaluate("e => e.textContent")) == same(payload), reader,
+             "the rename")  # the story's last event
     check_reader(reader, story, "live", watch)
 
     # The same page rendered by the server.
@@ -473,7 +483,20 @@ def test_the_api_takes_a_payload_verbatim_or_refuses_it(
     assert response.status_code == 200, response.text
     assert (response.json()["title"], response.json()["description"]) == (
         payload.strip(), payload)
+    rania = api("GET", "/api/me", tokens.reporter).json()["id"]
+    response = api("PATCH", f"/api/people/{rania}", tokens.editor,
+                   json={"display_name": payload})
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 422:
+        # One line of plain text: no control characters, no bidirectional overrides.
+        assert [e["field"] for e in response.json()["errors"]] == ["display_name"]
+        assert len(payload) > 80 or re.search("[\x00-\x1f\u202a-\u202e\u2066-\u2069]",
+                                              payload), payload
+    else:
+        assert response.json()["person"]["display_name"] == payload.strip()
+        shown = api("GET", "/api/blogs/tartus").json()["entries"][0]["author_name"]
+        assert shown == payload.strip()
 
 
 def test_the_count() -> None:
-    assert len(PAYLOADS) == 40 and RENDERINGS == 40 * 68 == 2720
+    assert len(PAYLOADS) == 40 and RENDERINGS == 40 * 73 == 2920

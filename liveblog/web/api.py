@@ -27,6 +27,7 @@ from liveblog.domain.commands import (
     FactInput,
     NewBlog,
     NewEntry,
+    PersonChanges,
     Pin,
     Retraction,
 )
@@ -58,8 +59,8 @@ from liveblog.errors import (
 )
 from liveblog.live import AUDIENCE_TTL_SECONDS, Hub
 from liveblog.presence import Heartbeat, Presence, PresenceView
-from liveblog.service import Service, fingerprint
-from liveblog.store import BlogPage
+from liveblog.service import Renamed, Service, fingerprint
+from liveblog.store import BlogPage, Person
 from liveblog.web import oembed, session
 from liveblog.web.caching import cached, etag
 from liveblog.web.requests import (
@@ -73,6 +74,7 @@ from liveblog.web.requests import (
     if_match_revision,
     overrides_lock,
     parse_json,
+    person_id_from,
     query_entry_id,
     query_event_id,
     query_int,
@@ -123,6 +125,8 @@ class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
     data: Event
     # The actor's identity; null for events logged before identities were recorded.
     actor_id: str | None
+    # The actor's byline then; null for events logged before display names were.
+    actor_name: str | None
 
 
 class EventPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,6 +144,14 @@ class Me(msgspec.Struct, frozen=True):
     role: Role
     # The identity behind the token: what owns its entries; kept when it is rotated.
     id: str
+    # The byline its updates carry.
+    display_name: str
+
+
+class People(msgspec.Struct, frozen=True):
+    # Every identity a token was issued to, the oldest first; revoked ones too (their
+    # entries keep their bylines).
+    people: list[Person]
 
 
 class PreviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -271,7 +283,7 @@ async def post_entry(request: Request) -> Response:
         idempotency=None if key is None else (key, fingerprint(body)),
     )
     assert outcome.recorded is not None
-    entry = public_entry(posted_entry(outcome.recorded))
+    entry = public_entry(posted_entry(outcome.recorded), outcome.blog)
     headers = {"Location": f"/api/blogs/{slug}#entry-{entry.id}", "ETag": f'"{entry.revision}"'}
     if outcome.repeated:
         # The header's name is the one clients of idempotency keys know (Stripe's); in our
@@ -302,7 +314,7 @@ async def edit_entry(request: Request) -> Response:
         return edited
 
     outcome = await service_from(request).execute(slug, actor, decide)
-    entry = public_entry(outcome.blog.entries[entry_id])
+    entry = public_entry(outcome.blog.entries[entry_id], outcome.blog)
     result = EntryResult(
         entry=entry, event_id=_event_id(outcome.recorded), version=outcome.blog.version
     )
@@ -376,7 +388,7 @@ async def read_events(request: Request) -> Response:
         events=[
             LoggedEvent(
                 id=e.id, version=e.version, type=kind(e.event), at=e.at, actor=e.actor,
-                role=e.role, data=e.event, actor_id=e.actor_id,
+                role=e.role, data=e.event, actor_id=e.actor_id, actor_name=e.actor_name,
             )
             for e in events
         ],
@@ -419,7 +431,22 @@ async def read_entry_history(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     actor = await authenticate(request)
-    return json_response(Me(actor.name, actor.role, actor.id))
+    return json_response(Me(actor.name, actor.role, actor.id, actor.byline))
+
+
+async def list_people(request: Request) -> Response:
+    actor = await authenticate(request)
+    commands.require_editor(actor, "list the newsroom's people")
+    return json_response(People(await service_from(request).store.list_people()))
+
+
+async def rename_person(request: Request) -> Response:
+    identity = person_id_from(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "change bylines")
+    cmd = await read_json(request, PersonChanges)
+    renamed: Renamed = await service_from(request).rename(identity, cmd.display_name, actor)
+    return json_response(renamed)
 
 
 async def preview(request: Request) -> Response:
@@ -653,6 +680,17 @@ OPERATIONS: tuple[Operation, ...] = (
               "editor", EntryHistory, params=(SLUG, ENTRY), errors=(401, 403, 404, 503)),
     Operation("GET", "/api/me", me, "Who this token belongs to", "reporter", Me,
               errors=(401, 503)),
+    Operation("GET", "/api/people", list_people,
+              "Every identity: token name, byline, role, active or revoked", "editor",
+              People, errors=(401, 403, 503)),
+    Operation("PATCH", "/api/people/{person_id}", rename_person,
+              "Change someone's byline: on what they post from now on, and on their entries "
+              "in every blog (a byline-changed event in each)", "editor", Renamed,
+              body=PersonChanges,
+              params=(Param("person_id", "path", "The identity (id in GET /api/people).",
+                            {"type": "string", "pattern": commands.ACTOR_ID_PATTERN},
+                            required=True),),
+              errors=(400, 401, 403, 404, 409, 413, 415, 422, 503)),
     Operation("POST", "/api/preview", preview,
               "Render Markdown exactly as readers will see it", "reporter", Preview,
               body=PreviewInput, errors=(400, 401, 413, 415, 422, 503)),

@@ -160,7 +160,7 @@ def update_ld(e: PublicEntry, url: str, base: str) -> dict[str, Any]:
         "dateModified": iso(e.updated_at),
         "url": url,
         "articleBody": plain(e, 5000),
-        "author": {"@type": "Person", "name": e.author},
+        "author": {"@type": "Person", "name": e.author_name},
         **({"image": image} if (image := picture(e, base)) else {}),
         **({"correction": corrections_ld(e)} if e.corrections else {}),
     }
@@ -262,7 +262,7 @@ async def _render_entry_page(request: Request, state: Blog, entry_id: str, canon
                              base: str) -> tuple[bytes, str, int]:
     live = state.entries.get(entry_id)
     if live is not None:
-        e = public_entry(live)
+        e = public_entry(live, state)
         html = render("entry.html", blog=state, e=e, canonical=canonical,
                       ld=entry_ld(state, e, canonical, base), image=picture(e, base),
                       share_title=e.title or plain(e, 70), share_text=plain(e, 200),

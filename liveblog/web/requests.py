@@ -12,7 +12,12 @@ from starlette.requests import Request
 
 from liveblog.config import Config
 from liveblog.domain import ids
-from liveblog.domain.commands import ENTRY_ID_PATTERN, FACT_KEY_PATTERN, SLUG_PATTERN
+from liveblog.domain.commands import (
+    ACTOR_ID_PATTERN,
+    ENTRY_ID_PATTERN,
+    FACT_KEY_PATTERN,
+    SLUG_PATTERN,
+)
 from liveblog.domain.events import Actor
 from liveblog.errors import (
     CrossSiteRequest,
@@ -46,10 +51,10 @@ async def authenticate(request: Request) -> Actor:
 
 
 async def actor_for(request: Request, secret: str) -> Actor:
-    record = await request.state.service.store.find_token(secret)
-    if record is None:
+    actor: Actor | None = await request.state.service.store.find_actor(secret)
+    if actor is None:
         raise Unauthorized("this token is unknown or has been revoked")
-    return Actor(record.name, record.role, record.id)
+    return actor
 
 
 def session_cookie(config: Config) -> str:
@@ -210,6 +215,7 @@ IF_MATCH = re.compile(r'^(?:\*|[0-9]{1,18}|"[0-9]{1,18}")$')
 _SLUG = re.compile(SLUG_PATTERN)
 _ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 _FACT_KEY = re.compile(FACT_KEY_PATTERN)
+_ACTOR_ID = re.compile(ACTOR_ID_PATTERN)
 
 
 # Path parameters, one rule: a path names something that exists, so a name that cannot
@@ -230,6 +236,13 @@ def entry_id_from(request: Request) -> str:
     if not _ENTRY_ID.fullmatch(entry_id):
         raise NotFound(f"no entry {entry_id[:80]!r}")
     return entry_id
+
+
+def person_id_from(request: Request) -> str:
+    identity: str = request.path_params["person_id"]
+    if not _ACTOR_ID.fullmatch(identity):
+        raise NotFound(f"no identity {identity[:80]!r}")
+    return identity
 
 
 def fact_key_from(request: Request, *, creating: bool = False) -> str:
