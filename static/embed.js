@@ -2,7 +2,7 @@
 //   <script async src="https://live.example/static/embed.js" data-liveblog="SLUG"></script>
 // puts the blog's embed page (/blogs/SLUG/embed, from this script's own origin) in an
 // iframe right after the script, and keeps the iframe as tall as that page: the page posts
-// {type: "liveblog:height", slug, height} whenever its height changes (static/embed-page.js),
+// {type: "liveblog:height", slug, height} whenever its height changes (static/embedded.js),
 // and only a message from that very iframe, from this script's origin, is believed.
 //
 // No layout shift above the embed: the iframe is in place at once, at a reserved height

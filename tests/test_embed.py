@@ -1,4 +1,4 @@
-"""The embed (liveblog/web/embed.py, static/embed.js, static/embed-page.js): the snippet on
+"""The embed (liveblog/web/embed.py, static/embed.js, static/embedded.js): the snippet on
 a page of another site, in a real Chromium, against a real uvicorn and Redis.
 
 Layout shift, as measured here: the host page records every `layout-shift` entry
@@ -146,12 +146,13 @@ def heights(page: Page, frame: Frame) -> tuple[int, int]:
     return round(outer), round(inner)
 
 
-def fitted(page: Page, frame: Frame, taller_than: int = 0) -> int:
-    """Wait until the iframe is as tall as its document (within 2 px) and taller than
-    `taller_than`; that height."""
+def fitted(page: Page, frame: Frame, taller_than: int = 0,
+           shorter_than: int = 10**6) -> int:
+    """Wait until the iframe is as tall as its document (within 2 px), and taller than
+    `taller_than` and shorter than `shorter_than`; that height."""
     for _ in range(500):
         outer, inner = heights(page, frame)
-        if abs(outer - inner) <= 2 and outer > taller_than:
+        if abs(outer - inner) <= 2 and taller_than < outer < shorter_than:
             return outer
         page.wait_for_timeout(10)
     raise AssertionError(f"the iframe is {outer}px, its document {inner}px")
@@ -283,13 +284,18 @@ def test_the_embed_appears_on_another_site_and_keeps_the_height_of_its_content(
     iframe_top, title_top = top_of(page, FRAME), top_of(page, "#host-title")
     listening(server, page)
 
+    live = []
     for n in range(3):  # each update makes the embed taller, and the iframe follows
-        post(api, tokens, f"Live update {n}: the toll rises, officials say.")
+        live.append(post(api, tokens, f"Live update {n}: the toll rises, officials say."))
         expect(frame.locator("#entries article")).to_have_count(3 + n, timeout=SECOND)
         height = fitted(page, frame, taller_than=height)
         # Nothing scrolls inside: the whole document is shown.
         assert frame.evaluate("document.documentElement.scrollHeight") <= height + 2
     expect(frame.locator("#entries article").first).to_contain_text("Live update 2")
+    # A retraction makes it shorter, and the iframe follows down too.
+    assert api("DELETE", f"/api/blogs/tartus/entries/{live[1]}", tokens.editor).status_code == 200
+    expect(frame.locator("#entries article")).to_have_count(4, timeout=SECOND)
+    height = fitted(page, frame, shorter_than=height)
 
     # No layout shift above the embed: nothing there moved, nor the iframe's top.
     assert top_of(page, FRAME) == iframe_top and top_of(page, "#host-title") == title_top
@@ -304,7 +310,8 @@ def test_the_embed_appears_on_another_site_and_keeps_the_height_of_its_content(
         assert len(recorded) == 1 and not recorded[0]["recent"], recorded
         assert [s["node"] for s in recorded[0]["sources"]] == ["below"], recorded
         assert recorded[0]["sources"][0]["before"] >= iframe_top - 0.5, recorded
-    page.screenshot(path=f"/tmp/embed-host-{'reserved' if reserved else 'bare'}.png", full_page=True)
+    name = "reserved" if reserved else "bare"
+    page.screenshot(path=f"/tmp/embed-host-{name}.png", full_page=True)
 
 
 def test_a_reader_below_the_embed_sees_no_shift_while_it_grows(
@@ -361,6 +368,12 @@ def test_links_open_in_the_top_window(context: BrowserContext, api: Api, tokens:
     expect(page).to_have_url(f"{server.base_url}/blogs/tartus")
 
 
+def forged(to: str, slug: str, height: int) -> str:
+    """Script that posts a height message to the window `to`."""
+    return (f"{to}.postMessage({{type: 'liveblog:height', slug: '{slug}', "
+            f"height: {height}}}, '*')")
+
+
 def test_height_messages_from_elsewhere_are_ignored(
         context: BrowserContext, api: Api, tokens: Tokens, blog: str, server: UvicornThread,
         other_site: OtherSite) -> None:
@@ -386,10 +399,10 @@ def test_height_messages_from_elsewhere_are_ignored(
 
     host_origin = f"http://localhost:{other_site.port}"
     # The host page itself (the wrong origin and the wrong window).
-    page.evaluate("window.postMessage({type: 'liveblog:height', slug: 'tartus', height: 123}, '*')")
+    page.evaluate(forged("window", "tartus", 123))
     assert heard(123) == [host_origin, "tartus", 123, height]
     # The embed's frame, for another blog.
-    frame.evaluate("parent.postMessage({type: 'liveblog:height', slug: 'other', height: 124}, '*')")
+    frame.evaluate(forged("parent", "other", 124))
     assert heard(124) == [server.base_url, "other", 124, height]
     # The right window, once it shows another origin's page.
     page.locator(FRAME).evaluate("(f, url) => { f.src = url; }", f"{host_origin}/plain")
@@ -400,7 +413,7 @@ def test_height_messages_from_elsewhere_are_ignored(
         page.wait_for_timeout(10)
     assert plain is not None
     expect(plain.locator("p")).to_have_text("plain")  # its own document, loaded
-    plain.evaluate("parent.postMessage({type: 'liveblog:height', slug: 'tartus', height: 126}, '*')")
+    plain.evaluate(forged("parent", "tartus", 126))
     assert heard(126) == [host_origin, "tartus", 126, height]
     assert page.locator(FRAME).evaluate("f => f.getBoundingClientRect().height") == height
 

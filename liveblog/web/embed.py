@@ -4,7 +4,7 @@ That site pastes one line (api.py's `snippet`, which GET /api/blogs/{slug}/embed
 console); static/embed.js, run there, puts the blog's embed page (`embed_page`,
 templates/embed.html: the reader page made compact, live through the same stream) in an
 iframe after the script, and keeps the iframe as tall as the page says it is
-(static/embed-page.js posts its height; embed.js believes only that frame, from this
+(static/embedded.js posts its height; embed.js believes only that frame, from this
 origin). Only the embed page may be framed by other sites, and only by those
 LIVEBLOG_EMBED_ORIGINS names (its CSP frame-ancestors; any, by default); every other page
 refuses to be framed (headers.py)."""
