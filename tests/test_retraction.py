@@ -121,7 +121,8 @@ def every_public_read(base_url: str, event_ids: list[str], entry_ids: list[str],
     with httpx.Client(base_url=base_url, timeout=10) as http:
         gets = ["/api/blogs", "/api/blogs/tartus", "/api/blogs/tartus?limit=1",
                 "/blogs/tartus", "/", "/newsroom", "/newsroom/tartus", "/blogs/tartus/replay",
-                *FEEDS, "/oembed?url=http://127.0.0.1:8000/blogs/tartus"]
+                *FEEDS, "/oembed?url=http://127.0.0.1:8000/blogs/tartus",
+                "/blogs/tartus/embed", "/api/blogs/tartus/embed"]
         gets += [f"/api/blogs/tartus?before={e}" for e in entry_ids]
         gets += [f"/api/blogs/tartus?before={e}&limit=1" for e in entry_ids]
         gets += [f"/blogs/tartus?before={e}" for e in entry_ids]

@@ -41,11 +41,14 @@ def assert_strict(response: httpx.Response, framed_by: str = "'none'") -> None:
 def test_every_response_has_the_headers(api: Api, tokens: Tokens, blog: str) -> None:
     entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
                 json={"body": "x"}).json()
-    framed_by_self = {"/blogs/tartus", "/blogs/tartus/replay/frame"}
+    framed_by = {"/blogs/tartus": "'self'", "/blogs/tartus/replay/frame": "'self'",
+                 "/blogs/tartus/embed": "*"}  # LIVEBLOG_EMBED_ORIGINS, by default
     for method, path, token, status in [
         ("GET", "/", None, 200),
         ("GET", "/blogs/tartus", None, 200),
         ("GET", "/blogs/tartus?before=" + entry["entry"]["id"], None, 200),
+        ("GET", "/blogs/tartus/embed", None, 200),
+        ("GET", "/api/blogs/tartus/embed", None, 200),
         ("GET", "/newsroom", None, 200),
         ("GET", "/newsroom/tartus", None, 200),
         ("GET", "/blogs/tartus/replay", None, 200),
@@ -63,6 +66,7 @@ def test_every_response_has_the_headers(api: Api, tokens: Tokens, blog: str) -> 
         ("GET", "/oembed?url=http://127.0.0.1:8000/blogs/tartus&format=xml", None, 501),
         ("GET", "/healthz", None, 200),
         ("GET", "/static/live.js", None, 200),
+        ("GET", "/static/embed.js", None, 200),
         ("GET", "/static/style.css", None, 200),
         ("GET", "/no/such/page", None, 404),
         ("DELETE", "/", None, 405),
@@ -71,8 +75,8 @@ def test_every_response_has_the_headers(api: Api, tokens: Tokens, blog: str) -> 
     ]:
         response = api(method, path, token)
         assert response.status_code == status, (path, response.text)
-        framed = status == 200 and path.split("?")[0] in framed_by_self
-        assert_strict(response, "'self'" if framed else "'none'")
+        framed = framed_by.get(path.split("?")[0], "'none'") if status == 200 else "'none'"
+        assert_strict(response, framed)
 
 
 def test_reader_streams_are_nosniff_on_both_paths(api: Api, tokens: Tokens, blog: str,

@@ -138,7 +138,9 @@ AUDIT = r"""
       bad.push("script " + s.outerHTML.slice(0, 60));
   });
   doc.querySelectorAll(FOREIGN).forEach((el) => {
-    if (!(el.tagName === "IFRAME" && (el.id === "reader" || el.id === "frame")))
+    if (!(el.tagName === "IFRAME" && (el.id === "reader" || el.id === "frame"))
+        && !(el.tagName === "BASE" && el.parentNode === doc.head && el.attributes.length === 1
+             && el.getAttribute("target") === "_top" && doc.body.className === "embed"))
       bad.push("element " + el.tagName);
   });
   doc.querySelectorAll("form").forEach((f) => {
@@ -371,6 +373,12 @@ def test_a_payload_runs_nowhere_and_breaks_nothing(
     expect(reader.locator(f"#entry-{story.after}")).to_be_attached()
     check_reader(reader, story, "snapshot", watch)
     reader.close()
+
+    # The embed page (issue 11): the same fields, compact, for other sites' frames.
+    embed = watch.attach(context.new_page())
+    embed.goto(f"{base}/embed")
+    check_reader(embed, story, "embed", watch)
+    embed.close()
 
     # The home page's list of blogs.
     home = watch.attach(context.new_page())

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
+from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -62,7 +63,7 @@ from liveblog.presence import Heartbeat, Presence, PresenceView
 from liveblog.service import Renamed, Service, fingerprint
 from liveblog.store import BlogPage, Person
 from liveblog.web import oembed, session
-from liveblog.web.caching import cached, etag
+from liveblog.web.caching import READER_CACHE, cached, etag
 from liveblog.web.requests import (
     IDEMPOTENCY_KEY,
     IF_MATCH,
@@ -189,6 +190,15 @@ class Audience(msgspec.Struct, frozen=True, kw_only=True):
     lag: Lag | None
 
 
+class EmbedCode(msgspec.Struct, frozen=True, kw_only=True):
+    # The line another site pastes where the blog should appear (static/embed.js).
+    snippet: str
+    # The page that line frames (web/embed.py), for a site that writes its own iframe.
+    url: str
+    # The sites that may frame it (LIVEBLOG_EMBED_ORIGINS): ["*"] for any.
+    origins: list[str]
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
@@ -230,6 +240,23 @@ async def list_blogs(request: Request) -> Response:
     before = query_slug(request, "before")
     return json_response(await service_from(request).list_blogs(limit=limit, before=before))
 
+
+
+def snippet(base: str, slug: str) -> str:
+    """The embed's one line: static/embed.js from this site, for the blog `slug`."""
+    return (f'<script async src="{escape(base)}/static/embed.js" '
+            f'data-liveblog="{escape(slug)}"></script>')
+
+
+async def embed_code(request: Request) -> Response:
+    slug = slug_from(request)
+    await service_from(request).blog(slug)  # 404 for a blog that does not exist
+    config: Config = request.state.config
+    allowed = config.embed_origins.split()
+    code = EmbedCode(snippet=snippet(config.public_url, slug),
+                     url=f"{config.public_url}/blogs/{slug}/embed",
+                     origins=["*"] if allowed == ["*"] else allowed[1:])  # not 'self'
+    return json_response(code, headers={"Cache-Control": READER_CACHE})
 
 
 async def create_blog(request: Request) -> Response:
@@ -595,6 +622,9 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         errors=(404, 422, 503),
     ),
+    Operation("GET", "/api/blogs/{slug}/embed", embed_code,
+              "The line another site pastes to embed the blog, live", "anyone", EmbedCode,
+              params=(SLUG,), errors=(404, 503)),
     Operation("PATCH", "/api/blogs/{slug}", update_blog, "Change headline, description or status",
               "editor", PublicBlog, body=BlogChanges, params=(SLUG,), errors=WRITE_ERRORS),
     Operation(

@@ -36,6 +36,7 @@ from liveblog.resources import STATIC
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import routes as api_routes
+from liveblog.web.embed import embed_page
 from liveblog.web.feeds import atom_feed, json_feed
 from liveblog.web.headers import with_security_headers
 from liveblog.web.openapi import openapi_document
@@ -201,6 +202,7 @@ def create_app(config: Config | None = None, *, presence_ttl: float = PRESENCE_T
         Route("/blogs/{slug}/entries/{entry_id}", entry_page, methods=["GET"]),
         Route("/blogs/{slug}/feed.atom", atom_feed, methods=["GET"]),
         Route("/blogs/{slug}/feed.json", json_feed, methods=["GET"]),
+        Route("/blogs/{slug}/embed", embed_page, methods=["GET"]),
         Route("/blogs/{slug}/replay", replay_page, methods=["GET"]),
         Route("/blogs/{slug}/replay/frame", replay_frame, methods=["GET"]),
         Route("/", home, methods=["GET"]),
