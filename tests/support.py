@@ -130,11 +130,13 @@ class UvicornThread:
     startup error, such as a ConfigError) as soon as the thread ends."""
 
     def __init__(self, config: Config, port: int = 0,
-                 http: str = "liveblog.web.protocol:StreamingHttpToolsProtocol") -> None:
+                 http: str = "liveblog.web.protocol:StreamingHttpToolsProtocol",
+                 **app_options: object) -> None:
         self.sock = free_socket(port)
         self.port = self.sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(config)
+        # app_options: create_app's own (a shorter webhook retry schedule).
+        self.app = create_app(config, **app_options)  # type: ignore[arg-type]
         self.failure: BaseException | None = None
         self.server = uvicorn.Server(
             # Streams never end by themselves; on exit, cut them after half a second (in a

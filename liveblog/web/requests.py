@@ -14,6 +14,7 @@ from liveblog.config import Config
 from liveblog.domain import ids
 from liveblog.domain.commands import ENTRY_ID_PATTERN, FACT_KEY_PATTERN, SLUG_PATTERN
 from liveblog.domain.events import Actor
+from liveblog.domain.webhooks import ENDPOINT_ID_PATTERN
 from liveblog.errors import (
     CrossSiteRequest,
     FieldError,
@@ -210,6 +211,7 @@ IF_MATCH = re.compile(r'^(?:\*|[0-9]{1,18}|"[0-9]{1,18}")$')
 _SLUG = re.compile(SLUG_PATTERN)
 _ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 _FACT_KEY = re.compile(FACT_KEY_PATTERN)
+_WEBHOOK_ID = re.compile(ENDPOINT_ID_PATTERN)
 
 
 # Path parameters, one rule: a path names something that exists, so a name that cannot
@@ -230,6 +232,13 @@ def entry_id_from(request: Request) -> str:
     if not _ENTRY_ID.fullmatch(entry_id):
         raise NotFound(f"no entry {entry_id[:80]!r}")
     return entry_id
+
+
+def webhook_id_from(request: Request) -> str:
+    endpoint_id: str = request.path_params["webhook_id"]
+    if not _WEBHOOK_ID.fullmatch(endpoint_id):
+        raise NotFound(f"no webhook {endpoint_id[:80]!r}")
+    return endpoint_id
 
 
 def fact_key_from(request: Request, *, creating: bool = False) -> str:
