@@ -260,7 +260,8 @@ class Webhooks:
                     logger.info("webhooks: Redis answers again")
                     self._said_down = False
             except StoreUnavailable as exc:
-                if not self._said_down:
+                # Not while stopping: the embedded Redis may stop first (same signal).
+                if not self._said_down and not self.stopping:
                     logger.warning("webhooks: Redis is unavailable (%s); trying again every "
                                    "%.2g s", exc.__cause__ or exc, self.scan_seconds)
                     self._said_down = True
@@ -361,11 +362,13 @@ class Webhooks:
                 change = change_view(rec, state)
                 if change is None:
                     continue
+                # The kind readers' streams name it by: the type endpoints filter on.
                 event_kind, event_ms = kind(rec.event), ids.position(rec.id).ms
                 wanting = [e.id for e in endpoints if e.wants(slug, event_kind, event_ms)]
                 if wanting:
                     targets += [(len(changes), endpoint_id) for endpoint_id in wanting]
-                    changes.append((rec.id, event_kind, _encode(message(slug, rec, change))))
+                    body = _encode(message(slug, rec, change, event_kind))
+                    changes.append((rec.id, event_kind, body))
             outcome = await self.store.queue_webhooks(self.holder, slug, cursor, events[-1].id,
                                                       changes, targets)
             if not await self._queued(slug, outcome):

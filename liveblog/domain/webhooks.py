@@ -17,7 +17,7 @@ import msgspec
 from msgspec import Meta
 
 from liveblog.domain.commands import END, SLUG_PATTERN
-from liveblog.domain.events import Recorded, kind
+from liveblog.domain.events import Recorded
 from liveblog.domain.urls import url_problem
 from liveblog.domain.views import Change
 from liveblog.errors import FieldError, InvalidInput
@@ -143,8 +143,9 @@ class WebhookMessage(msgspec.Struct, frozen=True, kw_only=True):
     data: WebhookData
 
 
-def message(slug: str, rec: Recorded, change: Change) -> WebhookMessage:
-    return WebhookMessage(type=kind(rec.event), timestamp=rec.at,
+def message(slug: str, rec: Recorded, change: Change, event_kind: str) -> WebhookMessage:
+    """The body for `rec`, whose `change` readers' streams carry as `event_kind`."""
+    return WebhookMessage(type=event_kind, timestamp=rec.at,
                           data=WebhookData(blog=slug, event_id=rec.id, version=rec.version,
                                            change=change))
 
