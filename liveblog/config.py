@@ -215,6 +215,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Base URL readers use (printed at start; the pages' canonical, og:url and JSON-LD "
         "links). Unset: http://HOST:PORT.",
     ),
+    Setting(
+        # Bounded: every entry is rendered into each answer, and feed readers poll.
+        "LIVEBLOG_FEED_ENTRIES", "feed_entries", "int", "50",
+        "Entries in a blog's Atom and JSON feeds, the newest first.",
+        low=1, high=500,
+    ),
 )
 
 
@@ -242,6 +248,7 @@ class Config:
     wait_timeout_ms: int = 1000
     webhooks_forbid_private: bool = False
     webhooks_timeout_seconds: float = 10.0
+    feed_entries: int = 50
 
     @classmethod
     def from_env(

@@ -14,6 +14,11 @@ append script may touch them together):
     liveblog:{slug}:audience     hash: server process -> its readers of the blog now and
                                  its delivery lag (JSON, with when it said so); expires
                                  when no process refreshes it (see Store.report_audience)
+    liveblog:{slug}:presence     hash: identity -> who is signed in on the blog now and
+                                 what they have open (JSON, with when it lapses); expires
+                                 when nobody beats (see Store.beat)
+    liveblog:{slug}:locks        hash: entry id -> its soft edit lock (JSON: holder, when
+                                 it lapses); expires likewise. Neither is ever in the log
     {liveblog}:blogs             sorted set: every slug ever opened (score: opening time)
     {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at, id}
     {liveblog}:token-names       hash: name -> sha256(token)
@@ -59,7 +64,15 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.commands.core import AsyncScript
 
 from liveblog.config import Config, sentinel_address
-from liveblog.domain.events import Actor, Event, Recorded, event_decoder, event_encoder, kind
+from liveblog.domain.events import (
+    Actor,
+    Event,
+    Recorded,
+    Role,
+    event_decoder,
+    event_encoder,
+    kind,
+)
 from liveblog.domain.webhooks import DELIVERIES_KEPT, Delivery, Endpoint
 from liveblog.durability import Durability, findings
 from liveblog.errors import (
@@ -271,6 +284,52 @@ if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], ARGV[1], ARGV[8]) end
 return 1
 """
 
+# Presence (see liveblog/presence.py). Redis 7.0 has no expiry per hash field, so each
+# record carries its own (`expires`, Unix milliseconds, from the app's clock); a beat
+# sweeps lapsed ones and extends the whole key's expiry, never shortens it, so the key
+# outlives every record in it and goes by itself when nobody beats any more.
+# KEYS: presence, locks. ARGV: now, presence ttl, lock ttl (ms), identity, its presence
+# record (JSON), the entry it has open ('' = none), the lock it would take (JSON).
+_BEAT = """
+local presence, locks = KEYS[1], KEYS[2]
+local now, me, entry = tonumber(ARGV[1]), ARGV[4], ARGV[6]
+local function extend(key, ttl)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+local people = redis.call('HGETALL', presence)
+for i = 1, #people, 2 do
+  if cjson.decode(people[i + 1]).expires <= now then redis.call('HDEL', presence, people[i]) end
+end
+-- One lock per person and blog: opening another entry lets go of the last one.
+local held = redis.call('HGETALL', locks)
+for i = 1, #held, 2 do
+  local lock = cjson.decode(held[i + 1])
+  if lock.expires <= now or (lock.holder == me and held[i] ~= entry) then
+    redis.call('HDEL', locks, held[i])
+  end
+end
+if entry ~= '' then
+  local current = redis.call('HGET', locks, entry)
+  if not current or cjson.decode(current).holder == me then
+    redis.call('HSET', locks, entry, ARGV[7])
+    extend(locks, tonumber(ARGV[3]))
+  end
+end
+redis.call('HSET', presence, me, ARGV[5])
+extend(presence, tonumber(ARGV[2]))
+return {redis.call('HGETALL', presence), redis.call('HGETALL', locks)}
+"""
+
+# KEYS: presence, locks. ARGV: identity. Signs it off the blog and lets go of its locks.
+_LEAVE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+local held = redis.call('HGETALL', KEYS[2])
+for i = 1, #held, 2 do
+  if cjson.decode(held[i + 1]).holder == ARGV[1] then redis.call('HDEL', KEYS[2], held[i]) end
+end
+return 1
+"""
+
 _BLOGS = "{liveblog}:blogs"
 # The meta fields the list of blogs shows (HMGET: never the whole hash).
 _LISTED = ("title", "status", "version", "opened_at", "updated_at", "description")
@@ -420,6 +479,39 @@ class AudienceReport(msgspec.Struct, frozen=True, kw_only=True):
 _audience_decoder = msgspec.json.Decoder(AudienceReport)
 
 
+class PresenceRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """Someone signed in on a blog: their identity, name and role, the entry they have open
+    (None: none), their last beat and when that lapses (Unix milliseconds)."""
+
+    id: str
+    name: str
+    role: Role
+    editing: str | None
+    seen: int
+    expires: int
+    # Filled once tokens carry display names (the bylines work of issue 10).
+    display_name: str | None = None
+
+
+class LockRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A soft edit lock: who holds it (identity and name) and when it lapses (Unix ms)."""
+
+    holder: str
+    name: str
+    expires: int
+
+
+class PresenceSnapshot(msgspec.Struct, frozen=True):
+    """Who is on a blog now, and the locks held on its entries (by entry id)."""
+
+    people: list[PresenceRecord]
+    locks: dict[str, LockRecord]
+
+
+_person_decoder = msgspec.json.Decoder(PresenceRecord)
+_lock_decoder = msgspec.json.Decoder(LockRecord)
+
+
 class Store:
     def __init__(self, client: aioredis.Redis | RedisCluster,
                  blocking: aioredis.Redis | RedisCluster | None = None,
@@ -461,6 +553,8 @@ class Store:
         # cursor, so a repeat is refused ('moved'), and an attempt's record is a list push.
         self._queue = self.writer.register_script(_QUEUE)
         self._attempted = self.writer.register_script(_ATTEMPTED)
+        self._beat = client.register_script(_BEAT)
+        self._leave = client.register_script(_LEAVE)
         # Told of what the app counts (see liveblog/metrics.py): each event appended (its
         # blog's slug), and each operation that failed for want of Redis (its name).
         self.on_appended: Callable[[str], None] = _ignore
@@ -891,6 +985,44 @@ class Store:
             await self.redis.hdel(_audience(slug), *stale)
         return reports
 
+    # -- presence (who is on a blog, soft edit locks: never in the log) ------------------
+
+    @_unavailable_on_redis_errors
+    async def beat(self, slug: str, person: PresenceRecord, *, now_ms: int,
+                   lock_ttl_ms: int) -> PresenceSnapshot:
+        """Mark `person` present (until person.expires) and, if they have an entry open
+        (person.editing), take or renew its lock for `lock_ttl_ms` unless someone else holds
+        it; let go of their other locks on the blog. The blog's presence then."""
+        editing = person.editing or ""
+        lock = LockRecord(holder=person.id, name=person.name, expires=now_ms + lock_ttl_ms)
+        reply = await self._beat(
+            keys=[_presence(slug), _locks(slug)],
+            args=[now_ms, person.expires - now_ms, lock_ttl_ms, person.id,
+                  msgspec.json.encode(person), editing, msgspec.json.encode(lock)])
+        return _snapshot(reply[0], reply[1], now_ms)
+
+    @_unavailable_on_redis_errors
+    async def presence(self, slug: str, *, now_ms: int) -> PresenceSnapshot:
+        """Who is on the blog and which locks are held, as of `now_ms` (lapsed records are
+        left out; the next beat sweeps them)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_presence(slug))
+            pipe.hgetall(_locks(slug))
+            people, locks = await pipe.execute()
+        return _snapshot(_pairs(people), _pairs(locks), now_ms)
+
+    @_unavailable_on_redis_errors
+    async def lock(self, slug: str, entry_id: str, *, now_ms: int) -> LockRecord | None:
+        """The lock held on an entry now, if any."""
+        raw = await self.redis.hget(_locks(slug), entry_id)
+        found = None if raw is None else _lock_decoder.decode(raw)
+        return found if found is not None and found.expires > now_ms else None
+
+    @_unavailable_on_redis_errors
+    async def leave(self, slug: str, identity: str) -> None:
+        """Sign an identity off the blog and let go of its locks there."""
+        await self._leave(keys=[_presence(slug), _locks(slug)], args=[identity])
+
     # -- tokens --------------------------------------------------------------------------
 
     @_unavailable_on_redis_errors
@@ -1175,6 +1307,28 @@ def _retry(endpoint_id: str) -> str:
 
 def _deliveries(endpoint_id: str) -> str:
     return f"{{liveblog}}:webhook:{endpoint_id}:deliveries"
+
+
+def _presence(slug: str) -> str:
+    return f"liveblog:{{{slug}}}:presence"
+
+
+def _locks(slug: str) -> str:
+    return f"liveblog:{{{slug}}}:locks"
+
+
+def _pairs(mapping: dict[bytes, bytes]) -> list[bytes]:
+    """HGETALL as redis-py answers it (a dict) in the flat form a script returns."""
+    return [item for pair in mapping.items() for item in pair]
+
+
+def _snapshot(people: list[bytes], locks: list[bytes], now_ms: int) -> PresenceSnapshot:
+    present = [_person_decoder.decode(raw) for raw in people[1::2]]
+    held = {entry.decode(): _lock_decoder.decode(raw)
+            for entry, raw in zip(locks[::2], locks[1::2], strict=True)}
+    return PresenceSnapshot(
+        people=[p for p in present if p.expires > now_ms],
+        locks={entry: lock for entry, lock in held.items() if lock.expires > now_ms})
 
 
 def _revs(slug: str) -> str:

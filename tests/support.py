@@ -135,7 +135,8 @@ class UvicornThread:
         self.sock = free_socket(port)
         self.port = self.sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        # app_options: create_app's own (a shorter webhook retry schedule).
+        # app_options: create_app's own (shorter presence and lock times, a shorter
+        # webhook retry schedule).
         self.app = create_app(config, **app_options)  # type: ignore[arg-type]
         self.failure: BaseException | None = None
         self.server = uvicorn.Server(

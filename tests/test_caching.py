@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from liveblog.config import Config
-from liveblog.web.caching import READER_CACHE
+from liveblog.web.caching import READER_CACHE, last_modified
 from tests.support import RECORD_STREAM, SECOND, Api, Tokens, UvicornThread, post_entry
 
 CACHED = ["/blogs/tartus", "/api/blogs/tartus"]
@@ -135,3 +136,13 @@ def test_canonical_links_name_the_public_url(redis_url: str, tokens: Tokens,
     assert f'<link rel="canonical" href="{base}/">' in home
     assert str(server.port) not in html.split("<body", 1)[0]  # no host:port in the head
     assert "127.0.0.1" not in html
+
+
+def test_last_modified_waits_for_its_second_to_end() -> None:
+    """A copy served in the second of its last change carries no date: a second change in
+    that second would otherwise be answered 304 to whoever holds it."""
+    changed = datetime(2026, 5, 23, 9, 0, 0, 400_000, tzinfo=UTC)
+    assert last_modified(changed, now=changed + timedelta(milliseconds=100)) is None
+    assert last_modified(changed, now=changed.replace(microsecond=999_999)) is None
+    assert last_modified(changed, now=changed + timedelta(milliseconds=600)) == (
+        "Sat, 23 May 2026 09:00:00 GMT")

@@ -274,6 +274,12 @@ def edit_entry(
     return None if unchanged else edited
 
 
+def open_for_editing(blog: Blog, actor: Actor, entry_id: str) -> Entry:
+    """An entry someone opens in the console to edit, taking its soft lock (presence.py):
+    only one they may edit (the same errors as an edit's)."""
+    return _entry_for_change(blog, actor, entry_id, "edit")
+
+
 def retract_entry(blog: Blog, actor: Actor, entry_id: str, cmd: Retraction) -> EntryRetracted:
     _entry_for_change(blog, actor, entry_id, "retract")
     return EntryRetracted(entry_id=entry_id, reason=cmd.reason.strip())

@@ -64,6 +64,7 @@ from liveblog.domain.webhooks import (
 from liveblog.durability import findings
 from liveblog.errors import (
     Conflict,
+    EntryLocked,
     FieldError,
     InvalidInput,
     NotFound,
@@ -71,18 +72,21 @@ from liveblog.errors import (
     StoreUnavailable,
 )
 from liveblog.live import AUDIENCE_TTL_SECONDS, Hub
+from liveblog.presence import Heartbeat, Presence, PresenceView
 from liveblog.service import Service, fingerprint, utcnow
 from liveblog.store import BlogPage
-from liveblog.web import session
+from liveblog.web import oembed, session
 from liveblog.web.caching import cached, etag
 from liveblog.web.requests import (
     IDEMPOTENCY_KEY,
     IF_MATCH,
+    OVERRIDE_LOCK,
     authenticate,
     entry_id_from,
     fact_key_from,
     idempotency_key,
     if_match_revision,
+    overrides_lock,
     parse_json,
     query_entry_id,
     query_event_id,
@@ -214,6 +218,11 @@ def service_from(request: Request) -> Service:
     return service
 
 
+def presence_from(request: Request) -> Presence:
+    presence: Presence = request.state.presence
+    return presence
+
+
 def _event_id(recorded: Recorded | None) -> str | None:
     return None if recorded is None else recorded.id
 
@@ -296,14 +305,20 @@ async def edit_entry(request: Request) -> Response:
     entry_id = entry_id_from(request)
     actor = await authenticate(request)
     revision = if_match_revision(request)
+    override = overrides_lock(request)
     cmd = await read_json(request, EntryChanges)
-    outcome = await service_from(request).execute(
-        slug,
-        actor,
-        lambda blog: commands.edit_entry(
-            _existing(blog, slug), actor, entry_id, cmd, if_revision=revision
-        ),
-    )
+    lock = None if override else await presence_from(request).lock(slug, entry_id)
+
+    def decide(blog: Blog | None) -> Event | None:
+        edited = commands.edit_entry(
+            _existing(blog, slug), actor, entry_id, cmd, if_revision=revision)
+        # After the edit's own checks: someone who may not edit the entry learns nothing
+        # of who has it open.
+        if lock is not None and lock.holder.id != actor.id:
+            raise EntryLocked(entry_id, lock.holder.name, lock.expires_at)
+        return edited
+
+    outcome = await service_from(request).execute(slug, actor, decide)
     entry = public_entry(outcome.blog.entries[entry_id])
     result = EntryResult(
         entry=entry, event_id=_event_id(outcome.recorded), version=outcome.blog.version
@@ -553,6 +568,26 @@ async def webhook_deliveries(request: Request) -> Response:
     return json_response(Deliveries(await store.webhook_deliveries(endpoint_id)))
 
 
+async def beat(request: Request) -> Response:
+    slug = slug_from(request)
+    actor = await authenticate(request)
+    cmd = await read_json(request, Heartbeat)
+    return json_response(await presence_from(request).beat(slug, actor, cmd.editing))
+
+
+async def read_presence(request: Request) -> Response:
+    await authenticate(request)
+    slug = slug_from(request)
+    return json_response(await presence_from(request).view(slug))
+
+
+async def leave(request: Request) -> Response:
+    slug = slug_from(request)
+    actor = await authenticate(request)
+    await presence_from(request).leave(slug, actor)
+    return Response(status_code=204)
+
+
 def _existing(blog: Blog | None, slug: str) -> Blog:
     if blog is None:
         raise NotFound(f"no blog {slug!r}")
@@ -630,9 +665,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
         "Edit an entry (its author, or an editor)", "author", EntryResult, body=EditRequest,
-        params=(SLUG, ENTRY, Param("If-Match", "header",
-                                   'The revision the edit is based on, e.g. "2".',
-                                   {"type": "string", "pattern": IF_MATCH.pattern})),
+        params=(SLUG, ENTRY,
+                Param("If-Match", "header", 'The revision the edit is based on, e.g. "2".',
+                      {"type": "string", "pattern": IF_MATCH.pattern}),
+                Param(OVERRIDE_LOCK, "header",
+                      "true: save even though someone else has the entry open (its soft "
+                      "lock; without this, 409 entry-locked names them).",
+                      {"type": "string", "enum": ["true", "false"]})),
         errors=(*WRITE_ERRORS, 410, 412),
     ),
     Operation(
@@ -710,6 +749,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/blogs/{slug}/audience", audience,
               "Readers of the blog now, over every server process, and the delivery lag",
               "reporter", Audience, params=(SLUG,), errors=(401, 404, 503)),
+    Operation("POST", "/api/blogs/{slug}/presence", beat,
+              "A heartbeat (every 10 s, and when focus moves): present on the blog, with "
+              "`editing` open; locks that entry unless someone else holds it, and lets go "
+              "of the caller's other locks", "reporter", PresenceView, body=Heartbeat,
+              params=(SLUG,), errors=(400, 401, 403, 404, 409, 410, 413, 415, 422, 503)),
+    Operation("GET", "/api/blogs/{slug}/presence", read_presence,
+              "Who is on the blog now, what each has open, and the entries locked",
+              "reporter", PresenceView, params=(SLUG,), errors=(401, 404, 503)),
+    Operation("DELETE", "/api/blogs/{slug}/presence", leave,
+              "Sign off the blog (the console, on leaving the page): lets go of the "
+              "caller's locks", "reporter", None, status=204, params=(SLUG,),
+              errors=(401, 403, 404, 503)),
     Operation("POST", "/api/session", session.create_session,
               "Sign a browser in: the token goes into an HttpOnly cookie (204)", "anyone",
               None, status=204, body=session.SignIn,
@@ -733,6 +784,26 @@ OPERATIONS: tuple[Operation, ...] = (
               f"An endpoint's latest delivery attempts, the newest first (at most "
               f"{DELIVERIES_KEPT})", "editor", Deliveries, params=(WEBHOOK,),
               errors=(401, 403, 404, 503)),
+    Operation(
+        "GET", "/oembed", oembed.oembed,
+        "oEmbed 1.0: a blog's page as a rich embed (an iframe of the blog's embed page)",
+        "anyone", oembed.OEmbed,
+        params=(
+            Param("url", "query", "A blog's reader page here, or the page of one of its "
+                  "updates (either embeds the blog).",
+                  {"type": "string", "minLength": 1, "maxLength": oembed.MAX_URL},
+                  required=True),
+            Param("format", "query", "json (the default); xml is answered 501.",
+                  {"type": "string", "enum": list(oembed.FORMATS)}),
+            Param("maxwidth", "query", f"Widest the iframe may be, in pixels (default and "
+                  f"most {oembed.WIDTH}).",
+                  {"type": "integer", "minimum": 1, "maximum": oembed.MAX_SIZE}),
+            Param("maxheight", "query", f"Tallest the iframe may be, in pixels (default "
+                  f"and most {oembed.HEIGHT}).",
+                  {"type": "integer", "minimum": 1, "maximum": oembed.MAX_SIZE}),
+        ),
+        errors=(404, 422, 501, 503),
+    ),
 )
 
 

@@ -31,10 +31,12 @@ from liveblog.logs import request_id, request_id_from
 from liveblog.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from liveblog.metrics import Metrics
 from liveblog.orphans import end_with_supervisor
+from liveblog.presence import LOCK_TTL_SECONDS, PRESENCE_TTL_SECONDS, Presence
 from liveblog.resources import STATIC
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import routes as api_routes
+from liveblog.web.feeds import atom_feed, json_feed
 from liveblog.web.headers import with_security_headers
 from liveblog.web.openapi import openapi_document
 from liveblog.web.pages import (
@@ -141,12 +143,15 @@ class State(TypedDict):
     config: Config
     service: Service
     hub: Hub
+    presence: Presence
     webhooks: Webhooks
 
 
-def create_app(config: Config | None = None, *, webhook_retry: Retry | None = None) -> App:
-    """The app; `webhook_retry`: the webhooks' retry schedule, if not the documented one
-    (tests shrink it to milliseconds)."""
+def create_app(config: Config | None = None, *, presence_ttl: float = PRESENCE_TTL_SECONDS,
+               lock_ttl: float = LOCK_TTL_SECONDS, webhook_retry: Retry | None = None) -> App:
+    """The app; `presence_ttl` and `lock_ttl` (seconds) are for tests that watch presence
+    and locks lapse (presence.py); `webhook_retry`, the webhooks' retry schedule if not the
+    documented one (tests shrink it to milliseconds)."""
     config = config or Config.from_env()
     if config.redis_url is None:
         raise ConfigError(
@@ -182,7 +187,10 @@ def create_app(config: Config | None = None, *, webhook_retry: Retry | None = No
         webhooks.start()
         drain_on_signals(hub, webhooks)
         try:
-            yield {"config": config, "service": service, "hub": hub, "webhooks": webhooks}
+            yield {"config": config, "service": service, "hub": hub,
+                   "presence": Presence(service, presence_ttl=presence_ttl,
+                                        lock_ttl=lock_ttl),
+                   "webhooks": webhooks}
         finally:
             await webhooks.close()
             await hub.close()
@@ -201,6 +209,8 @@ def create_app(config: Config | None = None, *, webhook_retry: Retry | None = No
     routes += [
         Route("/blogs/{slug}", blog_page, methods=["GET"]),
         Route("/blogs/{slug}/entries/{entry_id}", entry_page, methods=["GET"]),
+        Route("/blogs/{slug}/feed.atom", atom_feed, methods=["GET"]),
+        Route("/blogs/{slug}/feed.json", json_feed, methods=["GET"]),
         Route("/blogs/{slug}/replay", replay_page, methods=["GET"]),
         Route("/blogs/{slug}/replay/frame", replay_frame, methods=["GET"]),
         Route("/", home, methods=["GET"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -177,6 +178,11 @@ def ld_markup(data: dict[str, Any]) -> Markup:
     return Markup(msgspec.json.encode(data).decode().replace("<", "\\u003c"))
 
 
+def oembed_url(page: str, base: str) -> str:
+    """The oEmbed endpoint's answer for `page` (oembed.py), as a page names it."""
+    return f"{base}/oembed?" + urlencode({"url": page, "format": "json"})
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -220,7 +226,7 @@ async def blog_page(request: Request) -> Response:
         blog = public_blog(state, limit=DEFAULT_PAGE, before=before)
         html = render("blog.html", blog=blog, canonical=canonical,
                       ld=json_ld(blog, canonical, base), image=share_image(blog, base),
-                      older=before is not None).encode()
+                      older=before is not None, oembed=oembed_url(canonical, base)).encode()
         found = html, etag(state.version, html)
         _pages.put(key, found)
     # The same for everyone, signed in or not: a CDN may hold it briefly (caching.py).
@@ -259,7 +265,9 @@ async def _render_entry_page(request: Request, state: Blog, entry_id: str, canon
         e = public_entry(live)
         html = render("entry.html", blog=state, e=e, canonical=canonical,
                       ld=entry_ld(state, e, canonical, base), image=picture(e, base),
-                      share_title=e.title or plain(e, 70), share_text=plain(e, 200)).encode()
+                      share_title=e.title or plain(e, 70), share_text=plain(e, 200),
+                      blog_url=f"{base}/blogs/{state.slug}",
+                      oembed=oembed_url(canonical, base)).encode()
         return html, etag(state.version, html), 200
     if entry_id not in state.retracted:
         raise NotFound(f"blog {state.slug!r} has no entry {entry_id!r}")

@@ -287,6 +287,21 @@ def if_match_revision(request: Request) -> int | None:
     return None if value == "*" else int(value.strip('"'))
 
 
+# Liveblog-Override-Lock: an edit saved although someone else holds the entry's soft lock
+# (the console asks first: "Omar is editing this update; save anyway?").
+OVERRIDE_LOCK = "Liveblog-Override-Lock"
+
+
+def overrides_lock(request: Request) -> bool:
+    raw = request.headers.get(OVERRIDE_LOCK.lower())
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value not in ("true", "false"):
+        raise MalformedRequest(f"{OVERRIDE_LOCK} must be true or false, got {raw[:40]!r}")
+    return value == "true"
+
+
 # 1 to 255 visible ASCII characters but '"', bare or (as the IETF draft writes it, a
 # structured-field string) in double quotes. The OpenAPI document declares this pattern.
 IDEMPOTENCY_KEY = re.compile(r'^(?:[!#-~]{1,255}|"[!#-~]{1,255}")$')
