@@ -207,6 +207,17 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("auto", "text", "json"),
     ),
     Setting(
+        "LIVEBLOG_WEBHOOKS_FORBID_PRIVATE", "webhooks_forbid_private", "bool", "false",
+        "true: refuse webhook endpoints whose host is, or resolves to, a loopback, private, "
+        "link-local or other non-public address, at registration and at every delivery.",
+    ),
+    Setting(
+        "LIVEBLOG_WEBHOOKS_TIMEOUT_SECONDS", "webhooks_timeout_seconds", "float", "10",
+        "Longest a webhook delivery waits for the endpoint's answer; then it has failed, and "
+        "is retried.",
+        low=0.1, high=60,
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL", "public_url", "http-url", None,
         "Base URL readers use (printed at start; the pages' canonical, og:url and JSON-LD "
         "links). Unset: http://HOST:PORT.",
@@ -247,6 +258,8 @@ class Config:
     redis_cluster: bool = False
     wait_replicas: int = 0
     wait_timeout_ms: int = 1000
+    webhooks_forbid_private: bool = False
+    webhooks_timeout_seconds: float = 10.0
     feed_entries: int = 50
     # "*", or "'self'" and origins: the embed page's CSP frame-ancestors (see `origins`).
     embed_origins: str = "*"

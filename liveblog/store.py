@@ -28,6 +28,20 @@ append script may touch them together):
                                  stay on their entries)
     {liveblog}:authored:<id>     set: the slugs of the blogs where the identity posted
                                  (where a rename must append byline-changed)
+    {liveblog}:webhooks          hash: endpoint id -> the endpoint (JSON, secret included)
+    {liveblog}:webhooks:cursors  hash: slug -> the last event of the blog handed to the
+                                 endpoints' outboxes
+    {liveblog}:webhooks:leader   string: the server process that queues and delivers
+                                 webhooks now (a lease: it expires unless renewed)
+    {liveblog}:webhook:<id>:outbox      stream: deliveries waiting for the endpoint, in
+                                        order; each leaves once the endpoint took it
+    {liveblog}:webhook:<id>:retry       hash: the failures of the outbox's first delivery
+                                        (job, attempts, since, next: Unix ms)
+    {liveblog}:webhook:<id>:deliveries  list: its latest attempts, newest first (JSON)
+
+Every webhook key shares the {liveblog} hash tag, so that queueing a change for several
+endpoints and moving the blog's cursor is one script on one Cluster slot: a change is
+queued once, or not at all, whoever crashes when.
 
 A stream entry's fields: v (blog version), type, at (ISO 8601), actor, role, actor_id (the
 actor's identity; absent from events logged before identities were), actor_name (the
@@ -66,6 +80,7 @@ from liveblog.domain.events import (
     event_encoder,
     kind,
 )
+from liveblog.domain.webhooks import DELIVERIES_KEPT, Delivery, Endpoint
 from liveblog.durability import Durability, findings
 from liveblog.errors import (
     ConfigError,
@@ -216,6 +231,85 @@ end
 return false
 """
 
+# KEYS: the lease. ARGV: holder, ttl (ms). Take it if free, renew it if ours: 1; else 0.
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  return 1
+end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: endpoints. ARGV: id, the endpoint, the most endpoints there may be.
+_CREATE_WEBHOOK = """
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+# KEYS: endpoints, outbox, retry, deliveries. ARGV: id.
+_DELETE_WEBHOOK = """
+local gone = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+return gone
+"""
+
+# Queue a blog's changes for their endpoints and move the blog's cursor, in one step, only
+# for the lease's holder and from the cursor it read (so two processes never queue the
+# same change twice, even one that lost its lease without knowing it yet).
+# KEYS: lease, cursors, endpoints, then each endpoint's outbox.
+# ARGV: holder, slug, expected cursor ('' = none), new cursor, number of changes,
+#       number of endpoints, then per change: event id, type, body; then the endpoints'
+#       ids; then pairs (change, endpoint), 1-based: what goes to which outbox, in order.
+_QUEUE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'lost' end
+local cursor = redis.call('HGET', KEYS[2], ARGV[2]) or ''
+if cursor ~= ARGV[3] then return 'moved' end
+local changes, endpoints = tonumber(ARGV[5]), tonumber(ARGV[6])
+local ids = 6 + 3 * changes
+local live = {}
+for e = 1, endpoints do
+  -- An endpoint deleted meanwhile: its outbox must not come back.
+  live[e] = redis.call('HEXISTS', KEYS[3], ARGV[ids + e]) == 1
+end
+for i = ids + endpoints + 1, #ARGV, 2 do
+  local c, e = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if live[e] then
+    local at = 6 + 3 * (c - 1)
+    redis.call('XADD', KEYS[3 + e], '*', 'event', ARGV[at + 1], 'blog', ARGV[2],
+               'type', ARGV[at + 2], 'body', ARGV[at + 3])
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+return 'ok'
+"""
+
+# KEYS: endpoints, outbox, retry, deliveries. ARGV: id, job, the attempt, attempts kept,
+# then for a failure: attempts, since, next (Unix ms), the endpoint disabled ('' = not).
+# Nothing for an endpoint deleted meanwhile (its keys must not come back).
+_ATTEMPTED = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[4], ARGV[3])
+redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[4]) - 1)
+if not ARGV[5] then
+  redis.call('XDEL', KEYS[2], ARGV[2])
+  redis.call('DEL', KEYS[3])
+  return 1
+end
+redis.call('HSET', KEYS[3], 'job', ARGV[2], 'attempts', ARGV[5], 'since', ARGV[6],
+           'next', ARGV[7])
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], ARGV[1], ARGV[8]) end
+return 1
+"""
+
 # Presence (see liveblog/presence.py). Redis 7.0 has no expiry per hash field, so each
 # record carries its own (`expires`, Unix milliseconds, from the app's clock); a beat
 # sweeps lapsed ones and extends the whole key's expiry, never shortens it, so the key
@@ -268,6 +362,9 @@ _LISTED = ("title", "status", "version", "opened_at", "updated_at", "description
 _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
 _PEOPLE = "{liveblog}:people"
+_WEBHOOKS = "{liveblog}:webhooks"
+_WEBHOOK_CURSORS = "{liveblog}:webhooks:cursors"
+_WEBHOOK_LEADER = "{liveblog}:webhooks:leader"
 
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                redis.exceptions.BusyLoadingError, OSError,
@@ -499,6 +596,14 @@ class Store:
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
         self._rotate_token = client.register_script(_ROTATE_TOKEN)
         self._version_of = client.register_script(_VERSION_OF)
+        self._lease = client.register_script(_LEASE)
+        self._release = client.register_script(_RELEASE)
+        self._create_webhook = client.register_script(_CREATE_WEBHOOK)
+        self._delete_webhook = client.register_script(_DELETE_WEBHOOK)
+        # Not retried by the client on a lost reply: the queue is checked against the
+        # cursor, so a repeat is refused ('moved'), and an attempt's record is a list push.
+        self._queue = self.writer.register_script(_QUEUE)
+        self._attempted = self.writer.register_script(_ATTEMPTED)
         self._beat = client.register_script(_BEAT)
         self._leave = client.register_script(_LEAVE)
         # Told of what the app counts (see liveblog/metrics.py): each event appended (its
@@ -1104,6 +1209,171 @@ class Store:
         return sorted(slug.decode() for slug in await self.redis.smembers(_authored(identity)))
 
 
+    # -- webhooks (liveblog/webhooks.py) -----------------------------------------------
+
+    @_unavailable_on_redis_errors
+    async def server_time_ms(self) -> int:
+        """Redis's clock, the one that stamps stream ids, in Unix milliseconds."""
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    @_unavailable_on_redis_errors
+    async def create_webhook(self, endpoint: Endpoint, *, most: int) -> bool:
+        """Register an endpoint; False if `most` are registered already."""
+        created = await self._create_webhook(
+            keys=[_WEBHOOKS], args=[endpoint.id, msgspec.json.encode(endpoint), str(most)])
+        return bool(created)
+
+    @_unavailable_on_redis_errors
+    async def webhooks(self) -> list[Endpoint]:
+        """Every endpoint, the oldest first."""
+        raw = await self.redis.hgetall(_WEBHOOKS)
+        endpoints = [_endpoint_decoder.decode(value) for value in raw.values()]
+        return sorted(endpoints, key=lambda e: (e.created_at, e.id))
+
+    @_unavailable_on_redis_errors
+    async def has_webhooks(self) -> bool:
+        return bool(await self.redis.hlen(_WEBHOOKS))
+
+    @_unavailable_on_redis_errors
+    async def webhook(self, endpoint_id: str) -> Endpoint | None:
+        raw = await self.redis.hget(_WEBHOOKS, endpoint_id)
+        return None if raw is None else _endpoint_decoder.decode(raw)
+
+    @_unavailable_on_redis_errors
+    async def delete_webhook(self, endpoint_id: str) -> bool:
+        """Forget an endpoint, what waits for it and its attempts; False if there is none."""
+        gone = await self._delete_webhook(
+            keys=[_WEBHOOKS, _outbox(endpoint_id), _retry(endpoint_id),
+                  _deliveries(endpoint_id)], args=[endpoint_id])
+        return bool(gone)
+
+    @_unavailable_on_redis_errors
+    async def webhook_backlogs(self, endpoint_ids: Sequence[str]) -> list[int]:
+        """How many deliveries wait for each endpoint."""
+        if not endpoint_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for endpoint_id in endpoint_ids:
+                pipe.xlen(_outbox(endpoint_id))
+            return [int(n) for n in await pipe.execute()]
+
+    @_unavailable_on_redis_errors
+    async def webhook_deliveries(self, endpoint_id: str) -> list[Delivery]:
+        raw = await self.redis.lrange(_deliveries(endpoint_id), 0, DELIVERIES_KEPT - 1)
+        return [_delivery_decoder.decode(value) for value in raw]
+
+    @_unavailable_on_redis_errors
+    async def take_lease(self, holder: str, ttl_ms: int) -> bool:
+        """Take the webhooks' lease, or renew it if `holder` has it: whether it has."""
+        return bool(await self._lease(keys=[_WEBHOOK_LEADER], args=[holder, str(ttl_ms)]))
+
+    @_unavailable_on_redis_errors
+    async def release_lease(self, holder: str) -> None:
+        await self._release(keys=[_WEBHOOK_LEADER], args=[holder])
+
+    @_unavailable_on_redis_errors
+    async def blog_heads(self, slugs: Sequence[str] | None) -> dict[str, str]:
+        """The last event id of each blog of `slugs` (None: of every blog) that has one."""
+        if slugs is None:
+            slugs = [slug.decode() for slug in await self.redis.zrange(_BLOGS, 0, -1)]
+        if not slugs:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for slug in slugs:
+                pipe.hget(_meta(slug), "last_event_id")
+            heads = await pipe.execute()
+        return {slug: head.decode() for slug, head in zip(slugs, heads, strict=True)
+                if head is not None}
+
+    @_unavailable_on_redis_errors
+    async def webhook_cursors(self) -> dict[str, str]:
+        raw = await self.redis.hgetall(_WEBHOOK_CURSORS)
+        return {slug.decode(): cursor.decode() for slug, cursor in raw.items()}
+
+    @_unavailable_on_redis_errors
+    async def queue_webhooks(self, holder: str, slug: str, cursor: str | None, new_cursor: str,
+                             changes: Sequence[tuple[str, str, bytes]],
+                             targets: Sequence[tuple[int, str]]) -> str:
+        """Append `changes` ((event id, type, body), in log order) to the outboxes of
+        `targets` ((index of the change, endpoint id), in the order to queue them) and move
+        the blog's cursor from `cursor` to `new_cursor`, all or nothing: "ok"; "lost" if
+        `holder` does not hold the lease; "moved" if the cursor is not `cursor`."""
+        endpoint_ids = list(dict.fromkeys(endpoint_id for _, endpoint_id in targets))
+        position = {endpoint_id: n for n, endpoint_id in enumerate(endpoint_ids, 1)}
+        args: list[str | bytes] = [holder, slug, cursor or "", new_cursor, str(len(changes)),
+                                   str(len(endpoint_ids))]
+        for event_id, event_kind, body in changes:
+            args += [event_id, event_kind, body]
+        args += endpoint_ids
+        for change, endpoint_id in targets:
+            args += [str(change + 1), str(position[endpoint_id])]
+        keys = [_WEBHOOK_LEADER, _WEBHOOK_CURSORS, _WEBHOOKS,
+                *(_outbox(endpoint_id) for endpoint_id in endpoint_ids)]
+        outcome = await self._queue(keys=keys, args=args)
+        return _text(outcome)
+
+    @_unavailable_on_redis_errors
+    async def next_webhook_job(
+        self, endpoint_id: str,
+    ) -> tuple[WebhookJob, RetryState | None] | None:
+        """The first delivery waiting for an endpoint, and its failures so far, if any."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(_outbox(endpoint_id), count=1)
+            pipe.hgetall(_retry(endpoint_id))
+            rows, retry = await pipe.execute()
+        if not rows:
+            return None
+        job_id, fields = rows[0]
+        job = WebhookJob(id=job_id.decode(), event_id=fields[b"event"].decode(),
+                         blog=fields[b"blog"].decode(), type=fields[b"type"].decode(),
+                         body=fields[b"body"])
+        state = None
+        if retry and retry.get(b"job") == job_id:
+            state = RetryState(attempts=int(retry[b"attempts"]), since_ms=int(retry[b"since"]),
+                               next_ms=int(retry[b"next"]))
+        return job, state
+
+    @_unavailable_on_redis_errors
+    async def webhook_attempted(self, endpoint_id: str, job: WebhookJob, attempt: Delivery,
+                                failed: RetryState | None = None,
+                                disabled: Endpoint | None = None) -> bool:
+        """Record an attempt. A success (`failed` None) takes the job off the outbox;
+        a failure keeps it first, with `failed` (and `disabled`: the endpoint, disabled).
+        False if the endpoint was deleted meanwhile."""
+        args: list[str | bytes] = [endpoint_id, job.id, msgspec.json.encode(attempt),
+                                   str(DELIVERIES_KEPT)]
+        if failed is not None:
+            args += [str(failed.attempts), str(failed.since_ms), str(failed.next_ms),
+                     msgspec.json.encode(disabled) if disabled is not None else ""]
+        done = await self._attempted(
+            keys=[_WEBHOOKS, _outbox(endpoint_id), _retry(endpoint_id),
+                  _deliveries(endpoint_id)], args=args)
+        return bool(done)
+
+
+class WebhookJob(msgspec.Struct, frozen=True, kw_only=True):
+    """A delivery waiting in an endpoint's outbox: its id there, and what to send."""
+
+    id: str
+    event_id: str
+    blog: str
+    type: str
+    body: bytes
+
+
+class RetryState(msgspec.Struct, frozen=True, kw_only=True):
+    """The failures in a row of an outbox's first delivery (times in Unix ms)."""
+
+    attempts: int
+    since_ms: int
+    next_ms: int
+
+
+_endpoint_decoder = msgspec.json.Decoder(Endpoint)
+_delivery_decoder = msgspec.json.Decoder(Delivery)
+
+
 class NotReplicated(redis.exceptions.ConnectionError):
     """The append is on the master, but not on LIVEBLOG_REDIS_WAIT_REPLICAS replicas in
     time: a failover now could lose it, so it is not acknowledged (503, retry with the same
@@ -1168,6 +1438,18 @@ def _meta(slug: str) -> str:
 
 def _audience(slug: str) -> str:
     return f"liveblog:{{{slug}}}:audience"
+
+
+def _outbox(endpoint_id: str) -> str:
+    return f"{{liveblog}}:webhook:{endpoint_id}:outbox"
+
+
+def _retry(endpoint_id: str) -> str:
+    return f"{{liveblog}}:webhook:{endpoint_id}:retry"
+
+
+def _deliveries(endpoint_id: str) -> str:
+    return f"{{liveblog}}:webhook:{endpoint_id}:deliveries"
 
 
 def _presence(slug: str) -> str:

@@ -131,11 +131,13 @@ class UvicornThread:
 
     def __init__(self, config: Config, port: int = 0,
                  http: str = "liveblog.web.protocol:StreamingHttpToolsProtocol",
-                 **app_options: float) -> None:
+                 **app_options: object) -> None:
         self.sock = free_socket(port)
         self.port = self.sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(config, **app_options)
+        # app_options: create_app's own (shorter presence and lock times, a shorter
+        # webhook retry schedule).
+        self.app = create_app(config, **app_options)  # type: ignore[arg-type]
         self.failure: BaseException | None = None
         self.server = uvicorn.Server(
             # Streams never end by themselves; on exit, cut them after half a second (in a

@@ -75,8 +75,9 @@ STATE_OR_SIZE = {401, 403, 404, 409, 410, 412, 413}
 def beyond_the_schema(error: dict[str, str]) -> bool:
     """A 422 for what a JSON Schema cannot state: text that is only spaces (as Python's
     str.strip() sees them), and links a browser could not follow (a host and port that
-    parse: the domain checks them with a URL parser)."""
-    return error["message"] == "must not be blank" or error["field"].endswith(".url")
+    parse: the domain checks them with a URL parser), nor a webhook be posted to."""
+    return error["message"] == "must not be blank" or error["field"] == "url" \
+        or error["field"].endswith(".url")
 
 
 @schemathesis.check

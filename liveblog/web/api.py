@@ -49,8 +49,23 @@ from liveblog.domain.views import (
     public_entry,
     public_fact,
 )
+from liveblog.domain.webhooks import (
+    DELIVERIES_KEPT,
+    ENDPOINT_ID_PATTERN,
+    EVENT_KINDS,
+    MAX_ENDPOINTS,
+    CreatedWebhook,
+    Deliveries,
+    Endpoint,
+    NewWebhook,
+    WebhookList,
+    WebhookView,
+    check_new_webhook,
+    distinct,
+)
 from liveblog.durability import findings
 from liveblog.errors import (
+    Conflict,
     EntryLocked,
     FieldError,
     InvalidInput,
@@ -60,7 +75,7 @@ from liveblog.errors import (
 )
 from liveblog.live import AUDIENCE_TTL_SECONDS, Hub
 from liveblog.presence import Heartbeat, Presence, PresenceView
-from liveblog.service import Renamed, Service, fingerprint
+from liveblog.service import Renamed, Service, fingerprint, utcnow
 from liveblog.store import BlogPage, Person
 from liveblog.web import oembed, session
 from liveblog.web.caching import READER_CACHE, cached, etag
@@ -82,11 +97,13 @@ from liveblog.web.requests import (
     query_slug,
     read_body,
     read_json,
+    webhook_id_from,
 )
 
 # Re-exported: web/stream.py reads a stream's slug with it from here.
 from liveblog.web.requests import slug_from as slug_from
 from liveblog.web.viewcache import ViewCache
+from liveblog.webhooks import new_endpoint_id, new_secret, target_problem
 
 # -- response shapes -----------------------------------------------------------------------
 
@@ -540,6 +557,71 @@ async def audience(request: Request) -> Response:
         processes=sum(1 for r in reports if r.readers), lag=lag))
 
 
+# -- webhooks (liveblog/webhooks.py delivers them) -------------------------------------------
+
+
+async def create_webhook(request: Request) -> Response:
+    actor = await authenticate(request)
+    commands.require_editor(actor, "register webhooks")
+    cmd = await read_json(request, NewWebhook)
+    check_new_webhook(cmd)
+    config: Config = request.state.config
+    if config.webhooks_forbid_private:
+        problem = await target_problem(cmd.url)
+        if problem is not None:
+            raise InvalidInput([FieldError("url", problem)])
+    store = service_from(request).store
+    wanted = set(cmd.events or EVENT_KINDS)
+    endpoint = Endpoint(
+        id=new_endpoint_id(), url=cmd.url,
+        events=[event_kind for event_kind in EVENT_KINDS if event_kind in wanted],
+        blogs=None if cmd.blogs is None else distinct(cmd.blogs),
+        secret=new_secret(), created_at=utcnow(), created_by=actor.name,
+        created_ms=await store.server_time_ms(),
+    )
+    if not await store.create_webhook(endpoint, most=MAX_ENDPOINTS):
+        raise Conflict(f"{MAX_ENDPOINTS} webhook endpoints are registered, the most there "
+                       "may be; delete one first")
+    created = CreatedWebhook(id=endpoint.id, url=endpoint.url, events=endpoint.events,
+                             blogs=endpoint.blogs, created_at=endpoint.created_at,
+                             secret=endpoint.secret)
+    return json_response(created, 201, headers={"Location": f"/api/webhooks/{endpoint.id}"})
+
+
+async def list_webhooks(request: Request) -> Response:
+    actor = await authenticate(request)
+    commands.require_editor(actor, "see webhooks")
+    store = service_from(request).store
+    endpoints = await store.webhooks()
+    pending = await store.webhook_backlogs([endpoint.id for endpoint in endpoints])
+    return json_response(WebhookList([
+        WebhookView(id=e.id, url=e.url, events=e.events, blogs=e.blogs,
+                    created_at=e.created_at, created_by=e.created_by,
+                    disabled=e.disabled_at is not None, disabled_at=e.disabled_at,
+                    pending=waiting)
+        for e, waiting in zip(endpoints, pending, strict=True)
+    ]))
+
+
+async def delete_webhook(request: Request) -> Response:
+    endpoint_id = webhook_id_from(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "delete webhooks")
+    if not await service_from(request).store.delete_webhook(endpoint_id):
+        raise NotFound(f"no webhook {endpoint_id!r}")
+    return Response(status_code=204)
+
+
+async def webhook_deliveries(request: Request) -> Response:
+    endpoint_id = webhook_id_from(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "see webhook deliveries")
+    store = service_from(request).store
+    if await store.webhook(endpoint_id) is None:
+        raise NotFound(f"no webhook {endpoint_id!r}")
+    return json_response(Deliveries(await store.webhook_deliveries(endpoint_id)))
+
+
 async def beat(request: Request) -> Response:
     slug = slug_from(request)
     actor = await authenticate(request)
@@ -596,6 +678,8 @@ SLUG = Param("slug", "path", "The blog's slug.", required=True)
 ENTRY = Param("entry_id", "path", "The entry's id.", required=True)
 BEFORE_ENTRY = Param("before", "query", "An entry id: only entries posted before it.",
                      {"type": "string", "pattern": ENTRY_ID_PATTERN})
+WEBHOOK = Param("webhook_id", "path", "The webhook endpoint's id.",
+                {"type": "string", "pattern": ENDPOINT_ID_PATTERN}, required=True)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -754,6 +838,20 @@ OPERATIONS: tuple[Operation, ...] = (
               session.Session, errors=(401, 503)),
     Operation("DELETE", "/api/session", session.delete_session,
               "Sign a browser out (removes the cookie)", "anyone", None, status=204),
+    Operation("POST", "/api/webhooks", create_webhook,
+              "Register a webhook endpoint; the answer shows its signing secret, once",
+              "editor", CreatedWebhook, status=201, body=NewWebhook,
+              errors=(400, 401, 403, 409, 413, 415, 422, 503)),
+    Operation("GET", "/api/webhooks", list_webhooks,
+              "The webhook endpoints (without their secrets), the oldest first", "editor",
+              WebhookList, errors=(401, 403, 503)),
+    Operation("DELETE", "/api/webhooks/{webhook_id}", delete_webhook,
+              "Delete a webhook endpoint and what waits for it", "editor", None,
+              status=204, params=(WEBHOOK,), errors=(401, 403, 404, 503)),
+    Operation("GET", "/api/webhooks/{webhook_id}/deliveries", webhook_deliveries,
+              f"An endpoint's latest delivery attempts, the newest first (at most "
+              f"{DELIVERIES_KEPT})", "editor", Deliveries, params=(WEBHOOK,),
+              errors=(401, 403, 404, 503)),
     Operation(
         "GET", "/oembed", oembed.oembed,
         "oEmbed 1.0: a blog's page as a rich embed (an iframe of the blog's embed page)",

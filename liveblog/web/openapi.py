@@ -22,8 +22,9 @@ _ERRORS = {
     401: "Missing or unknown token",
     403: "Wrong role, not the entry's author, or a change with the session cookie from "
          "another site",
-    404: "No such blog, entry or event",
-    409: "Slug taken, the blog has ended, or (entry-locked) someone else has the entry open",
+    404: "No such blog, entry, event or webhook",
+    409: "Slug taken, the blog has ended, (entry-locked) someone else has the entry open, "
+         "or the most webhooks there may be are registered",
     410: "The entry was retracted",
     412: "If-Match names an old revision",
     413: "Body too large",

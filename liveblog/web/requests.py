@@ -19,6 +19,7 @@ from liveblog.domain.commands import (
     SLUG_PATTERN,
 )
 from liveblog.domain.events import Actor
+from liveblog.domain.webhooks import ENDPOINT_ID_PATTERN
 from liveblog.errors import (
     CrossSiteRequest,
     FieldError,
@@ -216,6 +217,7 @@ _SLUG = re.compile(SLUG_PATTERN)
 _ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 _FACT_KEY = re.compile(FACT_KEY_PATTERN)
 _ACTOR_ID = re.compile(ACTOR_ID_PATTERN)
+_WEBHOOK_ID = re.compile(ENDPOINT_ID_PATTERN)
 
 
 # Path parameters, one rule: a path names something that exists, so a name that cannot
@@ -243,6 +245,13 @@ def person_id_from(request: Request) -> str:
     if not _ACTOR_ID.fullmatch(identity):
         raise NotFound(f"no identity {identity[:80]!r}")
     return identity
+
+
+def webhook_id_from(request: Request) -> str:
+    endpoint_id: str = request.path_params["webhook_id"]
+    if not _WEBHOOK_ID.fullmatch(endpoint_id):
+        raise NotFound(f"no webhook {endpoint_id[:80]!r}")
+    return endpoint_id
 
 
 def fact_key_from(request: Request, *, creating: bool = False) -> str:
