@@ -17,8 +17,8 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from liveblog.story import SLUG
-from tests.conftest import ARGS, CHROMIUM
 from tests.story import story_server
+from tests.support import ARGS, CHROMIUM
 
 DOCS = Path(__file__).parent.parent / "docs"
 

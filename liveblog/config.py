@@ -9,7 +9,9 @@ compares them) all come from this one list, so none goes unchecked or undocument
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,8 @@ from liveblog.durability import Policy
 from liveblog.errors import ConfigError
 from liveblog.logs import LogFormat
 
-Kind = Literal["int", "float", "bool", "text", "path", "choice", "redis-url", "http-url"]
+Kind = Literal["int", "float", "bool", "text", "path", "choice", "redis-url", "http-url",
+               "origins"]
 
 # The environment variable `liveblog serve` hands its workers the settings it read in.
 WORKER_ENV = "LIVEBLOG_RESOLVED_SETTINGS"
@@ -56,6 +59,8 @@ class Setting:
                 return "http(s) URL"
             case "path":
                 return "directory"
+            case "origins":
+                return "`*` or origins"
             case _:
                 return "text"
 
@@ -92,6 +97,8 @@ class Setting:
                 return str(value).rstrip("/")
             case "path":
                 return Path(str(value))
+            case "origins":
+                return origins(name, str(value))
             case _:
                 text = str(value).strip()
                 if not text:
@@ -200,9 +207,31 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("auto", "text", "json"),
     ),
     Setting(
+        "LIVEBLOG_WEBHOOKS_FORBID_PRIVATE", "webhooks_forbid_private", "bool", "false",
+        "true: refuse webhook endpoints whose host is, or resolves to, a loopback, private, "
+        "link-local or other non-public address, at registration and at every delivery.",
+    ),
+    Setting(
+        "LIVEBLOG_WEBHOOKS_TIMEOUT_SECONDS", "webhooks_timeout_seconds", "float", "10",
+        "Longest a webhook delivery waits for the endpoint's answer; then it has failed, and "
+        "is retried.",
+        low=0.1, high=60,
+    ),
+    Setting(
         "LIVEBLOG_PUBLIC_URL", "public_url", "http-url", None,
         "Base URL readers use (printed at start; the pages' canonical, og:url and JSON-LD "
         "links). Unset: http://HOST:PORT.",
+    ),
+    Setting(
+        # Bounded: every entry is rendered into each answer, and feed readers poll.
+        "LIVEBLOG_FEED_ENTRIES", "feed_entries", "int", "50",
+        "Entries in a blog's Atom and JSON feeds, the newest first.",
+        low=1, high=500,
+    ),
+    Setting(
+        "LIVEBLOG_EMBED_ORIGINS", "embed_origins", "origins", "*",
+        "Sites that may put a blog's embed page (/blogs/SLUG/embed) in a frame: * for any, "
+        "or origins separated by spaces (https://news.example). Other pages: none.",
     ),
 )
 
@@ -229,6 +258,11 @@ class Config:
     redis_cluster: bool = False
     wait_replicas: int = 0
     wait_timeout_ms: int = 1000
+    webhooks_forbid_private: bool = False
+    webhooks_timeout_seconds: float = 10.0
+    feed_entries: int = 50
+    # "*", or "'self'" and origins: the embed page's CSP frame-ancestors (see `origins`).
+    embed_origins: str = "*"
 
     @classmethod
     def from_env(
@@ -384,6 +418,46 @@ def redacted(url: str) -> str:
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# A CSP host-source that is an origin: http(s), a host (a DNS name, optionally with a first
+# label of "*", an IPv4 address or a bracketed IPv6 one) and a port; nothing else, so that
+# nothing in the setting can end the directive or add another.
+_ORIGIN = re.compile(
+    r"(?P<scheme>https?)://(?P<host>(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?/?")
+
+
+def origins(name: str, value: str) -> str:
+    """The CSP frame-ancestors sources for `value`: `*` (any site), or "'self'" and each
+    origin of a space-separated list, lowercased (this site may always frame its own
+    embed). ConfigError naming the setting and the first word that is not an origin."""
+    words = value.split()
+    if words == ["*"]:
+        return "*"
+    if not words:
+        raise ConfigError(f"{name} must be * or origins separated by spaces, got {value!r}")
+    found = ["'self'"]
+    for word in words:
+        match = _ORIGIN.fullmatch(word.lower())
+        port = match and match["port"]
+        if match is None or (port and not 0 < int(port) < 65536) or (
+                match["host"].startswith("[") and not _ipv6(match["host"][1:-1])):
+            raise ConfigError(
+                f"{name} must be * or origins (scheme://host[:port], e.g. "
+                f"https://news.example) separated by spaces; {word!r} is not an origin")
+        origin = f"{match['scheme']}://{match['host']}" + (f":{port}" if port else "")
+        if origin not in found:
+            found.append(origin)
+    return " ".join(found)
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _flag(name: str, value: object) -> bool:

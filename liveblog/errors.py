@@ -18,14 +18,17 @@
         │                               that is not ours (CSRF)
         ├── NotFound               404  no such blog, entry or event
         ├── Conflict               409  the slug is taken, or the blog has ended
-        │   └── VersionConflict    409  the log moved on since the state was read (the
-        │                               service layer retries these; clients rarely see one)
+        │   ├── VersionConflict    409  the log moved on since the state was read (the
+        │   │                           service layer retries these; clients rarely see one)
+        │   └── EntryLocked        409  someone else holds the entry's soft edit lock (names
+        │                               them and when it lapses); the edit may override it
         ├── Gone                   410  the entry was retracted
         ├── PreconditionFailed     412  If-Match names a revision that is no longer current
         ├── PayloadTooLarge        413  the body is over LIVEBLOG_MAX_BODY_BYTES
         ├── UnsupportedMediaType   415  a body that is not application/json
         ├── InvalidInput           422  fields that are missing, unknown or wrong (each named)
         ├── IdempotencyKeyReused   422  an Idempotency-Key sent again with another request
+        ├── FormatNotImplemented   501  /oembed asked for a format we do not write (xml)
         ├── StoreUnavailable       503  Redis cannot be reached; retry later
         ├── Overloaded             503  a limit on reader streams or tailed blogs is
         │                               reached (per client address or per process);
@@ -41,6 +44,7 @@ status is how HTTP happens to spell it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class LiveblogError(Exception):
@@ -125,6 +129,20 @@ class VersionConflict(Conflict):
         self.actual = actual
 
 
+class EntryLocked(Conflict):
+    """An edit of an entry someone else has open in the console (presence.py): nothing is
+    changed; sending it again with `Liveblog-Override-Lock: true` saves it anyway."""
+
+    code, title = "entry-locked", "Someone else is editing this entry"
+
+    def __init__(self, entry_id: str, holder: str, expires_at: datetime) -> None:
+        super().__init__(
+            f"{holder} is editing entry {entry_id}; to save anyway, send the edit again with "
+            "'Liveblog-Override-Lock: true'")
+        self.holder = holder
+        self.expires_at = expires_at
+
+
 class Gone(Problem):
     status, code, title = 410, "gone", "Retracted"
 
@@ -158,6 +176,12 @@ class IdempotencyKeyReused(Problem):
             f"Idempotency-Key {key!r} was already used for a different request; "
             "use a new key for a new request"
         )
+
+
+class FormatNotImplemented(Problem):
+    """What oEmbed answers a format the provider does not write: 501, by its spec."""
+
+    status, code, title = 501, "format-not-implemented", "Format not implemented"
 
 
 class StoreUnavailable(Problem):

@@ -538,7 +538,7 @@ class Tailer:
                     # Words since retracted or corrected: replaying them would publish them
                     # again. Same message, same id, with the entry as it stands now (or,
                     # retracted, with no words at all; its retraction follows).
-                    now = public_entry(stands) if stands else withdrawn(carries.entry)
+                    now = public_entry(stands, self.state) if stands else withdrawn(carries.entry)
                     carries = msgspec.structs.replace(carries, entry=now)
                     rewritten = sse_message(event_id, event, self._rendered(carries))
                     # Kept in the ring in its place, so that it is rendered once per change

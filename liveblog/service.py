@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from liveblog.checkpoints import CHECKPOINT_EVERY, Checkpoints
-from liveblog.domain import ids
+from liveblog.domain import commands, ids
 from liveblog.domain.events import (
     Actor,
     BlogOpened,
@@ -48,7 +48,7 @@ from liveblog.errors import (
     NotFound,
     VersionConflict,
 )
-from liveblog.store import BlogPage, Store
+from liveblog.store import BlogPage, Person, Store
 
 Decide = Callable[[Blog | None], Event | None]
 
@@ -83,6 +83,25 @@ class Outcome(msgspec.Struct, frozen=True):
     repeated: bool = False
 
 
+class BylineEvent(msgspec.Struct, frozen=True, kw_only=True):
+    slug: str
+    event_id: str
+
+
+class Renamed(msgspec.Struct, frozen=True, kw_only=True):
+    """A new byline, and the byline-changed event it appended to each blog where the
+    identity has entries (none where the blog shows that name already), in slug order."""
+
+    person: Person
+    events: list[BylineEvent]
+
+
+# The (identity, slug) pairs this process told the store of (Store.note_author), so a
+# reporter's hundredth post to a blog costs no extra round trip. Bounded: past it, it
+# starts over (telling the store again is harmless).
+AUTHORS_REMEMBERED = 10_000
+
+
 class Service:
     def __init__(
         self,
@@ -107,6 +126,7 @@ class Service:
         self._checkpoints: OrderedDict[str, Checkpoints] = OrderedDict()
         self._checkpoint_blogs = checkpoint_blogs
         self._checkpoint_every = checkpoint_every
+        self._authors: set[tuple[str, str]] = set()
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -218,6 +238,8 @@ class Service:
         at = self.clock()
         if isinstance(event, BlogOpened):
             await self.store.register_blog(slug, at)
+        if isinstance(event, EntryPosted) and actor.id:
+            await self._note_author(actor.id, slug)
         # A new entry means the same whatever landed before it, as long as the blog is
         # still live (its id is checked by the store too): posts never conflict with each
         # other, so a burst of them is appended side by side.
@@ -248,6 +270,36 @@ class Service:
         if checkpoints is not None:
             checkpoints.offer(after)
         return Outcome(after, recorded)
+
+    async def _note_author(self, identity: str, slug: str) -> None:
+        if (identity, slug) in self._authors:
+            return
+        await self.store.note_author(identity, slug)
+        if len(self._authors) >= AUTHORS_REMEMBERED:
+            self._authors.clear()
+        self._authors.add((identity, slug))
+
+    async def rename(self, identity: str, name: str, actor: Actor) -> Renamed:
+        """Give the identity the byline `name` (checked and stripped: InvalidInput), for
+        what it posts from now on, and, by a byline-changed event from `actor` in each blog
+        where it has entries, on those entries (NotFound: no such identity).
+
+        Safe to repeat: a rename cut short (Redis gone half-way) is finished by the same
+        rename again, which appends only where a blog does not show the name yet."""
+        name = commands.display_name(name)
+        person = await self.store.set_display_name(identity, name)
+        if person is None:
+            raise NotFound(f"no identity {identity[:80]!r}")
+        appended = []
+        for slug in await self.store.authored_blogs(identity):
+            try:
+                outcome = await self.execute(
+                    slug, actor, _byline_change(slug, actor, identity, name))
+            except NotFound:
+                continue  # the blog is gone (its store emptied since): nothing to sign
+            if outcome.recorded is not None:
+                appended.append(BylineEvent(slug=slug, event_id=outcome.recorded.id))
+        return Renamed(person=person, events=appended)
 
     async def _repeat(
         self, slug: str, actor: Actor, idempotency: tuple[str, str]
@@ -282,8 +334,12 @@ class Service:
         for rec in events:
             if isinstance(rec.event, BlogOpened):
                 await self.store.register_blog(slug, rec.at)
+            if isinstance(rec.event, EntryPosted) and rec.actor_id:
+                # A rename of someone known here reaches their imported entries too.
+                await self._note_author(rec.actor_id, slug)
             await self.store.append(
-                slug, rec.event, Actor(rec.actor, rec.role, rec.actor_id or ""), rec.at,
+                slug, rec.event,
+                Actor(rec.actor, rec.role, rec.actor_id or "", rec.actor_name or ""), rec.at,
                 expected_version=0 if before is None else before.version,
                 entry_revision=_revision_guard(before, rec.event),
                 summary=_summary(rec.event, rec.at),
@@ -342,6 +398,15 @@ class Service:
         self._cache.move_to_end(blog.slug)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+
+def _byline_change(slug: str, actor: Actor, identity: str, name: str) -> Decide:
+    def decide(blog: Blog | None) -> Event | None:
+        if blog is None:
+            raise NotFound(f"no blog {slug!r}")
+        return commands.change_byline(blog, actor, identity, name)
+
+    return decide
 
 
 def _revision_guard(blog: Blog | None, event: Event) -> tuple[str, str, str] | None:

@@ -14,13 +14,39 @@ append script may touch them together):
     liveblog:{slug}:audience     hash: server process -> its readers of the blog now and
                                  its delivery lag (JSON, with when it said so); expires
                                  when no process refreshes it (see Store.report_audience)
+    liveblog:{slug}:presence     hash: identity -> who is signed in on the blog now and
+                                 what they have open (JSON, with when it lapses); expires
+                                 when nobody beats (see Store.beat)
+    liveblog:{slug}:locks        hash: entry id -> its soft edit lock (JSON: holder, when
+                                 it lapses); expires likewise. Neither is ever in the log
     {liveblog}:blogs             sorted set: every slug ever opened (score: opening time)
     {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at, id}
     {liveblog}:token-names       hash: name -> sha256(token)
+    {liveblog}:people            hash: identity -> {id, name, role, display_name,
+                                 created_at}: every identity a token was issued to since
+                                 display names exist, revoked ones included (their bylines
+                                 stay on their entries)
+    {liveblog}:authored:<id>     set: the slugs of the blogs where the identity posted
+                                 (where a rename must append byline-changed)
+    {liveblog}:webhooks          hash: endpoint id -> the endpoint (JSON, secret included)
+    {liveblog}:webhooks:cursors  hash: slug -> the last event of the blog handed to the
+                                 endpoints' outboxes
+    {liveblog}:webhooks:leader   string: the server process that queues and delivers
+                                 webhooks now (a lease: it expires unless renewed)
+    {liveblog}:webhook:<id>:outbox      stream: deliveries waiting for the endpoint, in
+                                        order; each leaves once the endpoint took it
+    {liveblog}:webhook:<id>:retry       hash: the failures of the outbox's first delivery
+                                        (job, attempts, since, next: Unix ms)
+    {liveblog}:webhook:<id>:deliveries  list: its latest attempts, newest first (JSON)
+
+Every webhook key shares the {liveblog} hash tag, so that queueing a change for several
+endpoints and moving the blog's cursor is one script on one Cluster slot: a change is
+queued once, or not at all, whoever crashes when.
 
 A stream entry's fields: v (blog version), type, at (ISO 8601), actor, role, actor_id (the
-actor's identity; absent from events logged before identities were), data (the event's
-tagged JSON).
+actor's identity; absent from events logged before identities were), actor_name (the
+actor's display name then; absent from events logged before display names were), data (the
+event's tagged JSON).
 """
 
 from __future__ import annotations
@@ -33,7 +59,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -45,7 +71,16 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.commands.core import AsyncScript
 
 from liveblog.config import Config, sentinel_address
-from liveblog.domain.events import Actor, Event, Recorded, event_decoder, event_encoder, kind
+from liveblog.domain.events import (
+    Actor,
+    Event,
+    Recorded,
+    Role,
+    event_decoder,
+    event_encoder,
+    kind,
+)
+from liveblog.domain.webhooks import DELIVERIES_KEPT, Delivery, Endpoint
 from liveblog.durability import Durability, findings
 from liveblog.errors import (
     ConfigError,
@@ -141,10 +176,26 @@ if seen then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end
 return seen
 """
 
+# KEYS: tokens, token-names, people. ARGV: name, digest, token record, identity, person.
 _CREATE_TOKEN = """
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
 return 1
+"""
+
+# KEYS: tokens, people. ARGV: a digest. The token's record and its person's (false when it
+# has none, or when its record predates identities: the caller derives that identity), in
+# one round trip: every authenticated request asks.
+_FIND_TOKEN = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local ok, record = pcall(cjson.decode, raw)
+local person = false
+if ok and type(record) == 'table' and type(record.id) == 'string' and record.id ~= '' then
+  person = redis.call('HGET', KEYS[2], record.id)
+end
+return {raw, person}
 """
 
 # KEYS: tokens, token-names. ARGV: name, the digest it must still point at, new digest,
@@ -157,11 +208,14 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 """
 
+# KEYS: tokens, token-names, people. ARGV: name, the digest it must still point at, its
+# identity, a person record for an identity that has none yet (one from before display
+# names), so that it stays listed: HSETNX, as a rename meanwhile must not be undone.
 _REVOKE_TOKEN = """
-local digest = redis.call('HGET', KEYS[2], ARGV[1])
-if not digest then return 0 end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], digest)
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4])
 return 1
 """
 
@@ -177,11 +231,140 @@ end
 return false
 """
 
+# KEYS: the lease. ARGV: holder, ttl (ms). Take it if free, renew it if ours: 1; else 0.
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  return 1
+end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: endpoints. ARGV: id, the endpoint, the most endpoints there may be.
+_CREATE_WEBHOOK = """
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+# KEYS: endpoints, outbox, retry, deliveries. ARGV: id.
+_DELETE_WEBHOOK = """
+local gone = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+return gone
+"""
+
+# Queue a blog's changes for their endpoints and move the blog's cursor, in one step, only
+# for the lease's holder and from the cursor it read (so two processes never queue the
+# same change twice, even one that lost its lease without knowing it yet).
+# KEYS: lease, cursors, endpoints, then each endpoint's outbox.
+# ARGV: holder, slug, expected cursor ('' = none), new cursor, number of changes,
+#       number of endpoints, then per change: event id, type, body; then the endpoints'
+#       ids; then pairs (change, endpoint), 1-based: what goes to which outbox, in order.
+_QUEUE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'lost' end
+local cursor = redis.call('HGET', KEYS[2], ARGV[2]) or ''
+if cursor ~= ARGV[3] then return 'moved' end
+local changes, endpoints = tonumber(ARGV[5]), tonumber(ARGV[6])
+local ids = 6 + 3 * changes
+local live = {}
+for e = 1, endpoints do
+  -- An endpoint deleted meanwhile: its outbox must not come back.
+  live[e] = redis.call('HEXISTS', KEYS[3], ARGV[ids + e]) == 1
+end
+for i = ids + endpoints + 1, #ARGV, 2 do
+  local c, e = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if live[e] then
+    local at = 6 + 3 * (c - 1)
+    redis.call('XADD', KEYS[3 + e], '*', 'event', ARGV[at + 1], 'blog', ARGV[2],
+               'type', ARGV[at + 2], 'body', ARGV[at + 3])
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+return 'ok'
+"""
+
+# KEYS: endpoints, outbox, retry, deliveries. ARGV: id, job, the attempt, attempts kept,
+# then for a failure: attempts, since, next (Unix ms), the endpoint disabled ('' = not).
+# Nothing for an endpoint deleted meanwhile (its keys must not come back).
+_ATTEMPTED = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[4], ARGV[3])
+redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[4]) - 1)
+if not ARGV[5] then
+  redis.call('XDEL', KEYS[2], ARGV[2])
+  redis.call('DEL', KEYS[3])
+  return 1
+end
+redis.call('HSET', KEYS[3], 'job', ARGV[2], 'attempts', ARGV[5], 'since', ARGV[6],
+           'next', ARGV[7])
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], ARGV[1], ARGV[8]) end
+return 1
+"""
+
+# Presence (see liveblog/presence.py). Redis 7.0 has no expiry per hash field, so each
+# record carries its own (`expires`, Unix milliseconds, from the app's clock); a beat
+# sweeps lapsed ones and extends the whole key's expiry, never shortens it, so the key
+# outlives every record in it and goes by itself when nobody beats any more.
+# KEYS: presence, locks. ARGV: now, presence ttl, lock ttl (ms), identity, its presence
+# record (JSON), the entry it has open ('' = none), the lock it would take (JSON).
+_BEAT = """
+local presence, locks = KEYS[1], KEYS[2]
+local now, me, entry = tonumber(ARGV[1]), ARGV[4], ARGV[6]
+local function extend(key, ttl)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+local people = redis.call('HGETALL', presence)
+for i = 1, #people, 2 do
+  if cjson.decode(people[i + 1]).expires <= now then redis.call('HDEL', presence, people[i]) end
+end
+-- One lock per person and blog: opening another entry lets go of the last one.
+local held = redis.call('HGETALL', locks)
+for i = 1, #held, 2 do
+  local lock = cjson.decode(held[i + 1])
+  if lock.expires <= now or (lock.holder == me and held[i] ~= entry) then
+    redis.call('HDEL', locks, held[i])
+  end
+end
+if entry ~= '' then
+  local current = redis.call('HGET', locks, entry)
+  if not current or cjson.decode(current).holder == me then
+    redis.call('HSET', locks, entry, ARGV[7])
+    extend(locks, tonumber(ARGV[3]))
+  end
+end
+redis.call('HSET', presence, me, ARGV[5])
+extend(presence, tonumber(ARGV[2]))
+return {redis.call('HGETALL', presence), redis.call('HGETALL', locks)}
+"""
+
+# KEYS: presence, locks. ARGV: identity. Signs it off the blog and lets go of its locks.
+_LEAVE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+local held = redis.call('HGETALL', KEYS[2])
+for i = 1, #held, 2 do
+  if cjson.decode(held[i + 1]).holder == ARGV[1] then redis.call('HDEL', KEYS[2], held[i]) end
+end
+return 1
+"""
+
 _BLOGS = "{liveblog}:blogs"
 # The meta fields the list of blogs shows (HMGET: never the whole hash).
 _LISTED = ("title", "status", "version", "opened_at", "updated_at", "description")
 _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
+_PEOPLE = "{liveblog}:people"
+_WEBHOOKS = "{liveblog}:webhooks"
+_WEBHOOK_CURSORS = "{liveblog}:webhooks:cursors"
+_WEBHOOK_LEADER = "{liveblog}:webhooks:leader"
 
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                redis.exceptions.BusyLoadingError, OSError,
@@ -283,6 +466,29 @@ class TokenRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: str = ""
 
 
+class PersonRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An identity as the store keeps it (see _PEOPLE): whether it is active is whether a
+    token of it exists, so revoking changes nothing here."""
+
+    id: str
+    name: str
+    role: str
+    display_name: str
+    created_at: datetime
+
+
+class Person(msgspec.Struct, frozen=True, kw_only=True):
+    """An identity as editors see it: its token's name, its byline, and whether a token of
+    it still works."""
+
+    id: str
+    name: str
+    display_name: str
+    role: Role
+    status: Literal["active", "revoked"]
+    created_at: datetime
+
+
 class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
     slug: str
     title: str
@@ -323,6 +529,39 @@ class AudienceReport(msgspec.Struct, frozen=True, kw_only=True):
 _audience_decoder = msgspec.json.Decoder(AudienceReport)
 
 
+class PresenceRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """Someone signed in on a blog: their identity, name and role, the entry they have open
+    (None: none), their last beat and when that lapses (Unix milliseconds)."""
+
+    id: str
+    name: str
+    role: Role
+    editing: str | None
+    seen: int
+    expires: int
+    # Their byline when they last beat (None: show the name).
+    display_name: str | None = None
+
+
+class LockRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A soft edit lock: who holds it (identity and name) and when it lapses (Unix ms)."""
+
+    holder: str
+    name: str
+    expires: int
+
+
+class PresenceSnapshot(msgspec.Struct, frozen=True):
+    """Who is on a blog now, and the locks held on its entries (by entry id)."""
+
+    people: list[PresenceRecord]
+    locks: dict[str, LockRecord]
+
+
+_person_decoder = msgspec.json.Decoder(PresenceRecord)
+_lock_decoder = msgspec.json.Decoder(LockRecord)
+
+
 class Store:
     def __init__(self, client: aioredis.Redis | RedisCluster,
                  blocking: aioredis.Redis | RedisCluster | None = None,
@@ -353,9 +592,20 @@ class Store:
         self._append = self.writer.register_script(_APPEND)
         self._seen = self.writer.register_script(_SEEN)
         self._create_token = client.register_script(_CREATE_TOKEN)
+        self._find_token = client.register_script(_FIND_TOKEN)
         self._revoke_token = client.register_script(_REVOKE_TOKEN)
         self._rotate_token = client.register_script(_ROTATE_TOKEN)
         self._version_of = client.register_script(_VERSION_OF)
+        self._lease = client.register_script(_LEASE)
+        self._release = client.register_script(_RELEASE)
+        self._create_webhook = client.register_script(_CREATE_WEBHOOK)
+        self._delete_webhook = client.register_script(_DELETE_WEBHOOK)
+        # Not retried by the client on a lost reply: the queue is checked against the
+        # cursor, so a repeat is refused ('moved'), and an attempt's record is a list push.
+        self._queue = self.writer.register_script(_QUEUE)
+        self._attempted = self.writer.register_script(_ATTEMPTED)
+        self._beat = client.register_script(_BEAT)
+        self._leave = client.register_script(_LEAVE)
         # Told of what the app counts (see liveblog/metrics.py): each event appended (its
         # blog's slug), and each operation that failed for want of Redis (its name).
         self.on_appended: Callable[[str], None] = _ignore
@@ -640,6 +890,8 @@ class Store:
         ]
         if actor.id:
             args += ["actor_id", actor.id]
+        if actor.display_name:
+            args += ["actor_name", actor.display_name]
         args += ["data", event_encoder.encode(event)]
         try:
             reply = await self._replicated(self._append, keys, args)
@@ -653,7 +905,7 @@ class Store:
             event_id = reply[1].decode()
             recorded = Recorded(
                 id=event_id, version=int(reply[2]), at=at, actor=actor.name, role=actor.role,
-                event=event, actor_id=actor.id or None,
+                event=event, actor_id=actor.id or None, actor_name=actor.display_name or None,
             )
             return Appended(recorded, repeated=False)
         if outcome == "conflict":
@@ -786,23 +1038,90 @@ class Store:
             await self.redis.hdel(_audience(slug), *stale)
         return reports
 
+    # -- presence (who is on a blog, soft edit locks: never in the log) ------------------
+
+    @_unavailable_on_redis_errors
+    async def beat(self, slug: str, person: PresenceRecord, *, now_ms: int,
+                   lock_ttl_ms: int) -> PresenceSnapshot:
+        """Mark `person` present (until person.expires) and, if they have an entry open
+        (person.editing), take or renew its lock for `lock_ttl_ms` unless someone else holds
+        it; let go of their other locks on the blog. The blog's presence then."""
+        editing = person.editing or ""
+        lock = LockRecord(holder=person.id, name=person.name, expires=now_ms + lock_ttl_ms)
+        reply = await self._beat(
+            keys=[_presence(slug), _locks(slug)],
+            args=[now_ms, person.expires - now_ms, lock_ttl_ms, person.id,
+                  msgspec.json.encode(person), editing, msgspec.json.encode(lock)])
+        return _snapshot(reply[0], reply[1], now_ms)
+
+    @_unavailable_on_redis_errors
+    async def presence(self, slug: str, *, now_ms: int) -> PresenceSnapshot:
+        """Who is on the blog and which locks are held, as of `now_ms` (lapsed records are
+        left out; the next beat sweeps them)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_presence(slug))
+            pipe.hgetall(_locks(slug))
+            people, locks = await pipe.execute()
+        return _snapshot(_pairs(people), _pairs(locks), now_ms)
+
+    @_unavailable_on_redis_errors
+    async def lock(self, slug: str, entry_id: str, *, now_ms: int) -> LockRecord | None:
+        """The lock held on an entry now, if any."""
+        raw = await self.redis.hget(_locks(slug), entry_id)
+        found = None if raw is None else _lock_decoder.decode(raw)
+        return found if found is not None and found.expires > now_ms else None
+
+    @_unavailable_on_redis_errors
+    async def leave(self, slug: str, identity: str) -> None:
+        """Sign an identity off the blog and let go of its locks there."""
+        await self._leave(keys=[_presence(slug), _locks(slug)], args=[identity])
+
     # -- tokens --------------------------------------------------------------------------
 
     @_unavailable_on_redis_errors
-    async def create_token(self, name: str, role: str, secret: str, at: datetime) -> bool:
-        """Store a token by its hash, for a new identity; False if the name is taken."""
+    async def create_token(self, name: str, role: str, secret: str, at: datetime, *,
+                           display_name: str | None = None) -> bool:
+        """Store a token by its hash, for a new identity whose byline is `display_name`
+        (by default the name); False if the name is taken."""
+        identity = new_identity()
         record = msgspec.json.encode(
-            TokenRecord(name=name, role=role, created_at=at, id=new_identity()))
+            TokenRecord(name=name, role=role, created_at=at, id=identity))
+        person = msgspec.json.encode(PersonRecord(
+            id=identity, name=name, role=role, display_name=display_name or name,
+            created_at=at))
         created = await self._create_token(
-            keys=[_TOKENS, _TOKEN_NAMES], args=[name, _digest(secret), record]
+            keys=[_TOKENS, _TOKEN_NAMES, _PEOPLE],
+            args=[name, _digest(secret), record, identity, person],
         )
         return bool(created)
+
+    @_unavailable_on_redis_errors
+    async def find_actor(self, secret: str) -> Actor | None:
+        """Who a token is: its name, role, identity and byline; None if it is unknown."""
+        digest = _digest(secret)
+        found = await self._find_token(keys=[_TOKENS, _PEOPLE], args=[digest])
+        if not found:
+            return None
+        raw, person = found
+        record = _token_record(digest, raw)
+        if person is None and record.id.startswith("legacy-"):
+            person = await self.redis.hget(_PEOPLE, record.id)
+        display_name = _person_record(person).display_name if person else record.name
+        return Actor(record.name, record.role, record.id,  # type: ignore[arg-type]
+                     display_name)
 
     @_unavailable_on_redis_errors
     async def find_token(self, secret: str) -> TokenRecord | None:
         digest = _digest(secret)
         raw = await self.redis.hget(_TOKENS, digest)
         return None if raw is None else _token_record(digest, raw)
+
+    @_unavailable_on_redis_errors
+    async def token_named(self, name: str) -> TokenRecord | None:
+        """The record of the token named `name`; None if there is none."""
+        digest = await self.redis.hget(_TOKEN_NAMES, name)
+        raw = None if digest is None else await self.redis.hget(_TOKENS, digest)
+        return None if digest is None or raw is None else _token_record(digest.decode(), raw)
 
     @_unavailable_on_redis_errors
     async def list_tokens(self) -> list[TokenRecord]:
@@ -827,7 +1146,232 @@ class Store:
 
     @_unavailable_on_redis_errors
     async def revoke_token(self, name: str) -> bool:
-        return bool(await self._revoke_token(keys=[_TOKENS, _TOKEN_NAMES], args=[name]))
+        """End the token named `name` and its identity; the identity stays listed among
+        the people (its entries keep its byline). False if there is no such token."""
+        digest = await self.redis.hget(_TOKEN_NAMES, name)
+        raw = None if digest is None else await self.redis.hget(_TOKENS, digest)
+        if digest is None or raw is None:
+            return False
+        record = _token_record(digest.decode(), raw)
+        person = PersonRecord(id=record.id, name=record.name, role=record.role,
+                              display_name=record.name, created_at=record.created_at)
+        return bool(await self._revoke_token(
+            keys=[_TOKENS, _TOKEN_NAMES, _PEOPLE],
+            args=[name, digest, record.id, msgspec.json.encode(person)]))
+
+    # -- people (identities and their bylines) -------------------------------------------
+
+    @_unavailable_on_redis_errors
+    async def list_people(self) -> list[Person]:
+        """Every identity, active or revoked, the oldest first. Those issued before
+        display names (no person record yet) are listed while their token works, with
+        their name as their byline."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_PEOPLE)
+            pipe.hgetall(_TOKENS)
+            people_raw, tokens_raw = await pipe.execute()
+        tokens = _by_identity(tokens_raw)
+        records = {record.id: record for record in map(_person_record, people_raw.values())}
+        for identity, token in tokens.items():
+            records.setdefault(identity, _person_of(token))
+        people = [_person(record, active=record.id in tokens) for record in records.values()]
+        return sorted(people, key=lambda p: (p.created_at, p.id))
+
+    @_unavailable_on_redis_errors
+    async def set_display_name(self, identity: str, display_name: str) -> Person | None:
+        """Give the identity a new byline (for what it does from now on: the blogs' logs
+        learn it by byline-changed events, which the service appends). None if no such
+        identity is known."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(_PEOPLE, identity)
+            pipe.hgetall(_TOKENS)
+            raw, tokens_raw = await pipe.execute()
+        tokens = _by_identity(tokens_raw)
+        if raw is not None:
+            record = _person_record(raw)
+        elif identity in tokens:  # issued before display names: its first person record
+            record = _person_of(tokens[identity])
+        else:
+            return None
+        record = msgspec.structs.replace(record, display_name=display_name)
+        await self.redis.hset(_PEOPLE, identity, msgspec.json.encode(record))
+        return _person(record, active=identity in tokens)
+
+    @_unavailable_on_redis_errors
+    async def note_author(self, identity: str, slug: str) -> None:
+        """Remember that the identity posts to the blog (before the post is appended, so
+        that a rename meanwhile finds the blog: at worst it finds one it need not)."""
+        await self.redis.sadd(_authored(identity), slug)
+
+    @_unavailable_on_redis_errors
+    async def authored_blogs(self, identity: str) -> list[str]:
+        """The slugs of the blogs where the identity posted (see note_author), sorted."""
+        return sorted(slug.decode() for slug in await self.redis.smembers(_authored(identity)))
+
+
+    # -- webhooks (liveblog/webhooks.py) -----------------------------------------------
+
+    @_unavailable_on_redis_errors
+    async def server_time_ms(self) -> int:
+        """Redis's clock, the one that stamps stream ids, in Unix milliseconds."""
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    @_unavailable_on_redis_errors
+    async def create_webhook(self, endpoint: Endpoint, *, most: int) -> bool:
+        """Register an endpoint; False if `most` are registered already."""
+        created = await self._create_webhook(
+            keys=[_WEBHOOKS], args=[endpoint.id, msgspec.json.encode(endpoint), str(most)])
+        return bool(created)
+
+    @_unavailable_on_redis_errors
+    async def webhooks(self) -> list[Endpoint]:
+        """Every endpoint, the oldest first."""
+        raw = await self.redis.hgetall(_WEBHOOKS)
+        endpoints = [_endpoint_decoder.decode(value) for value in raw.values()]
+        return sorted(endpoints, key=lambda e: (e.created_at, e.id))
+
+    @_unavailable_on_redis_errors
+    async def has_webhooks(self) -> bool:
+        return bool(await self.redis.hlen(_WEBHOOKS))
+
+    @_unavailable_on_redis_errors
+    async def webhook(self, endpoint_id: str) -> Endpoint | None:
+        raw = await self.redis.hget(_WEBHOOKS, endpoint_id)
+        return None if raw is None else _endpoint_decoder.decode(raw)
+
+    @_unavailable_on_redis_errors
+    async def delete_webhook(self, endpoint_id: str) -> bool:
+        """Forget an endpoint, what waits for it and its attempts; False if there is none."""
+        gone = await self._delete_webhook(
+            keys=[_WEBHOOKS, _outbox(endpoint_id), _retry(endpoint_id),
+                  _deliveries(endpoint_id)], args=[endpoint_id])
+        return bool(gone)
+
+    @_unavailable_on_redis_errors
+    async def webhook_backlogs(self, endpoint_ids: Sequence[str]) -> list[int]:
+        """How many deliveries wait for each endpoint."""
+        if not endpoint_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for endpoint_id in endpoint_ids:
+                pipe.xlen(_outbox(endpoint_id))
+            return [int(n) for n in await pipe.execute()]
+
+    @_unavailable_on_redis_errors
+    async def webhook_deliveries(self, endpoint_id: str) -> list[Delivery]:
+        raw = await self.redis.lrange(_deliveries(endpoint_id), 0, DELIVERIES_KEPT - 1)
+        return [_delivery_decoder.decode(value) for value in raw]
+
+    @_unavailable_on_redis_errors
+    async def take_lease(self, holder: str, ttl_ms: int) -> bool:
+        """Take the webhooks' lease, or renew it if `holder` has it: whether it has."""
+        return bool(await self._lease(keys=[_WEBHOOK_LEADER], args=[holder, str(ttl_ms)]))
+
+    @_unavailable_on_redis_errors
+    async def release_lease(self, holder: str) -> None:
+        await self._release(keys=[_WEBHOOK_LEADER], args=[holder])
+
+    @_unavailable_on_redis_errors
+    async def blog_heads(self, slugs: Sequence[str] | None) -> dict[str, str]:
+        """The last event id of each blog of `slugs` (None: of every blog) that has one."""
+        if slugs is None:
+            slugs = [slug.decode() for slug in await self.redis.zrange(_BLOGS, 0, -1)]
+        if not slugs:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for slug in slugs:
+                pipe.hget(_meta(slug), "last_event_id")
+            heads = await pipe.execute()
+        return {slug: head.decode() for slug, head in zip(slugs, heads, strict=True)
+                if head is not None}
+
+    @_unavailable_on_redis_errors
+    async def webhook_cursors(self) -> dict[str, str]:
+        raw = await self.redis.hgetall(_WEBHOOK_CURSORS)
+        return {slug.decode(): cursor.decode() for slug, cursor in raw.items()}
+
+    @_unavailable_on_redis_errors
+    async def queue_webhooks(self, holder: str, slug: str, cursor: str | None, new_cursor: str,
+                             changes: Sequence[tuple[str, str, bytes]],
+                             targets: Sequence[tuple[int, str]]) -> str:
+        """Append `changes` ((event id, type, body), in log order) to the outboxes of
+        `targets` ((index of the change, endpoint id), in the order to queue them) and move
+        the blog's cursor from `cursor` to `new_cursor`, all or nothing: "ok"; "lost" if
+        `holder` does not hold the lease; "moved" if the cursor is not `cursor`."""
+        endpoint_ids = list(dict.fromkeys(endpoint_id for _, endpoint_id in targets))
+        position = {endpoint_id: n for n, endpoint_id in enumerate(endpoint_ids, 1)}
+        args: list[str | bytes] = [holder, slug, cursor or "", new_cursor, str(len(changes)),
+                                   str(len(endpoint_ids))]
+        for event_id, event_kind, body in changes:
+            args += [event_id, event_kind, body]
+        args += endpoint_ids
+        for change, endpoint_id in targets:
+            args += [str(change + 1), str(position[endpoint_id])]
+        keys = [_WEBHOOK_LEADER, _WEBHOOK_CURSORS, _WEBHOOKS,
+                *(_outbox(endpoint_id) for endpoint_id in endpoint_ids)]
+        outcome = await self._queue(keys=keys, args=args)
+        return _text(outcome)
+
+    @_unavailable_on_redis_errors
+    async def next_webhook_job(
+        self, endpoint_id: str,
+    ) -> tuple[WebhookJob, RetryState | None] | None:
+        """The first delivery waiting for an endpoint, and its failures so far, if any."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(_outbox(endpoint_id), count=1)
+            pipe.hgetall(_retry(endpoint_id))
+            rows, retry = await pipe.execute()
+        if not rows:
+            return None
+        job_id, fields = rows[0]
+        job = WebhookJob(id=job_id.decode(), event_id=fields[b"event"].decode(),
+                         blog=fields[b"blog"].decode(), type=fields[b"type"].decode(),
+                         body=fields[b"body"])
+        state = None
+        if retry and retry.get(b"job") == job_id:
+            state = RetryState(attempts=int(retry[b"attempts"]), since_ms=int(retry[b"since"]),
+                               next_ms=int(retry[b"next"]))
+        return job, state
+
+    @_unavailable_on_redis_errors
+    async def webhook_attempted(self, endpoint_id: str, job: WebhookJob, attempt: Delivery,
+                                failed: RetryState | None = None,
+                                disabled: Endpoint | None = None) -> bool:
+        """Record an attempt. A success (`failed` None) takes the job off the outbox;
+        a failure keeps it first, with `failed` (and `disabled`: the endpoint, disabled).
+        False if the endpoint was deleted meanwhile."""
+        args: list[str | bytes] = [endpoint_id, job.id, msgspec.json.encode(attempt),
+                                   str(DELIVERIES_KEPT)]
+        if failed is not None:
+            args += [str(failed.attempts), str(failed.since_ms), str(failed.next_ms),
+                     msgspec.json.encode(disabled) if disabled is not None else ""]
+        done = await self._attempted(
+            keys=[_WEBHOOKS, _outbox(endpoint_id), _retry(endpoint_id),
+                  _deliveries(endpoint_id)], args=args)
+        return bool(done)
+
+
+class WebhookJob(msgspec.Struct, frozen=True, kw_only=True):
+    """A delivery waiting in an endpoint's outbox: its id there, and what to send."""
+
+    id: str
+    event_id: str
+    blog: str
+    type: str
+    body: bytes
+
+
+class RetryState(msgspec.Struct, frozen=True, kw_only=True):
+    """The failures in a row of an outbox's first delivery (times in Unix ms)."""
+
+    attempts: int
+    since_ms: int
+    next_ms: int
+
+
+_endpoint_decoder = msgspec.json.Decoder(Endpoint)
+_delivery_decoder = msgspec.json.Decoder(Delivery)
 
 
 class NotReplicated(redis.exceptions.ConnectionError):
@@ -876,6 +1420,7 @@ def _decode(row: tuple[bytes, dict[bytes, bytes]]) -> Recorded:
         role=fields[b"role"].decode(),  # type: ignore[arg-type]
         event=event_decoder.decode(fields[b"data"]),
         actor_id=actor_id.decode() if (actor_id := fields.get(b"actor_id")) else None,
+        actor_name=name.decode() if (name := fields.get(b"actor_name")) else None,
     )
 
 
@@ -893,6 +1438,40 @@ def _meta(slug: str) -> str:
 
 def _audience(slug: str) -> str:
     return f"liveblog:{{{slug}}}:audience"
+
+
+def _outbox(endpoint_id: str) -> str:
+    return f"{{liveblog}}:webhook:{endpoint_id}:outbox"
+
+
+def _retry(endpoint_id: str) -> str:
+    return f"{{liveblog}}:webhook:{endpoint_id}:retry"
+
+
+def _deliveries(endpoint_id: str) -> str:
+    return f"{{liveblog}}:webhook:{endpoint_id}:deliveries"
+
+
+def _presence(slug: str) -> str:
+    return f"liveblog:{{{slug}}}:presence"
+
+
+def _locks(slug: str) -> str:
+    return f"liveblog:{{{slug}}}:locks"
+
+
+def _pairs(mapping: dict[bytes, bytes]) -> list[bytes]:
+    """HGETALL as redis-py answers it (a dict) in the flat form a script returns."""
+    return [item for pair in mapping.items() for item in pair]
+
+
+def _snapshot(people: list[bytes], locks: list[bytes], now_ms: int) -> PresenceSnapshot:
+    present = [_person_decoder.decode(raw) for raw in people[1::2]]
+    held = {entry.decode(): _lock_decoder.decode(raw)
+            for entry, raw in zip(locks[::2], locks[1::2], strict=True)}
+    return PresenceSnapshot(
+        people=[p for p in present if p.expires > now_ms],
+        locks={entry: lock for entry, lock in held.items() if lock.expires > now_ms})
 
 
 def _revs(slug: str) -> str:
@@ -918,6 +1497,33 @@ def legacy_identity(digest: str) -> str:
     digest, so it is stable for that token's life and no other token (a new one with the
     same name included) ever has it."""
     return "legacy-" + hashlib.sha256(f"identity\0{digest}".encode()).hexdigest()[:16]
+
+
+def _by_identity(tokens: dict[bytes, bytes]) -> dict[str, TokenRecord]:
+    """The tokens hash's records by identity."""
+    records = (_token_record(digest.decode(), value) for digest, value in tokens.items())
+    return {record.id: record for record in records}
+
+
+def _authored(identity: str) -> str:
+    return f"{{liveblog}}:authored:{identity}"
+
+
+def _person_record(raw: bytes) -> PersonRecord:
+    return msgspec.json.decode(raw, type=PersonRecord)
+
+
+def _person_of(token: TokenRecord) -> PersonRecord:
+    """The person record of an identity issued before display names: its name is its
+    byline."""
+    return PersonRecord(id=token.id, name=token.name, role=token.role,
+                        display_name=token.name, created_at=token.created_at)
+
+
+def _person(record: PersonRecord, *, active: bool) -> Person:
+    return Person(id=record.id, name=record.name, display_name=record.display_name,
+                  role=record.role,  # type: ignore[arg-type]
+                  status="active" if active else "revoked", created_at=record.created_at)
 
 
 def _token_record(digest: str, raw: bytes) -> TokenRecord:

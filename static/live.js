@@ -175,6 +175,28 @@
     });
     keyEvents(id, true);
   }
+  // A rename: the byline of each listed entry, wherever it shows (its article, the pinned
+  // copy), and of those waiting behind the button or already fetched.
+  function setByline(d) {
+    var ids = {};
+    d.entry_ids.forEach(function (id) { ids[id] = true; });
+    function renamed(e) {
+      if (!ids[e.id]) return;
+      e.author_name = d.author_name;
+      var node = fromServer(e.article);
+      node.querySelector(".entry-meta .author").textContent = d.author_name;
+      e.article = node.outerHTML;
+    }
+    pending.forEach(renamed);
+    Object.keys(latest).forEach(function (id) { renamed(latest[id]); });
+    d.entry_ids.forEach(function (id) {
+      ["entry-", "pinned-"].forEach(function (prefix) {
+        var node = document.getElementById(prefix + id);
+        var author = node && node.querySelector(".entry-meta .author");
+        if (author) author.textContent = d.author_name; // plain text, never HTML
+      });
+    });
+  }
   function snapshot(s) {
     setBlog(s);
     entries.textContent = "";
@@ -224,6 +246,7 @@
     "entry-retracted": function (d) { if (d.entry_id === single) withdrawn(); },
     "pin-changed": ignore,
     "fact-updated": ignore,
+    "byline-changed": setByline,
     "blog-updated": function (d) { setBack(d.title); ended = d.status === "ended"; }
   };
   function setBack(title) {
@@ -245,6 +268,7 @@
     },
     "pin-changed": function (d) { setPinned(d.entry); },
     "fact-updated": function (d) { setFact(d.fact); },
+    "byline-changed": setByline,
     "blog-updated": function (d) {
       setBlog(d);
       if (ended) { announce("This live blog has ended."); }

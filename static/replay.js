@@ -66,6 +66,11 @@
     if ([].some.call(select.options, function (o) { return o.value === value; })) return;
     var o = document.createElement("option"); o.value = o.textContent = value; select.appendChild(o);
   }
+  // Who did it: the byline they had then, and their token's name and role.
+  function who(row) {
+    var byline = row.actor_name && row.actor_name !== row.actor ? row.actor_name + ", " : "";
+    return byline + row.actor + " (" + row.role + ")";
+  }
   function build() {
     list.textContent = "";
     var kinds = document.getElementById("filter-kind"), actors = document.getElementById("filter-actor");
@@ -75,7 +80,7 @@
       li.dataset.type = row.type; li.dataset.actor = row.actor; li.id = "event-" + row.id;
       var b = document.createElement("button");
       b.type = "button";
-      b.textContent = clock(row.at) + " · v" + row.version + " · " + row.actor + " (" + row.role + ") · " + row.type + ": " + row.summary;
+      b.textContent = clock(row.at) + " · v" + row.version + " · " + who(row) + " · " + row.type + ": " + row.summary;
       b.addEventListener("click", function () { stop(); select(index); });
       li.appendChild(b);
       if (row.entry_id) {
@@ -100,7 +105,7 @@
     current = index;
     var row = rows[index];
     scrubber.value = String(index + 1);
-    moment.textContent = "v" + row.version + " · " + clock(row.at) + " · " + row.actor + " (" + row.role + "): " + row.summary;
+    moment.textContent = "v" + row.version + " · " + clock(row.at) + " · " + who(row) + ": " + row.summary;
     list.querySelectorAll("li.current").forEach(function (li) { li.classList.remove("current"); });
     var li = document.getElementById("event-" + row.id);
     li.classList.add("current");
@@ -167,7 +172,7 @@
       var box = document.getElementById("history");
       box.textContent = "";
       var title = document.createElement("h3");
-      title.textContent = "Every version of " + entryId + " (by " + h.author + ")";
+      title.textContent = "Every version of " + entryId + " (by " + (h.author_name || h.author) + ")";
       box.appendChild(title);
       h.revisions.forEach(function (rev) {
         var div = document.createElement("div");

@@ -22,7 +22,7 @@ import redis.cluster
 from redis.crc import key_slot
 
 from liveblog.embedded import find_redis_server
-from tests.conftest import free_port, wait_until
+from tests.support import free_port, wait_until
 
 NODE_TIMEOUT_MS = 1000
 

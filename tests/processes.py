@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from liveblog.embedded import EmbeddedRedis
-from tests.conftest import free_socket, wait_until
+from tests.support import free_socket, wait_until
 
 
 def _stat(pid: str) -> list[str] | None:

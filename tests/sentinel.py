@@ -17,7 +17,7 @@ import redis
 
 from liveblog.embedded import find_redis_server
 from tests.cluster import Node, start_node
-from tests.conftest import free_port, wait_until
+from tests.support import free_port, wait_until
 
 SERVICE = "liveblog"
 DOWN_AFTER_MS = 1000

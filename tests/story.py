@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from liveblog.story import DESCRIPTION, SLUG, STORY, TITLE, resolve
-from tests.conftest import (
+from tests.support import (
     Api,
     Tokens,
     UvicornThread,

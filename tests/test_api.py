@@ -16,12 +16,9 @@ from liveblog.domain.commands import MAX_FACTS
 from liveblog.domain.events import Actor, EntryPosted, FactUpdated
 from liveblog.domain.views import FACT_HISTORY_POINTS
 from liveblog.web.api import OPERATIONS
-from tests.conftest import Api, Tokens, UvicornThread, open_store
+from tests.support import Api, Tokens, UvicornThread, assert_problem, open_store
 
 pytestmark = pytest.mark.backends  # also on a Redis Cluster
-
-PROBLEM = "application/problem+json"
-
 
 @pytest.fixture
 def log_length(raw_redis: redis.Redis) -> Callable[[str], int]:
@@ -35,17 +32,6 @@ def post(api: Api, token: str, body: str = "Blasts at the Tartus bus station", *
     response = api("POST", "/api/blogs/tartus/entries", token, json={"body": body, **fields})
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def assert_problem(response, status: int, *, fields: set[str] | None = None) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    problem = response.json()
-    assert problem["status"] == status
-    assert problem["type"].startswith("https://") and problem["title"] and problem["detail"]
-    if fields is not None:
-        assert {e["field"] for e in problem["errors"]} == fields
-    return problem  # type: ignore[no-any-return]
 
 
 # -- blogs -----------------------------------------------------------------------------------
@@ -196,7 +182,7 @@ def test_concurrent_posts_with_one_idempotency_key_make_one_event_and_one_answer
         log_length: Callable[[str], int]) -> None:
     """A client retrying impatiently, through two processes: 24 POSTs with the same key at
     the same moment append one entry, and every one of them gets the same answer."""
-    from tests.conftest import app_config
+    from tests.support import app_config
 
     with UvicornThread(app_config(redis_url)) as other:
         async def burst() -> list[httpx.Response]:
@@ -575,7 +561,8 @@ def test_the_event_log_pages_for_editors_only(api: Api, tokens: Tokens, blog: st
     page = api("GET", "/api/blogs/tartus/events", tokens.editor, params={"limit": 2}).json()
     assert [e["version"] for e in page["events"]] == [1, 2]
     event = page["events"][0]
-    assert set(event) == {"id", "version", "type", "at", "actor", "actor_id", "role", "data"}
+    assert set(event) == {"id", "version", "type", "at", "actor", "actor_id", "actor_name",
+                          "role", "data"}
     assert (event["type"], event["actor"], event["role"]) == ("blog-opened", "ed", "editor")
     rest = api("GET", "/api/blogs/tartus/events", tokens.editor,
                params={"after": page["next"]}).json()
@@ -690,7 +677,7 @@ def test_health(api: Api) -> None:
 
 def test_a_second_process_reads_writes_made_through_the_first(
         api: Api, tokens: Tokens, blog: str, redis_url: str) -> None:
-    from tests.conftest import UvicornThread, app_config
+    from tests.support import UvicornThread, app_config
 
     with UvicornThread(app_config(redis_url)) as other:
         second = Api(other.base_url)
@@ -705,7 +692,7 @@ def test_a_second_process_reads_writes_made_through_the_first(
 
 
 def test_redis_down_is_503_with_retry_after(tmp_path, tokens: Tokens) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import UvicornThread, app_config, create_tokens, start_redis, stop_redis
+    from tests.support import UvicornThread, app_config, create_tokens, start_redis, stop_redis
 
     own = start_redis(tmp_path / "redis")
     create_tokens(own.url)

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 
 from liveblog.embedded import EmbeddedRedis
-from tests.conftest import wait_until
 from tests.processes import Processes, Served, first_editor_token, start_redis_like_embedded
+from tests.support import wait_until
 
 
 def _open_streams(port: int, count: int) -> list[socket.socket]:

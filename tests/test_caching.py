@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from liveblog.config import Config
-from liveblog.web.caching import READER_CACHE
-from tests.conftest import Api, Tokens, UvicornThread
-from tests.test_pages import RECORD_STREAM, SECOND, post
+from liveblog.web.caching import READER_CACHE, last_modified
+from tests.support import RECORD_STREAM, SECOND, Api, Tokens, UvicornThread, post_entry
 
 CACHED = ["/blogs/tartus", "/api/blogs/tartus"]
 
@@ -34,7 +34,7 @@ def page(browser: Browser) -> Iterator[Page]:
 @pytest.mark.parametrize("path", CACHED)
 def test_etag_and_a_short_public_cache_then_304_while_nothing_changed(
         api: Api, tokens: Tokens, blog: str, path: str) -> None:
-    post(api, tokens, "First report")
+    post_entry(api, tokens, "First report")
     first = api("GET", path)
     assert first.status_code == 200
     assert first.headers["cache-control"] == READER_CACHE
@@ -53,7 +53,7 @@ def test_etag_and_a_short_public_cache_then_304_while_nothing_changed(
     assert api("GET", path, headers={"If-None-Match": "v2"}).status_code == 200  # unquoted
 
     # A change makes a new tag: the old one no longer matches, the new one does.
-    post(api, tokens, "Second report")
+    post_entry(api, tokens, "Second report")
     changed = api("GET", path, headers={"If-None-Match": tag})
     assert changed.status_code == 200 and changed.headers["etag"] != tag
     assert changed.headers["etag"].startswith('"v3-')
@@ -66,7 +66,7 @@ def test_the_page_and_state_are_the_same_for_everyone_and_signed_in_api_is_not_s
         api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
     """No Vary is needed because nothing depends on who asks: a signed-in editor gets the
     same bytes and tag (the API then with no-store, so nothing an editor saw is kept)."""
-    post(api, tokens, "First report")
+    post_entry(api, tokens, "First report")
     signed_in = api("POST", "/api/session", json={"token": tokens.editor},
                     headers={"Origin": server.base_url})
     assert signed_in.status_code == 204
@@ -88,10 +88,10 @@ def test_an_older_page_from_a_cache_catches_up_through_its_stream(
     """The page as a CDN holds it, rendered before two updates: opened, it shows them
     within a second, got exactly those two (resumed from its version, no snapshot), and
     still shows what it was rendered with."""
-    earlier, _ = post(api, tokens, "Rendered with the page")
+    earlier, _ = post_entry(api, tokens, "Rendered with the page")
     cached = api("GET", "/blogs/tartus")
     assert cached.status_code == 200
-    missed = [post(api, tokens, f"Posted after it was cached {n}") for n in range(2)]
+    missed = [post_entry(api, tokens, f"Posted after it was cached {n}") for n in range(2)]
     assert api("GET", "/blogs/tartus", headers={"If-None-Match": cached.headers["etag"]}
                ).status_code == 200  # the origin has moved on
 
@@ -121,7 +121,7 @@ def test_canonical_links_name_the_public_url(redis_url: str, tokens: Tokens,
         api = Api(server.base_url)
         assert api("POST", "/api/blogs", tokens.editor,
                    json={"slug": "tartus", "title": "Tartus"}).status_code == 201
-        entry, _ = post(api, tokens, "First report")
+        entry, _ = post_entry(api, tokens, "First report")
         html = api("GET", "/blogs/tartus").text
         home = api("GET", "/").text
         api.http.close()
@@ -136,3 +136,13 @@ def test_canonical_links_name_the_public_url(redis_url: str, tokens: Tokens,
     assert f'<link rel="canonical" href="{base}/">' in home
     assert str(server.port) not in html.split("<body", 1)[0]  # no host:port in the head
     assert "127.0.0.1" not in html
+
+
+def test_last_modified_waits_for_its_second_to_end() -> None:
+    """A copy served in the second of its last change carries no date: a second change in
+    that second would otherwise be answered 304 to whoever holds it."""
+    changed = datetime(2026, 5, 23, 9, 0, 0, 400_000, tzinfo=UTC)
+    assert last_modified(changed, now=changed + timedelta(milliseconds=100)) is None
+    assert last_modified(changed, now=changed.replace(microsecond=999_999)) is None
+    assert last_modified(changed, now=changed + timedelta(milliseconds=600)) == (
+        "Sat, 23 May 2026 09:00:00 GMT")

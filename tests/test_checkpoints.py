@@ -17,7 +17,7 @@ from liveblog.domain.state import fold
 from liveblog.errors import NotFound, Problem
 from liveblog.service import Service
 from liveblog.store import Store
-from tests.test_domain import EDITOR, OMAR, RANIA, Log, action, opened, run
+from tests.support import EDITOR, OMAR, RANIA, Log, action, opened, run
 
 
 def generated_log(steps: list[tuple[object, ...]]) -> Log:

@@ -18,7 +18,6 @@ import pytest
 import redis
 
 from liveblog import tokens as minting
-from tests.conftest import Api, Tokens, free_socket, wait_until
 from tests.processes import (
     Processes,
     Served,
@@ -31,6 +30,7 @@ from tests.processes import (
     liveblog_env,
     redis_processes_for,
 )
+from tests.support import Api, Tokens, free_socket, wait_until
 
 
 def liveblog(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -333,7 +333,7 @@ def test_a_test_that_fails_half_way_leaves_no_process_behind(tmp_path: Path) -> 
     inner.write_text(f'''
 from pathlib import Path
 
-from tests.conftest import processes  # noqa: F401 - the fixture under test
+from tests.support import processes  # noqa: F401 - the fixture under test
 from tests.processes import Served, group_members
 
 

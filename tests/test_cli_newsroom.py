@@ -20,7 +20,8 @@ import httpx
 from liveblog.domain.events import Actor, Embed, EntryPosted, Event, FactUpdated, Image
 from liveblog.service import utcnow
 from liveblog.store import Store
-from tests.conftest import (
+from tests.story import tell
+from tests.support import (
     Api,
     RedisServer,
     Tokens,
@@ -30,7 +31,6 @@ from tests.conftest import (
     start_redis,
     stop_redis,
 )
-from tests.story import tell
 
 
 def liveblog(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

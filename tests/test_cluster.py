@@ -18,8 +18,8 @@ from liveblog.config import Config, SentinelAddress, redacted, sentinel_address
 from liveblog.errors import ConfigError
 from liveblog.store import Store
 from tests.cluster import Cluster, Node, post_until_acknowledged, start_cluster, start_node
-from tests.conftest import CLUSTER_URLS, UvicornThread, app_config, create_tokens, wait_until
 from tests.sse import Follower, Message
+from tests.support import CLUSTER_URLS, UvicornThread, app_config, create_tokens, wait_until
 
 MAYBE = "may or may not have been recorded"
 

@@ -35,9 +35,9 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import Tokens, UvicornThread, free_port, wait_until
 from tests.processes import Processes, Served
 from tests.sse import Reader
+from tests.support import Tokens, UvicornThread, free_port, wait_until
 
 ROOT = Path(__file__).parent.parent
 NGINX = "/usr/sbin/nginx"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
-from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -28,58 +26,16 @@ from liveblog.domain.events import (
     EntryEdited,
     EntryPosted,
     EntryRetracted,
-    Event,
     FactUpdated,
     PinChanged,
     Recorded,
     event_decoder,
     event_encoder,
 )
-from liveblog.domain.state import Blog, CorruptLog, Entry, apply, fold, posted_entry
+from liveblog.domain.state import Blog, CorruptLog, Entry, fold, posted_entry
 from liveblog.domain.views import FACT_HISTORY_POINTS, fact_history, public_blog
 from liveblog.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, Problem
-
-EDITOR = Actor("ed", "editor", "id-ed")
-RANIA = Actor("rania", "reporter", "id-rania")
-OMAR = Actor("omar", "reporter", "id-omar")
-T0 = datetime(2026, 5, 23, 9, 0, tzinfo=UTC)
-
-
-class Log:
-    """A tiny in-memory stand-in for the store's append, for pure tests of the fold."""
-
-    def __init__(self) -> None:
-        self.events: list[Recorded] = []
-        self.states: list[Blog] = []
-        self.ids = (f"e{n}" for n in itertools.count(1))
-
-    @property
-    def blog(self) -> Blog | None:
-        return self.states[-1] if self.states else None
-
-    def append(self, actor: Actor, event: Event | None) -> Blog | None:
-        if event is not None:
-            version = len(self.events) + 1
-            rec = Recorded(
-                id=f"{1000 + version}-0", version=version, at=T0 + timedelta(minutes=version),
-                actor=actor.name, role=actor.role, event=event, actor_id=actor.id or None,
-            )
-            self.events.append(rec)
-            self.states.append(apply(self.blog, rec))
-        return self.blog
-
-
-def opened() -> Log:
-    log = Log()
-    log.append(EDITOR, commands.open_blog(None, EDITOR, NewBlog(slug="tartus", title="Blasts")))
-    return log
-
-
-def post(log: Log, actor: Actor, body: str = "Blast at the bus station", **kw: object) -> str:
-    entry_id = next(log.ids)
-    assert log.blog is not None
-    log.append(actor, commands.post_entry(log.blog, actor, NewEntry(body=body, **kw), entry_id))
-    return entry_id
+from tests.support import EDITOR, OMAR, RANIA, action, actors, opened, post, run, text
 
 
 def test_a_blog_starts_live_at_version_1() -> None:
@@ -240,57 +196,6 @@ def test_public_view_pages_newest_first_and_across_retractions() -> None:
 
 
 # -- property: the state at version N is the fold of the first N events ----------------------
-
-actors = st.sampled_from([EDITOR, RANIA, OMAR])
-text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
-               min_size=1, max_size=30)
-action = st.one_of(
-    st.tuples(st.just("post"), actors, text, st.none() | text, st.booleans()),
-    st.tuples(st.just("edit"), actors, st.integers(0, 20), text, st.none() | text),
-    st.tuples(st.just("retract"), actors, st.integers(0, 20), text),
-    st.tuples(st.just("pin"), actors, st.none() | st.integers(0, 20)),
-    st.tuples(st.just("fact"), actors, st.sampled_from(["deaths", "injured"]), text,
-              st.none() | st.integers(0, 500)),
-    st.tuples(st.just("status"), actors, st.sampled_from(["live", "ended"])),
-    st.tuples(st.just("title"), actors, text),
-)
-
-
-def run(log: Log, step: tuple[object, ...]) -> None:
-    actor = step[1]
-    assert isinstance(actor, Actor)
-    blog = log.blog
-    assert blog is not None
-    posted = [e.event.entry_id for e in log.events if e.event.__class__.__name__ == "EntryPosted"]
-
-    def pick(n: object) -> str:
-        return posted[int(n) % len(posted)] if posted else "none"
-
-    match step:
-        case ("post", _, body, title, key_event):
-            log.append(actor, commands.post_entry(
-                blog, actor, NewEntry(body=body, title=title, key_event=key_event),
-                next(log.ids)))
-        case ("edit", _, n, body, note):
-            log.append(actor, commands.edit_entry(blog, actor, pick(n),
-                                                  EntryChanges(body=body, note=note)))
-        case ("retract", _, n, reason):
-            log.append(actor, commands.retract_entry(blog, actor, pick(n),
-                                                     Retraction(reason=reason)))
-        case ("pin", _, n):
-            log.append(actor, commands.change_pin(
-                blog, actor, Pin(entry_id=None if n is None else pick(n))))
-        case ("fact", _, key, value, numeric):
-            log.append(actor, commands.update_fact(
-                blog, actor, key, FactInput(label=key.title(), value=value, numeric=numeric)))
-        case ("status", _, status):
-            log.append(actor, commands.update_blog(blog, actor, BlogChanges(status=status)))
-        case ("title", _, title):
-            log.append(actor, commands.update_blog(blog, actor, BlogChanges(title=title)))
-        case ("key", _, n, title, key_event):
-            log.append(actor, commands.edit_entry(
-                blog, actor, pick(n), EntryChanges(title=title, key_event=key_event)))
-
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(action, max_size=40))

@@ -24,9 +24,9 @@ from pathlib import Path
 import httpx
 
 from liveblog.embedded import EmbeddedRedis
-from tests.conftest import wait_until
 from tests.processes import Processes, Served, read_log, start_redis_like_embedded
 from tests.sse import Reader, Stream, messages
+from tests.support import wait_until
 
 STREAM = "/blogs/story/stream"
 # What a clean stop must not log: a tailer's fault, a Redis it could not reach, streams

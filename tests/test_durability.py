@@ -23,7 +23,9 @@ from liveblog.durability import Durability, findings, judge
 from liveblog.embedded import EmbeddedRedis, find_redis_server
 from liveblog.errors import ConfigError
 from liveblog.store import Store
-from tests.conftest import (
+from tests.processes import liveblog_env, redis_processes_for
+from tests.support import (
+    T0,
     RedisServer,
     UvicornThread,
     app_config,
@@ -32,8 +34,6 @@ from tests.conftest import (
     stop_redis,
     wait_until,
 )
-from tests.test_cli import liveblog_env, redis_processes_for
-from tests.test_domain import T0
 
 
 def redis_with(directory: Path, *options: str) -> RedisServer:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import Api, Tokens, UvicornThread, app_config
+from tests.support import Api, Tokens, UvicornThread, app_config
 
 SECOND = 1000  # ms: "within a second"
 PUBLIC = "https://live.example.org"

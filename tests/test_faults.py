@@ -22,7 +22,6 @@ from pathlib import Path
 import httpx
 
 from liveblog.embedded import EmbeddedRedis
-from tests.conftest import wait_until
 from tests.processes import (
     Processes,
     Served,
@@ -33,6 +32,7 @@ from tests.processes import (
     start_redis_like_embedded,
 )
 from tests.sse import Stream, messages
+from tests.support import wait_until
 
 # -- Redis killed mid-story -------------------------------------------------------------------
 

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import (
+from tests.support import (
     RedisServer,
     UvicornThread,
     app_config,
     create_tokens,
+    scrape,
     start_redis,
     stop_redis,
+    value,
     wait_until,
 )
-from tests.test_metrics import scrape, value
 
 
 def test_ready_says_what_it_checked(server: UvicornThread) -> None:

@@ -22,7 +22,7 @@ from liveblog.domain.events import (
 )
 from liveblog.domain.imports import check_log
 from liveblog.errors import InvalidImport
-from tests.test_domain import EDITOR, RANIA, T0, Log, opened, post
+from tests.support import EDITOR, RANIA, T0, Log, opened, post
 
 NOW = T0 + timedelta(hours=1)
 

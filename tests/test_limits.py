@@ -21,9 +21,9 @@ from liveblog.live import Hub, Subscription
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.stream import END_GRACE_SECONDS, READER_BUFFER_BYTES, SocketReader
-from tests.conftest import Api, RedisServer, Tokens, UvicornThread, app_config, wait_until
 from tests.processes import Processes, Served
 from tests.sse import Reader, read_stream, reading
+from tests.support import Api, RedisServer, Tokens, UvicornThread, app_config, wait_until
 
 PROBLEM = "application/problem+json"
 STREAM = "/blogs/tartus/stream"

@@ -22,7 +22,9 @@ from liveblog.errors import Overloaded
 from liveblog.live import Hub
 from liveblog.service import Service
 from liveblog.store import BLOCK_MARGIN_SECONDS, Store
-from tests.conftest import (
+from tests.proxy import BlackholeProxy
+from tests.sse import read_stream, reading
+from tests.support import (
     Api,
     RedisServer,
     Tokens,
@@ -31,8 +33,6 @@ from tests.conftest import (
     create_tokens,
     wait_until,
 )
-from tests.proxy import BlackholeProxy
-from tests.sse import read_stream, reading
 
 BLOCK_MS = 300
 # On top of the block and its margin: this machine is shared, its scheduling uneven.

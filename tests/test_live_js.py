@@ -8,7 +8,7 @@ import time
 
 from playwright.sync_api import Browser
 
-from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
+from tests.support import Api, Tokens, UvicornThread, app_config, wait_until
 
 
 def test_a_refused_page_backs_off_instead_of_retrying_every_few_seconds(

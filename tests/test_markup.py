@@ -14,8 +14,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.conftest import Api, Tokens, UvicornThread, run_async
 from tests.sse import read_stream
+from tests.support import Api, Tokens, UvicornThread, open_live, run_async
 
 PICTURE = "/static/demo/tartus.svg"
 # Everything an article can show: title, key event, Markdown, picture, embed.
@@ -58,24 +58,14 @@ def post(api: Api, token: str, **entry: object) -> str:
     return entry_id
 
 
-def open_live(page: Page, server: UvicornThread) -> None:
-    page.goto(f"{server.base_url}/blogs/tartus")
-    for _ in range(200):
-        tailer = server.hub().tailers.get("tartus")
-        if tailer and tailer.subscribers:
-            return
-        page.wait_for_timeout(10)
-    raise AssertionError("the page did not open its stream")
-
-
 def shown(page: Page, selectors: list[str]) -> dict[str, str | None]:
     return {s: page.evaluate(OUTER, s) for s in selectors}
 
 
 def test_an_entry_that_arrives_live_is_byte_identical_to_the_page_after_a_reload(
         page: Page, api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
-    """Posted, edited with a correction, pinned, and a figure charted, all while the page is
-    open: every element the stream brought is, to the byte, what the server renders on a
+    """Posted, edited with a correction, pinned, its author renamed, and a figure charted,
+    all while the page is open: every element the stream brought is, to the byte, what the server renders on a
     reload, and what a page rebuilt from the stream's snapshot shows."""
     open_live(page, server)
     rich = post(api, tokens.reporter, **RICH)
@@ -89,11 +79,17 @@ def test_an_entry_that_arrives_live_is_byte_identical_to_the_page_after_a_reload
                        "correction": "An earlier version named the wrong city."})
     assert edited.status_code == 200, edited.text
     api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": rich})
+    # A new byline for the author, from then on and on what she posted (byline-changed).
+    rania = api("GET", "/api/me", tokens.reporter).json()["id"]
+    renamed = api("PATCH", f"/api/people/{rania}", tokens.editor,
+                  json={"display_name": "Rania Abouzeid"})
+    assert renamed.status_code == 200, renamed.text
 
     selectors = [f"#entry-{rich}", f"#entry-{plain}", f"#pinned-{rich}", "#fact-deaths"]
     expect(page.locator(f"#pinned-{rich} .correction")).to_have_count(1)
     expect(page.locator("#fact-deaths svg.spark")).to_have_count(1)
     expect(page.locator(f"#entry-{rich} .correction")).to_have_count(1)
+    expect(page.locator(f"#pinned-{rich} .author")).to_have_text("Rania Abouzeid")
     # The arrival highlight is the live page's alone, and only while it lasts.
     expect(page.locator("#entries .arrived")).to_have_count(0, timeout=3000)
     live = shown(page, selectors)

@@ -14,10 +14,8 @@ from pathlib import Path
 
 import httpx
 from prometheus_client import Histogram
-from prometheus_client.parser import text_string_to_metric_families
 
 from liveblog.metrics import Metrics, observe_many
-from tests.conftest import Api, Tokens, UvicornThread, app_config, wait_until
 from tests.processes import (
     Processes,
     Served,
@@ -27,25 +25,17 @@ from tests.processes import (
     first_editor_token,
 )
 from tests.sse import reading
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def parse(text: str) -> Samples:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def scrape(base_url: str) -> Samples:
-    response = httpx.get(f"{base_url}/metrics", timeout=10)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=")
-    return parse(response.text)
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """A sample's value; 0 for one never exported (a counter nothing has moved)."""
-    return samples.get((name, frozenset(labels.items())), 0.0)
+from tests.support import (
+    Api,
+    Samples,
+    Tokens,
+    UvicornThread,
+    app_config,
+    parse,
+    scrape,
+    value,
+    wait_until,
+)
 
 
 def test_metrics_say_exactly_what_the_server_did(

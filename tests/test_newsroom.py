@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import Api, Tokens, UvicornThread, wait_until
-from tests.test_pages import SECOND, open_live
+from tests.support import SECOND, Api, Tokens, UvicornThread, open_live, wait_until
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
 from tests.processes import Processes, first_editor_token, liveblog_env
+from tests.support import free_port
 
 ROOT = Path(__file__).parent.parent
 

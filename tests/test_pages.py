@@ -24,19 +24,23 @@ from liveblog.domain.views import public_blog
 from liveblog.embedded import EmbeddedRedis
 from liveblog.markup import sparkline
 from liveblog.web.pages import json_ld
-from tests.conftest import (
+from tests.processes import Processes, start_redis_like_embedded
+from tests.support import (
+    EDITOR,
+    RECORD_STREAM,
+    SECOND,
     Api,
+    Log,
     RedisServer,
     Tokens,
     UvicornThread,
     app_config,
     create_tokens,
+    open_live,
+    opened,
+    post_entry,
     wait_until,
 )
-from tests.processes import Processes, start_redis_like_embedded
-from tests.test_domain import EDITOR, Log, opened
-
-SECOND = 1000  # ms: "within a second"
 
 
 @pytest.fixture
@@ -63,18 +67,6 @@ def seed(api: Api, tokens: Tokens, entries: int = 3) -> list[str]:
         ids.append(response.json()["entry"]["id"])
     api("PUT", "/api/blogs/tartus/pinned", tokens.editor, json={"entry_id": ids[0]})
     return ids
-
-
-def open_live(page: Page, server: UvicornThread) -> None:
-    page.goto(f"{server.base_url}/blogs/tartus")
-    # Wait until the stream is open: the server has registered this page as a reader.
-    tailer = None
-    for _ in range(200):
-        tailer = server.hub().tailers.get("tartus")
-        if tailer and tailer.subscribers:
-            return
-        page.wait_for_timeout(10)
-    raise AssertionError("the page did not open its stream")
 
 
 def test_the_page_renders_without_javascript(browser: Browser, api: Api, tokens: Tokens,
@@ -247,47 +239,21 @@ def test_new_updates_wait_behind_a_button_while_the_reader_is_scrolled_down(
     expect(page).not_to_have_title(re.compile(r"^\("))
 
 
-# Records, in the page, every message its EventSource delivers: [kind, id].
-RECORD_STREAM = """
-(() => {
-  const Native = window.EventSource;
-  const kinds = ["snapshot", "entry-posted", "entry-edited", "entry-retracted",
-                 "pin-changed", "fact-updated", "blog-updated"];
-  window.received = [];
-  window.EventSource = class extends Native {
-    constructor(url, options) {
-      super(url, options);
-      for (const kind of kinds) {
-        this.addEventListener(kind, (m) => window.received.push([kind, m.lastEventId]));
-      }
-    }
-  };
-})();
-"""
-
-
-def post(api: Api, tokens: Tokens, body: str) -> tuple[str, str]:
-    """Post an entry; its id and its event's id."""
-    response = api("POST", "/api/blogs/tartus/entries", tokens.reporter, json={"body": body})
-    assert response.status_code == 201, response.text
-    return response.json()["entry"]["id"], response.json()["event_id"]
-
-
 def test_the_page_catches_up_after_the_server_restarts(
         page: Page, api: Api, tokens: Tokens, blog: str, redis_url: str) -> None:
-    earlier = [post(api, tokens, f"Earlier {n}")[0] for n in range(2)]
+    earlier = [post_entry(api, tokens, f"Earlier {n}")[0] for n in range(2)]
     page.add_init_script(RECORD_STREAM)
     with UvicornThread(app_config(redis_url)) as first:
         port = first.port
         open_live(page, first)
-        seen, seen_event = post(api, tokens, "Seen live")
+        seen, seen_event = post_entry(api, tokens, "Seen live")
         expect(page.locator(f"#entry-{seen}")).to_be_visible(timeout=SECOND)
     # The server is gone; writes keep landing in Redis through another process.
     expect(page.locator("#connection")).to_contain_text("reconnecting", timeout=5000)
     # Mark what the page shows now: a snapshot would draw it anew, without the mark.
     page.evaluate("document.querySelectorAll('#entries article')"
                   ".forEach(a => { a.dataset.kept = 'yes'; })")
-    missed = [post(api, tokens, f"While you were away {n}") for n in range(3)]
+    missed = [post_entry(api, tokens, f"While you were away {n}") for n in range(3)]
     # A new process on the same port: its ring is loaded from Redis, and must place the
     # id of the last message the page received (an entry posted mid-story).
     with UvicornThread(app_config(redis_url), port=port):
@@ -316,7 +282,7 @@ def test_the_page_recovers_after_the_stream_answers_503(
         port = first.port
         api = Api(first.base_url)
         api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "T"})
-        before, _ = post(api, tokens, "Before the outage")
+        before, _ = post_entry(api, tokens, "Before the outage")
         open_live(page, first)
         api.http.close()
     expect(page.locator("#connection")).to_contain_text("reconnecting", timeout=5000)
@@ -331,7 +297,7 @@ def test_the_page_recovers_after_the_stream_answers_503(
         assert 503 in streams, streams
         start_redis_like_embedded(processes, redis_dir)
         api = Api(second.base_url)
-        after, _ = post(api, tokens, "After the outage")
+        after, _ = post_entry(api, tokens, "After the outage")
         expect(page.locator(f"#entry-{after}")).to_be_visible(timeout=10_000)
         expect(page.locator("#connection")).to_have_text("Back online")
         ids = page.locator("#entries article").evaluate_all("els => els.map(e => e.dataset.id)")

@@ -15,9 +15,8 @@ from playwright.sync_api import Browser, Page, expect
 from liveblog.cli.log import export_line
 from liveblog.domain import commands
 from liveblog.domain.commands import NewBlog, NewEntry
-from tests.conftest import Api, RedisServer, Tokens, UvicornThread
 from tests.story import tell
-from tests.test_domain import EDITOR, Log
+from tests.support import EDITOR, Api, Log, RedisServer, Tokens, UvicornThread, wait_for_frame
 
 
 def sign_in(browser: Browser, server: UvicornThread, token: str, query: str = "",
@@ -62,11 +61,6 @@ def story(api: Api, tokens: Tokens) -> tuple[list[str], list[dict[str, object]]]
     api("PATCH", "/api/blogs/tartus", tokens.editor, json={"status": "ended"})
     events = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
     return ids, events
-
-
-def wait_for_frame(page: Page, event_id: str) -> None:
-    expect(page.locator("#frame")).to_have_attribute("data-event-id", event_id)
-    expect(page.frame_locator("#frame").locator("h1")).to_be_visible()
 
 
 def test_every_moment_shows_what_the_state_api_says(

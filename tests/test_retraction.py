@@ -17,14 +17,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import Api, Tokens, UvicornThread, app_config, run_async
 from tests.sse import Message, Stream, messages
+from tests.support import Api, Tokens, UvicornThread, app_config, run_async
 
 RETRACTED = ["SECRET-BODY-1", "SECRET-TITLE-1", "SECRET-IMAGE", "SECRET-ALT",
              "SECRET-CAPTION", "SECRET-CREDIT", "SECRET-BODY-2", "SECRET-EMBED"]
 CORRECTED = ["OLD-WORDING-3", "OLD-TITLE-3", "OLD-CAPTION-3"]
 WITHDRAWN = RETRACTED + CORRECTED
 STILL_PUBLIC = ["Still here", "toll of 80", "Corrected caption"]
+# The blog's feeds (issue 11), which feed readers and aggregators poll and keep.
+FEEDS = ["/blogs/tartus/feed.atom", "/blogs/tartus/feed.json"]
 
 
 def leaks(text: str) -> list[str]:
@@ -118,7 +120,9 @@ def every_public_read(base_url: str, event_ids: list[str], entry_ids: list[str],
     ids = [*sorted(near), "0-0", "0-1", "garbage", ""]
     with httpx.Client(base_url=base_url, timeout=10) as http:
         gets = ["/api/blogs", "/api/blogs/tartus", "/api/blogs/tartus?limit=1",
-                "/blogs/tartus", "/", "/newsroom", "/newsroom/tartus", "/blogs/tartus/replay"]
+                "/blogs/tartus", "/", "/newsroom", "/newsroom/tartus", "/blogs/tartus/replay",
+                *FEEDS, "/oembed?url=http://127.0.0.1:8000/blogs/tartus",
+                "/blogs/tartus/embed", "/api/blogs/tartus/embed"]
         gets += [f"/api/blogs/tartus?before={e}" for e in entry_ids]
         gets += [f"/api/blogs/tartus?before={e}&limit=1" for e in entry_ids]
         gets += [f"/blogs/tartus?before={e}" for e in entry_ids]
@@ -180,7 +184,7 @@ def test_no_public_surface_yields_withdrawn_words(server: UvicornThread, api: Ap
     # and the pages were cached with them.
     before = run_async(opening(server.base_url, until=_last_id(api, tokens)))[0]
     assert "SECRET-BODY-1" in before and "OLD-WORDING-3" in before
-    for path in ("/blogs/tartus", "/api/blogs/tartus"):
+    for path in ("/blogs/tartus", "/api/blogs/tartus", *FEEDS):
         assert "SECRET-BODY-1" in api("GET", path).text
 
     withdraw(api, tokens, story)
@@ -200,8 +204,8 @@ def test_no_public_surface_yields_withdrawn_words(server: UvicornThread, api: Ap
             texts = every_public_read(base_url, event_ids, entry_ids, tokens)
             leaked = {path: leaks(text) for path, text in texts.items() if leaks(text)}
             assert leaked == {}, name
-            page = texts["/blogs/tartus"]
-            assert all(words in page for words in STILL_PUBLIC), name
+            for path in ("/blogs/tartus", *FEEDS):
+                assert all(words in texts[path] for words in STILL_PUBLIC), (name, path)
             resumed = texts[f"stream Last-Event-ID {event_ids[1]}"]
             assert re.search(r"event: entry-retracted", resumed), name
     print(f"{len(texts)} reads per process, {len(event_ids)} event ids, "

@@ -4,18 +4,14 @@ working under their Content-Security-Policy in Chromium without a single violati
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from liveblog.web.caching import READER_CACHE
-from tests.conftest import Api, Tokens, UvicornThread
-from tests.test_pages import SECOND, open_live
-from tests.test_replay import wait_for_frame
+from tests.support import SECOND, Api, OtherSite, Tokens, UvicornThread, open_live, wait_for_frame
 
 NOSNIFF = "nosniff"
 
@@ -45,11 +41,14 @@ def assert_strict(response: httpx.Response, framed_by: str = "'none'") -> None:
 def test_every_response_has_the_headers(api: Api, tokens: Tokens, blog: str) -> None:
     entry = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
                 json={"body": "x"}).json()
-    framed_by_self = {"/blogs/tartus", "/blogs/tartus/replay/frame"}
+    framed_by = {"/blogs/tartus": "'self'", "/blogs/tartus/replay/frame": "'self'",
+                 "/blogs/tartus/embed": "*"}  # LIVEBLOG_EMBED_ORIGINS, by default
     for method, path, token, status in [
         ("GET", "/", None, 200),
         ("GET", "/blogs/tartus", None, 200),
         ("GET", "/blogs/tartus?before=" + entry["entry"]["id"], None, 200),
+        ("GET", "/blogs/tartus/embed", None, 200),
+        ("GET", "/api/blogs/tartus/embed", None, 200),
         ("GET", "/newsroom", None, 200),
         ("GET", "/newsroom/tartus", None, 200),
         ("GET", "/blogs/tartus/replay", None, 200),
@@ -60,8 +59,14 @@ def test_every_response_has_the_headers(api: Api, tokens: Tokens, blog: str) -> 
         ("GET", "/api/blogs/nowhere", None, 404),
         ("POST", "/api/blogs/tartus/entries", None, 401),
         ("GET", "/openapi.json", None, 200),
+        ("GET", "/blogs/tartus/feed.atom", None, 200),
+        ("GET", "/blogs/tartus/feed.json", None, 200),
+        ("GET", "/blogs/nowhere/feed.atom", None, 404),
+        ("GET", "/oembed?url=http://127.0.0.1:8000/blogs/tartus", None, 200),
+        ("GET", "/oembed?url=http://127.0.0.1:8000/blogs/tartus&format=xml", None, 501),
         ("GET", "/healthz", None, 200),
         ("GET", "/static/live.js", None, 200),
+        ("GET", "/static/embed.js", None, 200),
         ("GET", "/static/style.css", None, 200),
         ("GET", "/no/such/page", None, 404),
         ("DELETE", "/", None, 405),
@@ -70,8 +75,8 @@ def test_every_response_has_the_headers(api: Api, tokens: Tokens, blog: str) -> 
     ]:
         response = api(method, path, token)
         assert response.status_code == status, (path, response.text)
-        framed = status == 200 and path.split("?")[0] in framed_by_self
-        assert_strict(response, "'self'" if framed else "'none'")
+        framed = framed_by.get(path.split("?")[0], "'none'") if status == 200 else "'none'"
+        assert_strict(response, framed)
 
 
 def test_reader_streams_are_nosniff_on_both_paths(api: Api, tokens: Tokens, blog: str,
@@ -217,36 +222,6 @@ def test_the_replay_works_under_the_policy(
     expect(replay.locator("#history .revision")).to_have_count(2)
     expect(replay.locator("#history ins")).to_contain_text("corrected")
     replay.screenshot(path="/tmp/browser-replay.png", full_page=False)
-
-
-class OtherSite:
-    """Another site on this machine (a plain http.server on its own port): `html` at /, a
-    plain page anywhere else. Loopback like the app, so Chromium's private network rules
-    stay out of it."""
-
-    def __init__(self) -> None:
-        self.html = ""
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = (site.html if self.path == "/" else "<p>plain</p>").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.http.server_address[1]
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 
 from liveblog.errors import ConfigError
 from tests.cluster import Node, post_until_acknowledged, start_node
-from tests.conftest import UvicornThread, app_config, create_tokens, wait_until
 from tests.sentinel import Sentinels, start_sentinels
 from tests.sse import Follower, Message, reading
+from tests.support import UvicornThread, app_config, create_tokens, wait_until
 
 LOG = "liveblog:{tartus}:log"
 

@@ -13,11 +13,17 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
 from liveblog.store import Store
-from tests.conftest import Api, Tokens, UvicornThread, app_config, run_async
-from tests.test_api import assert_problem
-from tests.test_pages import SECOND
-from tests.test_replay import wait_for_frame
-from tests.test_security_headers import OtherSite
+from tests.support import (
+    SECOND,
+    Api,
+    OtherSite,
+    Tokens,
+    UvicornThread,
+    app_config,
+    assert_problem,
+    run_async,
+    wait_for_frame,
+)
 
 ENTRIES = "/api/blogs/tartus/entries"
 
@@ -54,7 +60,7 @@ def test_signing_in_sets_an_http_only_strict_cookie(server: UvicornThread, token
         assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
         assert "Path=/;" in cookie + ";"
         assert client.get("/api/session").json() == {
-            "signed_in": True, "name": "ed", "role": "editor"}
+            "signed_in": True, "name": "ed", "role": "editor", "display_name": "ed"}
         me = client.get("/api/me").json()
         assert (me["name"], me["role"]) == ("ed", "editor") and me["id"]
         gone = client.delete("/api/session")

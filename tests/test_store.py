@@ -17,7 +17,7 @@ from liveblog.errors import (
 )
 from liveblog.service import Service
 from liveblog.store import Store
-from tests.conftest import open_store
+from tests.support import open_store
 
 pytestmark = pytest.mark.backends  # also on a Redis Cluster
 
@@ -354,5 +354,62 @@ def test_a_burst_of_commands_past_the_connection_pool_waits_for_connections(
             assert lengths == [1] * 600
         finally:
             await store.close()
+
+    run(scenario())
+
+
+def test_presence_and_soft_locks_lapse_by_themselves_beside_the_log(redis_url: str) -> None:
+    """Presence (issue 10): each record carries when it lapses, a beat takes a free lock
+    and lets go of the beater's others, leaving signs off; the keys share the blog's slot,
+    expire by themselves, and nothing reaches the log."""
+    from liveblog.store import LockRecord, PresenceRecord
+
+    ttl = 30_000
+
+    def person(who: str, editing: str | None, now: int) -> PresenceRecord:
+        return PresenceRecord(id=who, name=f"name-{who}", role="reporter", editing=editing,
+                              seen=now, expires=now + ttl)
+
+    async def scenario() -> None:
+        store = await opened(redis_url)
+        now = 1_780_000_000_000
+        seen = await store.beat("tartus", person("a", "e1", now), now_ms=now, lock_ttl_ms=ttl)
+        assert [p.id for p in seen.people] == ["a"]
+        assert seen.locks == {"e1": LockRecord(holder="a", name="name-a", expires=now + ttl)}
+        # b opens the same entry: a keeps the lock; b is present with it open.
+        seen = await store.beat("tartus", person("b", "e1", now + 1), now_ms=now + 1,
+                                lock_ttl_ms=ttl)
+        assert {p.id: p.editing for p in seen.people} == {"a": "e1", "b": "e1"}
+        assert {e: lock.holder for e, lock in seen.locks.items()} == {"e1": "a"}
+        # a moves on to e2 and lets go of e1, which b's next beat takes.
+        await store.beat("tartus", person("a", "e2", now + 2), now_ms=now + 2, lock_ttl_ms=ttl)
+        seen = await store.beat("tartus", person("b", "e1", now + 3), now_ms=now + 3,
+                                lock_ttl_ms=ttl)
+        assert {e: lock.holder for e, lock in seen.locks.items()} == {"e1": "b", "e2": "a"}
+        found = await store.lock("tartus", "e1", now_ms=now + 3)
+        assert found is not None and found.holder == "b"
+
+        # Past a's time a is gone from what is read, and from Redis at the next beat.
+        later = now + 2 + ttl
+        seen = await store.presence("tartus", now_ms=later)
+        assert [p.id for p in seen.people] == ["b"] and set(seen.locks) == {"e1"}
+        assert await store.lock("tartus", "e2", now_ms=later) is None
+        await store.beat("tartus", person("b", None, later), now_ms=later, lock_ttl_ms=ttl)
+        assert await store.redis.hkeys("liveblog:{tartus}:presence") == [b"b"]
+        assert await store.redis.exists("liveblog:{tartus}:locks") == 0  # b closed e1
+
+        # The keys share the blog's slot and expire by themselves within the ttl.
+        await store.beat("tartus", person("b", "e1", later), now_ms=later, lock_ttl_ms=ttl)
+        keys = [k.decode() async for k in store.redis.scan_iter("liveblog:*")]
+        assert len({key_slot(k.encode()) for k in keys}) == 1
+        for key in ("liveblog:{tartus}:presence", "liveblog:{tartus}:locks"):
+            assert key in keys and 0 < await store.redis.pttl(key) <= ttl
+
+        await store.leave("tartus", "b")
+        assert (await store.presence("tartus", now_ms=later)).people == []
+        left = [k.decode() async for k in store.redis.scan_iter("liveblog:*")]
+        assert not [k for k in left if k.endswith((":presence", ":locks"))]
+        assert await store.length("tartus") == 1  # the blog-opened event alone
+        await store.close()
 
     run(scenario())

@@ -15,13 +15,13 @@ import pytest
 
 from liveblog import live
 from liveblog.domain.events import Actor, FactUpdated
-from liveblog.domain.state import Entry
+from liveblog.domain.state import Blog, Entry
 from liveblog.domain.views import PublicEntry
 from liveblog.live import HEARTBEAT, RING_SIZE, Hub
 from liveblog.service import Service
 from liveblog.web.stream import SendReader
-from tests.conftest import Api, Tokens, UvicornThread, app_config, open_store, wait_until
 from tests.sse import Message, Stream, messages, read_stream
+from tests.support import Api, Tokens, UvicornThread, app_config, open_store, wait_until
 
 STREAM = "/blogs/tartus/stream"
 
@@ -583,9 +583,9 @@ def test_a_corrected_message_is_re_rendered_once_not_on_every_resume(
     rendered: list[str] = []
     render = live.public_entry
 
-    def counting(entry: Entry) -> PublicEntry:
+    def counting(entry: Entry, blog: Blog) -> PublicEntry:
         rendered.append(entry.id)
-        return render(entry)
+        return render(entry, blog)
 
     monkeypatch.setattr(live, "public_entry", counting)
 

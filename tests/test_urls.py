@@ -27,9 +27,16 @@ from liveblog.domain.urls import (
 )
 from liveblog.service import Service
 from liveblog.store import Store
-from tests.conftest import Api, Tokens, UvicornThread, app_config, run_async
-from tests.test_api import assert_problem
-from tests.test_pages import SECOND, open_live
+from tests.support import (
+    SECOND,
+    Api,
+    Tokens,
+    UvicornThread,
+    app_config,
+    assert_problem,
+    open_live,
+    run_async,
+)
 
 BAD = [
     ("https://example.com:99999/", "port"),

@@ -33,6 +33,7 @@ from liveblog.domain.events import (
     Actor,
     BlogOpened,
     BlogUpdated,
+    BylineChanged,
     Embed,
     EntryEdited,
     EntryPosted,
@@ -44,8 +45,7 @@ from liveblog.domain.events import (
 )
 from liveblog.service import Service
 from liveblog.store import Store
-from tests.conftest import Api, Tokens, UvicornThread, run_async
-from tests.test_replay import wait_for_frame
+from tests.support import Api, Tokens, UvicornThread, run_async, wait_for_frame
 
 X = "window.__xss=1"
 PAYLOADS: list[tuple[str, str]] = [
@@ -96,7 +96,7 @@ PAYLOADS: list[tuple[str, str]] = [
 # What shows where (for the count in docs/reliability.md and the commit).
 READER_FIELDS = ["body", "title", "image.url", "image.alt", "image.caption", "image.credit",
                  "embed.url", "correction", "fact.label", "fact.value", "fact.source", "blog.title",
-                 "blog.description"]
+                 "blog.description", "byline"]
 SURFACES = {
     "home page": ["blog.title"],
     "reader, server-rendered": READER_FIELDS,
@@ -139,7 +139,9 @@ AUDIT = r"""
       bad.push("script " + s.outerHTML.slice(0, 60));
   });
   doc.querySelectorAll(FOREIGN).forEach((el) => {
-    if (!(el.tagName === "IFRAME" && (el.id === "reader" || el.id === "frame")))
+    if (!(el.tagName === "IFRAME" && (el.id === "reader" || el.id === "frame"))
+        && !(el.tagName === "BASE" && el.parentNode === doc.head && el.attributes.length === 1
+             && el.getAttribute("target") === "_top" && doc.body.className === "embed"))
       bad.push("element " + el.tagName);
   });
   doc.querySelectorAll("form").forEach((f) => {
@@ -174,7 +176,8 @@ def same(text: str) -> str:
 # -- writing a story straight into the log ---------------------------------------------------
 
 EDITOR = Actor("ed", "editor")
-REPORTER = Actor("rania", "reporter")
+# With an identity, so an editor can rename her: her byline becomes the payload.
+REPORTER = Actor("rania", "reporter", "rania-identity", "Rania")
 
 
 def append(redis_url: str, slug: str, events: list[tuple[Actor, Event]]) -> None:
@@ -218,6 +221,8 @@ class Story:
             (EDITOR, EntryRetracted(entry_id=self.victim, reason=p)),
             (EDITOR, PinChanged(entry_id=self.entry)),
             (REPORTER, EntryPosted(entry_id=self.after, body="After the payload")),
+            # Her byline, on every entry of hers: live by the stream's byline-changed.
+            (EDITOR, BylineChanged(author_id=REPORTER.id, name=p)),
         ]
 
 
@@ -270,6 +275,8 @@ def check_reader(page: Page, story: Story, where: str, watch: Watch) -> None:
     assert same(source) == same(f"Source: {p}, "), where
     entry = f"#entry-{story.entry}"
     expect_text(page, f"{entry} .entry-title", p, where)
+    for shown in (entry, f"#pinned-{story.entry}", f"#entry-{story.after}"):
+        expect_text(page, f"{shown} .author", p, where)
     assert same(p) in same(page.locator(f"{entry} figcaption").evaluate("e => e.textContent"))
     credit = page.locator(f"{entry} .credit").evaluate("e => e.textContent")
     assert same(credit).lstrip(" ") == same(f"Photo: {p}"), where
@@ -294,6 +301,7 @@ def check_reader(page: Page, story: Story, where: str, watch: Watch) -> None:
         assert same(data["headline"]) == same(p)
         assert [u["headline"] for u in data["liveBlogUpdate"]][1] == p
         assert data["liveBlogUpdate"][1]["correction"][0]["text"] == p
+        assert data["liveBlogUpdate"][1]["author"] == {"@type": "Person", "name": p}
     audit(page, where, watch)
 
 
@@ -386,6 +394,9 @@ def test_a_payload_runs_nowhere_and_breaks_nothing(
     wait_for(subscribed(server, story.slug), reader, "the stream")
     append(redis_url, story.slug, story.rest())
     expect(reader.locator(f"#entry-{story.after}")).to_be_attached()
+    byline = reader.locator(f"#entry-{story.after} .author")
+    wait_for(lambda: same(byline.evaluate("e => e.textContent")) == same(payload), reader,
+             "the rename")  # the story's last event
     check_reader(reader, story, "live", watch)
     live = server_markup(reader, story)
 
@@ -412,6 +423,12 @@ def test_a_payload_runs_nowhere_and_breaks_nothing(
     assert server_markup(reader, story) == live, "the snapshot's markup is the page's"
     check_preview(context, reader, server, story, watch)
     reader.close()
+
+    # The embed page (issue 11): the same fields, compact, for other sites' frames.
+    embed = watch.attach(context.new_page())
+    embed.goto(f"{base}/embed")
+    check_reader(embed, story, "embed", watch)
+    embed.close()
 
     # The home page's list of blogs.
     home = watch.attach(context.new_page())
@@ -524,7 +541,20 @@ def test_the_api_takes_a_payload_verbatim_or_refuses_it(
     assert response.status_code == 200, response.text
     assert (response.json()["title"], response.json()["description"]) == (
         payload.strip(), payload)
+    rania = api("GET", "/api/me", tokens.reporter).json()["id"]
+    response = api("PATCH", f"/api/people/{rania}", tokens.editor,
+                   json={"display_name": payload})
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 422:
+        # One line of plain text: no control characters, no bidirectional overrides.
+        assert [e["field"] for e in response.json()["errors"]] == ["display_name"]
+        assert len(payload) > 80 or re.search("[\x00-\x1f\u202a-\u202e\u2066-\u2069]",
+                                              payload), payload
+    else:
+        assert response.json()["person"]["display_name"] == payload.strip()
+        shown = api("GET", "/api/blogs/tartus").json()["entries"][0]["author_name"]
+        assert shown == payload.strip()
 
 
 def test_the_count() -> None:
-    assert len(PAYLOADS) == 40 and RENDERINGS == 40 * 68 == 2720
+    assert len(PAYLOADS) == 40 and RENDERINGS == 40 * 73 == 2920

@@ -33,13 +33,15 @@ class ExportLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     data: msgspec.Raw
     # Absent for events logged before identities were (and in exports made before).
     actor_id: str | None = None
+    # Absent for events logged before display names were (and in exports made before).
+    actor_name: str | None = None
 
 
 def export_line(rec: Recorded) -> bytes:
     data = msgspec.Raw(msgspec.json.encode(rec.event))
     line = ExportLine(id=rec.id, version=rec.version, type=kind(rec.event),
                       at=rec.at.isoformat(), actor=rec.actor, role=rec.role, data=data,
-                      actor_id=rec.actor_id)
+                      actor_id=rec.actor_id, actor_name=rec.actor_name)
     return msgspec.json.encode(line)
 
 
@@ -174,7 +176,7 @@ def describe(blog: Blog) -> str:
         lines.append(f"   {fact.label}: {fact.value}{source}")
     for entry in view.entries:
         title = f"{entry.title}: " if entry.title else ""
-        lines.append(f"   [{entry.posted_at:%H:%M}] {entry.author}: {title}{entry.body[:100]}")
+        lines.append(f"   [{entry.posted_at:%H:%M}] {entry.author_name}: {title}{entry.body[:100]}")
     return "\n".join(lines)
 
 

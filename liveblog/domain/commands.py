@@ -27,6 +27,7 @@ from liveblog.domain.events import (
     Actor,
     BlogOpened,
     BlogUpdated,
+    BylineChanged,
     Embed,
     EntryEdited,
     EntryPosted,
@@ -91,8 +92,17 @@ ACTOR_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}" + END
 ActorName = Annotated[str, Meta(pattern=ACTOR_NAME_PATTERN,
                                 description="1 to 64 letters, digits, '.', '_' or '-'")]
 # An identity (Actor.id): 16 hex digits, or "legacy-" and 16 for tokens from before.
-ActorId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}" + END,
-                                description="an identity")]
+ACTOR_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}" + END
+ActorId = Annotated[str, Meta(pattern=ACTOR_ID_PATTERN, description="an identity")]
+# A byline ("Rania Abouzeid"): plain text on one line, shown to readers (escaped, like every
+# field). No control characters, line breaks, or bidirectional overrides and isolates,
+# which would make a byline read as something else around it; the joiners some scripts
+# need within a name (U+200C, U+200D) are fine. Stripped, then 1 to 80 characters.
+DISPLAY_NAME_PATTERN = (r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]{1,80}"
+                        + END)
+DisplayName = Annotated[str, Meta(
+    min_length=1, max_length=80, pattern=DISPLAY_NAME_PATTERN,
+    description="1 to 80 characters of plain text on one line (no control characters)")]
 
 
 def _check_urls(image: str | None, embed: str | None) -> None:
@@ -189,6 +199,10 @@ Numeric = Annotated[float, Meta(ge=-1e15, le=1e15, description="For the chart of
 # Each figure travels with its last values in every snapshot (see views.py): a blog's
 # "key figures" are a handful, and this keeps a snapshot's size bounded whoever posts.
 MAX_FACTS = 32
+
+
+class PersonChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    display_name: DisplayName
 
 
 class FactInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -301,6 +315,12 @@ def edit_entry(
     return None if unchanged else edited
 
 
+def open_for_editing(blog: Blog, actor: Actor, entry_id: str) -> Entry:
+    """An entry someone opens in the console to edit, taking its soft lock (presence.py):
+    only one they may edit (the same errors as an edit's)."""
+    return _entry_for_change(blog, actor, entry_id, "edit")
+
+
 def retract_entry(blog: Blog, actor: Actor, entry_id: str, cmd: Retraction) -> EntryRetracted:
     _entry_for_change(blog, actor, entry_id, "retract")
     return EntryRetracted(entry_id=entry_id, reason=cmd.reason.strip())
@@ -334,6 +354,32 @@ def update_fact(blog: Blog, actor: Actor, key: str, cmd: FactInput, *,
             == (event.label, event.value, event.numeric, event.source):
         return None
     return event
+
+
+def display_name(raw: str, field: str = "display_name") -> str:
+    """A byline as given (a request, the CLI, a log), checked and stripped; InvalidInput
+    naming `field` otherwise."""
+    try:
+        msgspec.convert(raw, DisplayName)
+    except msgspec.ValidationError:
+        raise InvalidInput([FieldError(field, "must be 1 to 80 characters of plain text on "
+                                              "one line (no control characters)")]) from None
+    _require_text((field, raw))
+    return raw.strip()
+
+
+def change_byline(blog: Blog, actor: Actor, author_id: str, name: str) -> BylineChanged | None:
+    """The identity `author_id` now signs as `name` on this blog (None: it does already).
+    Editors rename anyone; anyone else only themselves (`liveblog token set`, which acts
+    as the token's holder). An ended blog takes it too: it changes no words, and the
+    bylines of a closed story must still be right."""
+    if not actor.is_editor and (not actor.id or actor.id != author_id):
+        raise Forbidden(f"only editors may change someone else's byline; {actor.name!r} is "
+                        f"a {actor.role}")
+    name = display_name(name)
+    if blog.bylines.get(author_id) == name:
+        return None
+    return BylineChanged(author_id=author_id, name=name)
 
 
 def require_editor(actor: Actor, what: str) -> None:

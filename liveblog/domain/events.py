@@ -94,6 +94,15 @@ class PinChanged(EventBase, frozen=True, tag="pin-changed"):
     entry_id: str | None
 
 
+class BylineChanged(EventBase, frozen=True, tag="byline-changed"):
+    """The identity `author_id`'s byline is now `name`: its entries in this blog show it
+    from here on. A rename appends one to each blog where the identity has entries, so
+    the blog's own log says what each entry was signed with at every moment."""
+
+    author_id: str
+    name: str
+
+
 class FactUpdated(EventBase, frozen=True, tag="fact-updated"):
     """A key figure has a new value ("Deaths", "at least 80", 80, "AP")."""
 
@@ -106,7 +115,7 @@ class FactUpdated(EventBase, frozen=True, tag="fact-updated"):
 
 Event = (
     BlogOpened | BlogUpdated | EntryPosted | EntryEdited | EntryRetracted | PinChanged
-    | FactUpdated
+    | FactUpdated | BylineChanged
 )
 
 def kind(event: Event) -> str:
@@ -126,10 +135,17 @@ class Actor(msgspec.Struct, frozen=True):
     role: Role
     # "" when no token stands behind the actor (an import of a log that predates ids).
     id: str = ""
+    # The byline readers see ("Rania Abouzeid"); "" when none is known, and the name
+    # stands in for it.
+    display_name: str = ""
 
     @property
     def is_editor(self) -> bool:
         return self.role == "editor"
+
+    @property
+    def byline(self) -> str:
+        return self.display_name or self.name
 
 
 class Recorded(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -144,6 +160,10 @@ class Recorded(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # The actor's identity (Actor.id). None for events logged before identities were
     # recorded, or by an actor without one: who owns what they made is unknown.
     actor_id: str | None = None
+    # The actor's display name when the event was appended (its byline then), so the log
+    # alone tells what each entry was signed with at any moment. None for events logged
+    # before display names were.
+    actor_name: str | None = None
 
 
 event_encoder = msgspec.json.Encoder()

@@ -31,6 +31,8 @@ class TimelineRow(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
     actor: str
     role: Role
+    # The actor's byline then (null: logged before display names were).
+    actor_name: str | None
     type: str
     summary: str
     # The entry the event concerns, if any (for its revision history).
@@ -59,6 +61,8 @@ class Withdrawal(msgspec.Struct, frozen=True, kw_only=True):
 class EntryHistory(msgspec.Struct, frozen=True, kw_only=True):
     entry_id: str
     author: str
+    # The byline it was posted under (the author's token name if the log has none).
+    author_name: str
     revisions: list[Revision]
     retracted: Withdrawal | None
 
@@ -69,7 +73,7 @@ def timeline(events: Iterable[Recorded]) -> list[TimelineRow]:
     for rec in events:
         rows.append(TimelineRow(
             id=rec.id, version=rec.version, at=rec.at, actor=rec.actor, role=rec.role,
-            type=kind(rec.event), summary=summarize(rec, blog),
+            actor_name=rec.actor_name, type=kind(rec.event), summary=summarize(rec, blog),
             entry_id=getattr(rec.event, "entry_id", None),
         ))
         blog = apply(blog, rec)
@@ -78,7 +82,7 @@ def timeline(events: Iterable[Recorded]) -> list[TimelineRow]:
 
 def entry_history(events: Iterable[Recorded], entry_id: str) -> EntryHistory | None:
     revisions: list[Revision] = []
-    author = ""
+    author = author_name = ""
     retracted = None
     for rec in events:
         event = rec.event
@@ -87,6 +91,7 @@ def entry_history(events: Iterable[Recorded], entry_id: str) -> EntryHistory | N
         if isinstance(event, EntryPosted | EntryEdited):
             if isinstance(event, EntryPosted):
                 author = rec.actor
+                author_name = rec.actor_name or rec.actor
             previous = revisions[-1].body if revisions else None
             revisions.append(Revision(
                 revision=len(revisions) + 1, event_id=rec.id, at=rec.at, actor=rec.actor,
@@ -99,8 +104,8 @@ def entry_history(events: Iterable[Recorded], entry_id: str) -> EntryHistory | N
                                    reason=event.reason)
     if not revisions:
         return None
-    return EntryHistory(entry_id=entry_id, author=author, revisions=revisions,
-                        retracted=retracted)
+    return EntryHistory(entry_id=entry_id, author=author, author_name=author_name,
+                        revisions=revisions, retracted=retracted)
 
 
 _TOKENS = re.compile(r"\s+|[^\s]+")

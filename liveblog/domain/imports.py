@@ -12,8 +12,8 @@ because whatever a server once logged must always replay. What could break the f
 a page is refused whatever its age.
 
 What the log adds around each event must hold up too: a stream id after the one before
-(the ids are the log's order), versions 1, 2, 3, ..., an actor's name and identity of the
-right shape, times with a zone and not from the future. Times need not be in order:
+(the ids are the log's order), versions 1, 2, 3, ..., an actor's name, identity and byline
+of the right shape, times with a zone and not from the future. Times need not be in order:
 a request takes its time before it appends, so concurrent writes land out of order by
 their latency, and several processes' clocks differ; only a time far before the latest
 so far (CLOCK_SKEW) is refused as made up.
@@ -47,6 +47,7 @@ from liveblog.domain.events import (
     Actor,
     BlogOpened,
     BlogUpdated,
+    BylineChanged,
     EntryEdited,
     EntryPosted,
     EntryRetracted,
@@ -158,11 +159,14 @@ def _check_record(rec: Recorded, previous: Recorded | None, latest_at: datetime 
     _value(LoggedActorName, rec.actor, "actor")
     if rec.actor_id is not None:
         _value(ActorId, rec.actor_id, "actor_id")
+    if rec.actor_name is not None and commands.display_name(rec.actor_name,
+                                                            "actor_name") != rec.actor_name:
+        raise InvalidImport("actor_name: a byline is logged stripped")
 
 
 def _as_requested(blog: Blog | None, rec: Recorded) -> Event | None:
     """The event the API would log for the request `rec` stands for."""
-    actor = Actor(rec.actor, rec.role, rec.actor_id or "")
+    actor = Actor(rec.actor, rec.role, rec.actor_id or "", rec.actor_name or "")
     event = rec.event
     match event:
         case BlogOpened():
@@ -199,6 +203,9 @@ def _as_requested(blog: Blog | None, rec: Recorded) -> Event | None:
             return commands.update_fact(_opened(blog), actor, event.key, _request(
                 LoggedFact, label=event.label, value=event.value, numeric=event.numeric,
                 source=event.source), replay=True)
+        case BylineChanged():
+            _value(ActorId, event.author_id, "author_id")
+            return commands.change_byline(_opened(blog), actor, event.author_id, event.name)
     raise InvalidImport(f"unknown event {event!r}")  # pragma: no cover
 
 

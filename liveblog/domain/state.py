@@ -21,6 +21,7 @@ import msgspec
 from liveblog.domain.events import (
     BlogOpened,
     BlogUpdated,
+    BylineChanged,
     Embed,
     EntryEdited,
     EntryPosted,
@@ -184,6 +185,18 @@ class Blog(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     entries: Entries
     # Retracted entry ids, with the version that had posted them.
     retracted: immutables.Map[str, int]
+    # Identity (Actor.id) -> the byline its entries show: the display name its latest
+    # event here carried, or a byline-changed's. An entry whose author is not in it (logged
+    # before display names were) shows its token name.
+    bylines: immutables.Map[str, str] = immutables.Map()
+
+    def author_name(self, entry: Entry) -> str:
+        """The byline `entry` shows in this state."""
+        if entry.author_id is not None:
+            name = self.bylines.get(entry.author_id)
+            if name:
+                return name
+        return entry.author
 
 
 def apply(blog: Blog | None, rec: Recorded) -> Blog:
@@ -209,11 +222,13 @@ def apply(blog: Blog | None, rec: Recorded) -> Blog:
             facts=immutables.Map(),
             entries=Entries(),
             retracted=immutables.Map(),
+            bylines=_bylines(immutables.Map(), rec),
         )
 
     def advance(**changes: object) -> Blog:
         return msgspec.structs.replace(
-            blog, version=rec.version, last_event_id=rec.id, updated_at=rec.at, **changes
+            blog, version=rec.version, last_event_id=rec.id, updated_at=rec.at,
+            bylines=_bylines(blog.bylines, rec), **changes
         )
 
     match event:
@@ -278,7 +293,19 @@ def apply(blog: Blog | None, rec: Recorded) -> Blog:
                 since=previous.since if previous else rec.version,
             )
             return advance(facts=blog.facts.set(fact.key, fact))
+        case BylineChanged(author_id=author_id, name=name):
+            return msgspec.structs.replace(
+                blog, version=rec.version, last_event_id=rec.id, updated_at=rec.at,
+                bylines=_bylines(blog.bylines, rec).set(author_id, name))
     raise CorruptLog(f"event {rec.id}: unknown event {event!r}")  # pragma: no cover
+
+
+def _bylines(bylines: immutables.Map[str, str], rec: Recorded) -> immutables.Map[str, str]:
+    """The bylines after `rec`: its actor's display name then, if the log recorded both
+    (the newest name an identity acted under is its byline from there on)."""
+    if rec.actor_id is None or not rec.actor_name or bylines.get(rec.actor_id) == rec.actor_name:
+        return bylines
+    return bylines.set(rec.actor_id, rec.actor_name)
 
 
 def posted_entry(rec: Recorded) -> Entry:

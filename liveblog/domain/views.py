@@ -15,6 +15,7 @@ import msgspec
 from liveblog.domain.events import (
     BlogOpened,
     BlogUpdated,
+    BylineChanged,
     Embed,
     EntryEdited,
     EntryPosted,
@@ -42,7 +43,9 @@ HISTORY_PAGE = 500
 
 class PublicEntry(msgspec.Struct, frozen=True, kw_only=True):
     id: str
+    # The author's token name, and the byline readers see (their display name).
     author: str
+    author_name: str
     title: str | None
     body: str
     html: str
@@ -114,12 +117,14 @@ class PublicBlog(msgspec.Struct, frozen=True, kw_only=True):
     next_before: str | None
 
 
-def public_entry(entry: Entry, *,
+def public_entry(entry: Entry, blog: Blog, *,
                  markdown: Callable[[str], str] = render_markdown) -> PublicEntry:
-    """`markdown`: the body's renderer; a preview's, typed once, skips the cache."""
+    """`entry` as readers see it in `blog` (whose bylines say who signs it). `markdown`:
+    the body's renderer; a preview's, typed once, skips the cache."""
     return PublicEntry(
         id=entry.id,
         author=entry.author,
+        author_name=blog.author_name(entry),
         title=entry.title,
         body=entry.body,
         html=markdown(entry.body),
@@ -194,14 +199,14 @@ def public_blog(blog: Blog, *, limit: int = DEFAULT_PAGE, before: str | None = N
         updated_at=blog.updated_at,
         ended_at=blog.ended_at,
         pinned_entry_id=blog.pinned,
-        pinned=public_entry(pinned) if pinned else None,
+        pinned=public_entry(pinned, blog) if pinned else None,
         facts=[public_fact(f) for f in sorted(blog.facts.values(), key=lambda f: f.since)],
         key_events=[
             KeyEvent(id=e.id, title=e.title or "", posted_at=e.posted_at,
                      posted_version=e.posted_version)
             for e in blog.entries.key_events()
         ],
-        entries=[public_entry(e) for e in page],
+        entries=[public_entry(e, blog) for e in page],
         total_entries=len(blog.entries),
         next_before=page[-1].id if more and page else None,
     )
@@ -240,6 +245,16 @@ class PinView(msgspec.Struct, frozen=True, kw_only=True):
     entry: PublicEntry | None
 
 
+class BylineChange(msgspec.Struct, frozen=True, kw_only=True):
+    """byline-changed: the entries (live, in posting order) that now show `author_name`.
+    Their ids and the name only: no words, so a resumed stream replaying it can never
+    bring back what was retracted since."""
+
+    version: int
+    author_name: str
+    entry_ids: list[str]
+
+
 class FactChange(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     fact: PublicFact
@@ -253,7 +268,7 @@ class BlogChange(msgspec.Struct, frozen=True, kw_only=True):
     ended_at: datetime | None
 
 
-Change = EntryChange | EntryGone | PinView | FactChange | BlogChange
+Change = EntryChange | EntryGone | PinView | FactChange | BlogChange | BylineChange
 
 
 def change_view(rec: Recorded, after: Blog) -> Change | None:
@@ -262,20 +277,27 @@ def change_view(rec: Recorded, after: Blog) -> Change | None:
     event = rec.event
     if isinstance(event, EntryPosted | EntryEdited):
         return EntryChange(version=after.version,
-                           entry=public_entry(after.entries[event.entry_id]))
+                           entry=public_entry(after.entries[event.entry_id], after))
     if isinstance(event, EntryRetracted):
         return EntryGone(version=after.version, entry_id=event.entry_id,
                          pinned_entry_id=after.pinned)
     if isinstance(event, PinChanged):
         pinned = after.entries.get(after.pinned) if after.pinned else None
         return PinView(version=after.version, pinned_entry_id=after.pinned,
-                       entry=public_entry(pinned) if pinned else None)
+                       entry=public_entry(pinned, after) if pinned else None)
     if isinstance(event, FactUpdated):
         return FactChange(version=after.version, fact=public_fact(after.facts[event.key]))
     if isinstance(event, BlogUpdated):
         return BlogChange(version=after.version, title=after.title,
                           description=after.description, status=after.status,
                           ended_at=after.ended_at)
+    if isinstance(event, BylineChanged):
+        # Every entry of the blog is looked at: a rename is rare, and readers need the
+        # ids of that author's entries, which the state keeps by id only.
+        return BylineChange(
+            version=after.version, author_name=event.name,
+            entry_ids=[entry.id for entry in after.entries.values()
+                       if entry.author_id == event.author_id])
     return None
 
 
@@ -317,6 +339,9 @@ def summarize(rec: Recorded, before: Blog | None) -> str:
             return "unpinned" if event.entry_id is None else f"pinned {entry_name(event.entry_id)}"
         case FactUpdated():
             return f"{event.label}: {event.value}" + (f" ({event.source})" if event.source else "")
+        case BylineChanged():
+            old = before.bylines.get(event.author_id) if before else None
+            return f"byline {old!r} → {event.name!r}" if old else f"byline → {event.name!r}"
     return rec.event.__class__.__name__  # pragma: no cover
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
+from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,13 +30,14 @@ from liveblog.domain.commands import (
     FactInput,
     NewBlog,
     NewEntry,
+    PersonChanges,
     Pin,
     Retraction,
 )
-from liveblog.domain.events import Event, Recorded, Role, kind
+from liveblog.domain.events import BlogOpened, Event, Recorded, Role, kind
 from liveblog.domain.history import EntryHistory, TimelineRow, entry_history, timeline
 from liveblog.domain.render import render_uncached
-from liveblog.domain.state import Blog, posted_entry
+from liveblog.domain.state import Blog, fold, posted_entry
 from liveblog.domain.views import (
     DEFAULT_PAGE,
     HISTORY_PAGE,
@@ -49,33 +51,61 @@ from liveblog.domain.views import (
     public_entry,
     public_fact,
 )
+from liveblog.domain.webhooks import (
+    DELIVERIES_KEPT,
+    ENDPOINT_ID_PATTERN,
+    EVENT_KINDS,
+    MAX_ENDPOINTS,
+    CreatedWebhook,
+    Deliveries,
+    Endpoint,
+    NewWebhook,
+    WebhookList,
+    WebhookView,
+    check_new_webhook,
+    distinct,
+)
 from liveblog.durability import findings
-from liveblog.errors import FieldError, InvalidInput, NotFound, NotReady, StoreUnavailable
+from liveblog.errors import (
+    Conflict,
+    EntryLocked,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    NotReady,
+    StoreUnavailable,
+)
 from liveblog.live import AUDIENCE_TTL_SECONDS, Hub
-from liveblog.service import Service, fingerprint
-from liveblog.store import BlogPage
-from liveblog.web import session
-from liveblog.web.caching import cached, etag
+from liveblog.presence import Heartbeat, Presence, PresenceView
+from liveblog.service import Renamed, Service, fingerprint, utcnow
+from liveblog.store import BlogPage, Person
+from liveblog.web import oembed, session
+from liveblog.web.caching import READER_CACHE, cached, etag
 from liveblog.web.requests import (
     IDEMPOTENCY_KEY,
     IF_MATCH,
+    OVERRIDE_LOCK,
     authenticate,
     entry_id_from,
     fact_key_from,
     idempotency_key,
     if_match_revision,
+    overrides_lock,
     parse_json,
+    person_id_from,
     query_entry_id,
     query_event_id,
     query_int,
     query_slug,
     read_body,
     read_json,
+    webhook_id_from,
 )
 
 # Re-exported: web/stream.py reads a stream's slug with it from here.
 from liveblog.web.requests import slug_from as slug_from
 from liveblog.web.viewcache import ViewCache
+from liveblog.webhooks import new_endpoint_id, new_secret, target_problem
 
 # -- response shapes -----------------------------------------------------------------------
 
@@ -115,6 +145,8 @@ class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
     data: Event
     # The actor's identity; null for events logged before identities were recorded.
     actor_id: str | None
+    # The actor's byline then; null for events logged before display names were.
+    actor_name: str | None
 
 
 class EventPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,6 +164,14 @@ class Me(msgspec.Struct, frozen=True):
     role: Role
     # The identity behind the token: what owns its entries; kept when it is rotated.
     id: str
+    # The byline its updates carry.
+    display_name: str
+
+
+class People(msgspec.Struct, frozen=True):
+    # Every identity a token was issued to, the oldest first; revoked ones too (their
+    # entries keep their bylines).
+    people: list[Person]
 
 
 class Preview(msgspec.Struct, frozen=True, kw_only=True):
@@ -169,6 +209,15 @@ class Audience(msgspec.Struct, frozen=True, kw_only=True):
     lag: Lag | None
 
 
+class EmbedCode(msgspec.Struct, frozen=True, kw_only=True):
+    # The line another site pastes where the blog should appear (static/embed.js).
+    snippet: str
+    # The page that line frames (web/embed.py), for a site that writes its own iframe.
+    url: str
+    # The sites that may frame it (LIVEBLOG_EMBED_ORIGINS): ["*"] for any.
+    origins: list[str]
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 # GET /api/blogs/{slug} by blog state and page (see viewcache.py); tens of KB each.
@@ -193,6 +242,11 @@ def service_from(request: Request) -> Service:
     return service
 
 
+def presence_from(request: Request) -> Presence:
+    presence: Presence = request.state.presence
+    return presence
+
+
 def _event_id(recorded: Recorded | None) -> str | None:
     return None if recorded is None else recorded.id
 
@@ -205,6 +259,23 @@ async def list_blogs(request: Request) -> Response:
     before = query_slug(request, "before")
     return json_response(await service_from(request).list_blogs(limit=limit, before=before))
 
+
+
+def snippet(base: str, slug: str) -> str:
+    """The embed's one line: static/embed.js from this site, for the blog `slug`."""
+    return (f'<script async src="{escape(base)}/static/embed.js" '
+            f'data-liveblog="{escape(slug)}"></script>')
+
+
+async def embed_code(request: Request) -> Response:
+    slug = slug_from(request)
+    await service_from(request).blog(slug)  # 404 for a blog that does not exist
+    config: Config = request.state.config
+    allowed = config.embed_origins.split()
+    code = EmbedCode(snippet=snippet(config.public_url, slug),
+                     url=f"{config.public_url}/blogs/{slug}/embed",
+                     origins=["*"] if allowed == ["*"] else allowed[1:])  # not 'self'
+    return json_response(code, headers={"Cache-Control": READER_CACHE})
 
 
 async def create_blog(request: Request) -> Response:
@@ -258,7 +329,7 @@ async def post_entry(request: Request) -> Response:
         idempotency=None if key is None else (key, fingerprint(body)),
     )
     assert outcome.recorded is not None
-    entry = public_entry(posted_entry(outcome.recorded))
+    entry = public_entry(posted_entry(outcome.recorded), outcome.blog)
     headers = {"Location": f"/api/blogs/{slug}#entry-{entry.id}", "ETag": f'"{entry.revision}"'}
     if outcome.repeated:
         # The header's name is the one clients of idempotency keys know (Stripe's); in our
@@ -275,15 +346,21 @@ async def edit_entry(request: Request) -> Response:
     entry_id = entry_id_from(request)
     actor = await authenticate(request)
     revision = if_match_revision(request)
+    override = overrides_lock(request)
     cmd = await read_json(request, EntryChanges)
-    outcome = await service_from(request).execute(
-        slug,
-        actor,
-        lambda blog: commands.edit_entry(
-            _existing(blog, slug), actor, entry_id, cmd, if_revision=revision
-        ),
-    )
-    entry = public_entry(outcome.blog.entries[entry_id])
+    lock = None if override else await presence_from(request).lock(slug, entry_id)
+
+    def decide(blog: Blog | None) -> Event | None:
+        edited = commands.edit_entry(
+            _existing(blog, slug), actor, entry_id, cmd, if_revision=revision)
+        # After the edit's own checks: someone who may not edit the entry learns nothing
+        # of who has it open.
+        if lock is not None and lock.holder.id != actor.id:
+            raise EntryLocked(entry_id, lock.holder.name, lock.expires_at)
+        return edited
+
+    outcome = await service_from(request).execute(slug, actor, decide)
+    entry = public_entry(outcome.blog.entries[entry_id], outcome.blog)
     result = EntryResult(
         entry=entry, event_id=_event_id(outcome.recorded), version=outcome.blog.version
     )
@@ -357,7 +434,7 @@ async def read_events(request: Request) -> Response:
         events=[
             LoggedEvent(
                 id=e.id, version=e.version, type=kind(e.event), at=e.at, actor=e.actor,
-                role=e.role, data=e.event, actor_id=e.actor_id,
+                role=e.role, data=e.event, actor_id=e.actor_id, actor_name=e.actor_name,
             )
             for e in events
         ],
@@ -400,7 +477,22 @@ async def read_entry_history(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     actor = await authenticate(request)
-    return json_response(Me(actor.name, actor.role, actor.id))
+    return json_response(Me(actor.name, actor.role, actor.id, actor.byline))
+
+
+async def list_people(request: Request) -> Response:
+    actor = await authenticate(request)
+    commands.require_editor(actor, "list the newsroom's people")
+    return json_response(People(await service_from(request).store.list_people()))
+
+
+async def rename_person(request: Request) -> Response:
+    identity = person_id_from(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "change bylines")
+    cmd = await read_json(request, PersonChanges)
+    renamed: Renamed = await service_from(request).rename(identity, cmd.display_name, actor)
+    return json_response(renamed)
 
 
 # The id a previewed article has (ids the server mints are never this).
@@ -410,13 +502,20 @@ PREVIEW_ID = "preview"
 async def preview(request: Request) -> Response:
     actor = await authenticate(request)
     cmd = await read_json(request, EntryPreview)
-    service = service_from(request)
     event = commands.preview_entry(cmd, PREVIEW_ID)
-    # Through the same steps as a posted entry (state.posted_entry, views.public_entry):
-    # what the article shows is what the page will show.
-    rec = Recorded(id="0-0", version=0, at=service.clock(), actor=actor.name,
-                   role=actor.role, event=event, actor_id=actor.id or None)
-    entry = public_entry(posted_entry(rec), markdown=render_uncached)
+    at = service_from(request).clock()
+
+    def recorded(version: int, event: Event) -> Recorded:
+        return Recorded(id=f"0-{version}", version=version, at=at, actor=actor.name,
+                        role=actor.role, event=event, actor_id=actor.id or None,
+                        actor_name=actor.display_name or None)
+
+    # The post folded into a blog of its own, as the log would fold it (state.apply,
+    # views.public_entry): the byline, the time and the rest are what the page will show.
+    blog = fold([recorded(1, BlogOpened(slug=cmd.slug or "preview", title="Preview")),
+                 recorded(2, event)])
+    assert blog is not None
+    entry = public_entry(blog.entries[PREVIEW_ID], blog, markdown=render_uncached)
     return json_response(Preview(html=entry.html,
                                  article=markup.article(entry, cmd.slug or "")))
 
@@ -479,6 +578,91 @@ async def audience(request: Request) -> Response:
         processes=sum(1 for r in reports if r.readers), lag=lag))
 
 
+# -- webhooks (liveblog/webhooks.py delivers them) -------------------------------------------
+
+
+async def create_webhook(request: Request) -> Response:
+    actor = await authenticate(request)
+    commands.require_editor(actor, "register webhooks")
+    cmd = await read_json(request, NewWebhook)
+    check_new_webhook(cmd)
+    config: Config = request.state.config
+    if config.webhooks_forbid_private:
+        problem = await target_problem(cmd.url)
+        if problem is not None:
+            raise InvalidInput([FieldError("url", problem)])
+    store = service_from(request).store
+    wanted = set(cmd.events or EVENT_KINDS)
+    endpoint = Endpoint(
+        id=new_endpoint_id(), url=cmd.url,
+        events=[event_kind for event_kind in EVENT_KINDS if event_kind in wanted],
+        blogs=None if cmd.blogs is None else distinct(cmd.blogs),
+        secret=new_secret(), created_at=utcnow(), created_by=actor.name,
+        created_ms=await store.server_time_ms(),
+    )
+    if not await store.create_webhook(endpoint, most=MAX_ENDPOINTS):
+        raise Conflict(f"{MAX_ENDPOINTS} webhook endpoints are registered, the most there "
+                       "may be; delete one first")
+    created = CreatedWebhook(id=endpoint.id, url=endpoint.url, events=endpoint.events,
+                             blogs=endpoint.blogs, created_at=endpoint.created_at,
+                             secret=endpoint.secret)
+    return json_response(created, 201, headers={"Location": f"/api/webhooks/{endpoint.id}"})
+
+
+async def list_webhooks(request: Request) -> Response:
+    actor = await authenticate(request)
+    commands.require_editor(actor, "see webhooks")
+    store = service_from(request).store
+    endpoints = await store.webhooks()
+    pending = await store.webhook_backlogs([endpoint.id for endpoint in endpoints])
+    return json_response(WebhookList([
+        WebhookView(id=e.id, url=e.url, events=e.events, blogs=e.blogs,
+                    created_at=e.created_at, created_by=e.created_by,
+                    disabled=e.disabled_at is not None, disabled_at=e.disabled_at,
+                    pending=waiting)
+        for e, waiting in zip(endpoints, pending, strict=True)
+    ]))
+
+
+async def delete_webhook(request: Request) -> Response:
+    endpoint_id = webhook_id_from(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "delete webhooks")
+    if not await service_from(request).store.delete_webhook(endpoint_id):
+        raise NotFound(f"no webhook {endpoint_id!r}")
+    return Response(status_code=204)
+
+
+async def webhook_deliveries(request: Request) -> Response:
+    endpoint_id = webhook_id_from(request)
+    actor = await authenticate(request)
+    commands.require_editor(actor, "see webhook deliveries")
+    store = service_from(request).store
+    if await store.webhook(endpoint_id) is None:
+        raise NotFound(f"no webhook {endpoint_id!r}")
+    return json_response(Deliveries(await store.webhook_deliveries(endpoint_id)))
+
+
+async def beat(request: Request) -> Response:
+    slug = slug_from(request)
+    actor = await authenticate(request)
+    cmd = await read_json(request, Heartbeat)
+    return json_response(await presence_from(request).beat(slug, actor, cmd.editing))
+
+
+async def read_presence(request: Request) -> Response:
+    await authenticate(request)
+    slug = slug_from(request)
+    return json_response(await presence_from(request).view(slug))
+
+
+async def leave(request: Request) -> Response:
+    slug = slug_from(request)
+    actor = await authenticate(request)
+    await presence_from(request).leave(slug, actor)
+    return Response(status_code=204)
+
+
 def _existing(blog: Blog | None, slug: str) -> Blog:
     if blog is None:
         raise NotFound(f"no blog {slug!r}")
@@ -515,6 +699,8 @@ SLUG = Param("slug", "path", "The blog's slug.", required=True)
 ENTRY = Param("entry_id", "path", "The entry's id.", required=True)
 BEFORE_ENTRY = Param("before", "query", "An entry id: only entries posted before it.",
                      {"type": "string", "pattern": ENTRY_ID_PATTERN})
+WEBHOOK = Param("webhook_id", "path", "The webhook endpoint's id.",
+                {"type": "string", "pattern": ENDPOINT_ID_PATTERN}, required=True)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -541,6 +727,9 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         errors=(404, 422, 503),
     ),
+    Operation("GET", "/api/blogs/{slug}/embed", embed_code,
+              "The line another site pastes to embed the blog, live", "anyone", EmbedCode,
+              params=(SLUG,), errors=(404, 503)),
     Operation("PATCH", "/api/blogs/{slug}", update_blog, "Change headline, description or status",
               "editor", PublicBlog, body=BlogChanges, params=(SLUG,), errors=WRITE_ERRORS),
     Operation(
@@ -554,9 +743,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
         "Edit an entry (its author, or an editor)", "author", EntryResult, body=EditRequest,
-        params=(SLUG, ENTRY, Param("If-Match", "header",
-                                   'The revision the edit is based on, e.g. "2".',
-                                   {"type": "string", "pattern": IF_MATCH.pattern})),
+        params=(SLUG, ENTRY,
+                Param("If-Match", "header", 'The revision the edit is based on, e.g. "2".',
+                      {"type": "string", "pattern": IF_MATCH.pattern}),
+                Param(OVERRIDE_LOCK, "header",
+                      "true: save even though someone else has the entry open (its soft "
+                      "lock; without this, 409 entry-locked names them).",
+                      {"type": "string", "enum": ["true", "false"]})),
         errors=(*WRITE_ERRORS, 410, 412),
     ),
     Operation(
@@ -622,6 +815,17 @@ OPERATIONS: tuple[Operation, ...] = (
               "editor", EntryHistory, params=(SLUG, ENTRY), errors=(401, 403, 404, 503)),
     Operation("GET", "/api/me", me, "Who this token belongs to", "reporter", Me,
               errors=(401, 503)),
+    Operation("GET", "/api/people", list_people,
+              "Every identity: token name, byline, role, active or revoked", "editor",
+              People, errors=(401, 403, 503)),
+    Operation("PATCH", "/api/people/{person_id}", rename_person,
+              "Change someone's byline: on what they post from now on, and on their entries "
+              "in every blog (a byline-changed event in each)", "editor", Renamed,
+              body=PersonChanges,
+              params=(Param("person_id", "path", "The identity (id in GET /api/people).",
+                            {"type": "string", "pattern": commands.ACTOR_ID_PATTERN},
+                            required=True),),
+              errors=(400, 401, 403, 404, 409, 413, 415, 422, 503)),
     Operation("POST", "/api/preview", preview,
               "Render an entry (Markdown, title, image, embed) exactly as readers will see "
               "it: its body's HTML and its whole article", "reporter", Preview,
@@ -635,6 +839,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/blogs/{slug}/audience", audience,
               "Readers of the blog now, over every server process, and the delivery lag",
               "reporter", Audience, params=(SLUG,), errors=(401, 404, 503)),
+    Operation("POST", "/api/blogs/{slug}/presence", beat,
+              "A heartbeat (every 10 s, and when focus moves): present on the blog, with "
+              "`editing` open; locks that entry unless someone else holds it, and lets go "
+              "of the caller's other locks", "reporter", PresenceView, body=Heartbeat,
+              params=(SLUG,), errors=(400, 401, 403, 404, 409, 410, 413, 415, 422, 503)),
+    Operation("GET", "/api/blogs/{slug}/presence", read_presence,
+              "Who is on the blog now, what each has open, and the entries locked",
+              "reporter", PresenceView, params=(SLUG,), errors=(401, 404, 503)),
+    Operation("DELETE", "/api/blogs/{slug}/presence", leave,
+              "Sign off the blog (the console, on leaving the page): lets go of the "
+              "caller's locks", "reporter", None, status=204, params=(SLUG,),
+              errors=(401, 403, 404, 503)),
     Operation("POST", "/api/session", session.create_session,
               "Sign a browser in: the token goes into an HttpOnly cookie (204)", "anyone",
               None, status=204, body=session.SignIn,
@@ -644,6 +860,40 @@ OPERATIONS: tuple[Operation, ...] = (
               session.Session, errors=(401, 503)),
     Operation("DELETE", "/api/session", session.delete_session,
               "Sign a browser out (removes the cookie)", "anyone", None, status=204),
+    Operation("POST", "/api/webhooks", create_webhook,
+              "Register a webhook endpoint; the answer shows its signing secret, once",
+              "editor", CreatedWebhook, status=201, body=NewWebhook,
+              errors=(400, 401, 403, 409, 413, 415, 422, 503)),
+    Operation("GET", "/api/webhooks", list_webhooks,
+              "The webhook endpoints (without their secrets), the oldest first", "editor",
+              WebhookList, errors=(401, 403, 503)),
+    Operation("DELETE", "/api/webhooks/{webhook_id}", delete_webhook,
+              "Delete a webhook endpoint and what waits for it", "editor", None,
+              status=204, params=(WEBHOOK,), errors=(401, 403, 404, 503)),
+    Operation("GET", "/api/webhooks/{webhook_id}/deliveries", webhook_deliveries,
+              f"An endpoint's latest delivery attempts, the newest first (at most "
+              f"{DELIVERIES_KEPT})", "editor", Deliveries, params=(WEBHOOK,),
+              errors=(401, 403, 404, 503)),
+    Operation(
+        "GET", "/oembed", oembed.oembed,
+        "oEmbed 1.0: a blog's page as a rich embed (an iframe of the blog's embed page)",
+        "anyone", oembed.OEmbed,
+        params=(
+            Param("url", "query", "A blog's reader page here, or the page of one of its "
+                  "updates (either embeds the blog).",
+                  {"type": "string", "minLength": 1, "maxLength": oembed.MAX_URL},
+                  required=True),
+            Param("format", "query", "json (the default); xml is answered 501.",
+                  {"type": "string", "enum": list(oembed.FORMATS)}),
+            Param("maxwidth", "query", f"Widest the iframe may be, in pixels (default and "
+                  f"most {oembed.WIDTH}).",
+                  {"type": "integer", "minimum": 1, "maximum": oembed.MAX_SIZE}),
+            Param("maxheight", "query", f"Tallest the iframe may be, in pixels (default "
+                  f"and most {oembed.HEIGHT}).",
+                  {"type": "integer", "minimum": 1, "maximum": oembed.MAX_SIZE}),
+        ),
+        errors=(404, 422, 501, 503),
+    ),
 )
 
 

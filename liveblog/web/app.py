@@ -31,10 +31,13 @@ from liveblog.logs import request_id, request_id_from
 from liveblog.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from liveblog.metrics import Metrics
 from liveblog.orphans import end_with_supervisor
+from liveblog.presence import LOCK_TTL_SECONDS, PRESENCE_TTL_SECONDS, Presence
 from liveblog.resources import STATIC
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import routes as api_routes
+from liveblog.web.embed import embed_page
+from liveblog.web.feeds import atom_feed, json_feed
 from liveblog.web.headers import with_security_headers
 from liveblog.web.openapi import openapi_document
 from liveblog.web.pages import (
@@ -49,6 +52,7 @@ from liveblog.web.problems import on_http_exception, on_problem, on_unexpected
 from liveblog.web.requests import session_cookie
 from liveblog.web.stream import PATH as STREAM_PATH
 from liveblog.web.stream import stream
+from liveblog.webhooks import Retry, Webhooks
 
 access_log = logging.getLogger("liveblog.access")
 # Open files a process keeps besides its reader streams and its tailers' connections.
@@ -140,9 +144,15 @@ class State(TypedDict):
     config: Config
     service: Service
     hub: Hub
+    presence: Presence
+    webhooks: Webhooks
 
 
-def create_app(config: Config | None = None) -> App:
+def create_app(config: Config | None = None, *, presence_ttl: float = PRESENCE_TTL_SECONDS,
+               lock_ttl: float = LOCK_TTL_SECONDS, webhook_retry: Retry | None = None) -> App:
+    """The app; `presence_ttl` and `lock_ttl` (seconds) are for tests that watch presence
+    and locks lapse (presence.py); `webhook_retry`, the webhooks' retry schedule if not the
+    documented one (tests shrink it to milliseconds)."""
     config = config or Config.from_env()
     if config.redis_url is None:
         raise ConfigError(
@@ -171,10 +181,19 @@ def create_app(config: Config | None = None) -> App:
                   max_tailers_per_client=config.max_tailers_per_ip,
                   drain_retry_seconds=config.drain_retry_seconds)
         app.state.hub = hub  # for introspection: tests, and later metrics
-        drain_on_signals(hub)
+        webhooks = Webhooks(store, forbid_private=config.webhooks_forbid_private,
+                            timeout_seconds=config.webhooks_timeout_seconds,
+                            retry=webhook_retry)
+        app.state.webhooks = webhooks
+        webhooks.start()
+        drain_on_signals(hub, webhooks)
         try:
-            yield {"config": config, "service": service, "hub": hub}
+            yield {"config": config, "service": service, "hub": hub,
+                   "presence": Presence(service, presence_ttl=presence_ttl,
+                                        lock_ttl=lock_ttl),
+                   "webhooks": webhooks}
         finally:
+            await webhooks.close()
             await hub.close()
             await store.close()
             metrics.close()
@@ -191,6 +210,9 @@ def create_app(config: Config | None = None) -> App:
     routes += [
         Route("/blogs/{slug}", blog_page, methods=["GET"]),
         Route("/blogs/{slug}/entries/{entry_id}", entry_page, methods=["GET"]),
+        Route("/blogs/{slug}/feed.atom", atom_feed, methods=["GET"]),
+        Route("/blogs/{slug}/feed.json", json_feed, methods=["GET"]),
+        Route("/blogs/{slug}/embed", embed_page, methods=["GET"]),
         Route("/blogs/{slug}/replay", replay_page, methods=["GET"]),
         Route("/blogs/{slug}/replay/frame", replay_frame, methods=["GET"]),
         Route("/", home, methods=["GET"]),
@@ -209,9 +231,10 @@ def create_app(config: Config | None = None) -> App:
     ))
 
 
-def drain_on_signals(hub: Hub) -> None:
-    """Drain the hub the moment SIGTERM or SIGINT arrives, then let the handler that was
-    there (uvicorn's) run as before.
+def drain_on_signals(hub: Hub, webhooks: Webhooks | None = None) -> None:
+    """Drain the hub (and stop the webhooks: a delivery in flight is made again by the
+    next process that leads) the moment SIGTERM or SIGINT arrives, then let the handler
+    that was there (uvicorn's) run as before.
 
     uvicorn notices a signal on its next tick (up to 0.1 s later) and only then stops
     accepting; draining at once means readers are on their way before that, and the tailers
@@ -232,6 +255,8 @@ def drain_on_signals(hub: Hub) -> None:
         def on_signal(received: int, frame: FrameType | None,
                       previous: Callable[[int, FrameType | None], Any] = previous) -> None:
             loop.call_soon_threadsafe(hub.drain)
+            if webhooks is not None:
+                loop.call_soon_threadsafe(webhooks.drain)
             previous(received, frame)
 
         signal.signal(signum, on_signal)

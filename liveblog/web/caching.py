@@ -12,12 +12,20 @@ The ETag names the blog's version and a hash of the bytes: whatever changes what
 public URL) changes the tag, and two servers of the same release give the same tag for the
 same answer, so a CDN can revalidate against any of them. A signed-in API request is
 answered `no-store` whatever this says (headers.py).
+
+Feeds (issue 11) also carry `Last-Modified`, since feed readers revalidate with
+`If-Modified-Since` as often as with `If-None-Match`. HTTP dates count whole seconds, and a
+blog may change twice in one: a copy served in the second of its last change could be
+answered 304 after a second change in that same second. So an answer names its time only
+once that second is over; until then it has only its ETag.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,11 +52,41 @@ def not_modified(request: Request, tag: str) -> bool:
     return tag.strip('"') in _TAG.findall(wanted)
 
 
+def last_modified(changed: datetime, now: datetime | None = None) -> str | None:
+    """The Last-Modified of an answer last changed at `changed` (aware), or None while the
+    second it changed in is not over (see above)."""
+    second = changed.astimezone(UTC).replace(microsecond=0)
+    if (now or datetime.now(UTC)).replace(microsecond=0) <= second:
+        return None
+    return format_datetime(second, usegmt=True)
+
+
+def unmodified_since(request: Request, modified: str) -> bool:
+    """Whether the request's If-Modified-Since is at or after `modified` (an HTTP date).
+    Only without If-None-Match, which wins when both are sent (RFC 9110, 13.1.3); a date
+    that cannot be parsed is ignored, as the RFC asks."""
+    since = request.headers.get("if-modified-since")
+    if since is None or "if-none-match" in request.headers:
+        return False
+    try:
+        when = parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+    if when.tzinfo is None:  # "-0000": a date whose zone is not known; HTTP's is GMT
+        when = when.replace(tzinfo=UTC)
+    return parsedate_to_datetime(modified) <= when
+
+
 def cached(request: Request, body: bytes, tag: str, media_type: str,
-           headers: dict[str, str] | None = None) -> Response:
+           headers: dict[str, str] | None = None, changed: datetime | None = None) -> Response:
     """`body` with its ETag and READER_CACHE, or 304 (no body, the same headers) if the
-    client already holds it."""
+    client already holds it. With `changed` (when what it shows last changed), also a
+    Last-Modified, and a 304 for an If-Modified-Since at or after it."""
     sent = {**(headers or {}), "ETag": tag, "Cache-Control": READER_CACHE}
-    if not_modified(request, tag):
+    modified = None if changed is None else last_modified(changed)
+    if modified is not None:
+        sent["Last-Modified"] = modified
+    if not_modified(request, tag) or (
+            modified is not None and unmodified_since(request, modified)):
         return Response(status_code=304, headers=sent)
     return Response(body, media_type=media_type, headers=sent)

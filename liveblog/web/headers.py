@@ -2,8 +2,10 @@
 
 - A Content-Security-Policy with no 'unsafe-inline' anywhere: scripts only from /static,
   the one inline `<style>` (the page's CSS, inlined to save a request before first paint)
-  allowed by its hash, no plugins, no `<base>`, and no framing except where a route says
-  so (`framed_by`). A sanitiser gap then still cannot run a script.
+  allowed by its hash, no plugins, no `<base>` URL, and no framing except where a route says
+  so (`framed_by`: the reader page by this site, the embed page by LIVEBLOG_EMBED_ORIGINS).
+  A sanitiser gap then still cannot run a script. No X-Frame-Options: every browser that
+  reads frame-ancestors ignores it where both are sent, and it cannot name a list of sites.
 - `X-Content-Type-Options: nosniff`, so nothing a reporter wrote is ever read as script or
   HTML because a browser guessed its type.
 - `Referrer-Policy: strict-origin-when-cross-origin`: links out tell only our origin.

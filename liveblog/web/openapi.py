@@ -22,13 +22,15 @@ _ERRORS = {
     401: "Missing or unknown token",
     403: "Wrong role, not the entry's author, or a change with the session cookie from "
          "another site",
-    404: "No such blog, entry or event",
-    409: "Slug taken, or the blog has ended",
+    404: "No such blog, entry, event or webhook",
+    409: "Slug taken, the blog has ended, (entry-locked) someone else has the entry open, "
+         "or the most webhooks there may be are registered",
     410: "The entry was retracted",
     412: "If-Match names an old revision",
     413: "Body too large",
     415: "Body is not application/json",
     422: "Invalid fields (each named in `errors`)",
+    501: "A format this server does not write (oEmbed's xml)",
     503: "Redis is unreachable; retry after Retry-After seconds",
 }
 

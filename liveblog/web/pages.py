@@ -9,6 +9,7 @@ by whom here (its frame-ancestors), and every other page may be framed by no one
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 from markupsafe import Markup
@@ -101,7 +102,7 @@ def update_ld(e: PublicEntry, url: str, base: str) -> dict[str, Any]:
         "dateModified": iso(e.updated_at),
         "url": url,
         "articleBody": plain(e, 5000),
-        "author": {"@type": "Person", "name": e.author},
+        "author": {"@type": "Person", "name": e.author_name},
         **({"image": image} if (image := picture(e, base)) else {}),
         **({"correction": corrections_ld(e)} if e.corrections else {}),
     }
@@ -117,6 +118,11 @@ def entry_ld(blog: Blog, e: PublicEntry, url: str, base: str) -> Markup:
 def ld_markup(data: dict[str, Any]) -> Markup:
     # "</script>" inside a string must not end the element.
     return Markup(msgspec.json.encode(data).decode().replace("<", "\\u003c"))
+
+
+def oembed_url(page: str, base: str) -> str:
+    """The oEmbed endpoint's answer for `page` (oembed.py), as a page names it."""
+    return f"{base}/oembed?" + urlencode({"url": page, "format": "json"})
 
 
 async def home(request: Request) -> Response:
@@ -142,7 +148,7 @@ async def blog_page(request: Request) -> Response:
         blog = public_blog(state, limit=DEFAULT_PAGE, before=before)
         html = render("blog.html", blog=blog, canonical=canonical,
                       ld=json_ld(blog, canonical, base), image=share_image(blog, base),
-                      older=before is not None).encode()
+                      older=before is not None, oembed=oembed_url(canonical, base)).encode()
         found = html, etag(state.version, html)
         _pages.put(key, found)
     # The same for everyone, signed in or not: a CDN may hold it briefly (caching.py).
@@ -178,10 +184,12 @@ async def _render_entry_page(request: Request, state: Blog, entry_id: str, canon
                              base: str) -> tuple[bytes, str, int]:
     live = state.entries.get(entry_id)
     if live is not None:
-        e = public_entry(live)
+        e = public_entry(live, state)
         html = render("entry.html", blog=state, e=e, canonical=canonical,
                       ld=entry_ld(state, e, canonical, base), image=picture(e, base),
-                      share_title=e.title or plain(e, 70), share_text=plain(e, 200)).encode()
+                      share_title=e.title or plain(e, 70), share_text=plain(e, 200),
+                      blog_url=f"{base}/blogs/{state.slug}",
+                      oembed=oembed_url(canonical, base)).encode()
         return html, etag(state.version, html), 200
     if entry_id not in state.retracted:
         raise NotFound(f"blog {state.slug!r} has no entry {entry_id!r}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from liveblog.errors import InvalidInput, Problem
+from liveblog.errors import EntryLocked, InvalidInput, Problem
 
 PROBLEM_TYPE_BASE = "https://liveblog.dev/problems/"
 logger = logging.getLogger("liveblog")
@@ -27,6 +28,9 @@ class ProblemDetails(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     detail: str
     instance: str
     errors: list[FieldProblem] | None = None
+    # entry-locked: who holds the entry's edit lock (their name), and when it lapses.
+    holder: str | None = None
+    expires_at: datetime | None = None
 
 
 def problem_response(
@@ -38,6 +42,8 @@ def problem_response(
     detail: str,
     headers: dict[str, str] | None = None,
     errors: list[FieldProblem] | None = None,
+    holder: str | None = None,
+    expires_at: datetime | None = None,
 ) -> Response:
     body = ProblemDetails(
         type=PROBLEM_TYPE_BASE + code,
@@ -46,6 +52,8 @@ def problem_response(
         detail=detail,
         instance=request.url.path,
         errors=errors,
+        holder=holder,
+        expires_at=expires_at,
     )
     return Response(
         msgspec.json.encode(body),
@@ -60,6 +68,7 @@ async def on_problem(request: Request, exc: Exception) -> Response:
     errors = None
     if isinstance(exc, InvalidInput):
         errors = [FieldProblem(e.field, e.message) for e in exc.errors]
+    locked = exc if isinstance(exc, EntryLocked) else None
     return problem_response(
         request,
         status=exc.status,
@@ -68,6 +77,8 @@ async def on_problem(request: Request, exc: Exception) -> Response:
         detail=exc.detail,
         headers=exc.headers,
         errors=errors,
+        holder=locked.holder if locked else None,
+        expires_at=locked.expires_at if locked else None,
     )
 
 

@@ -12,8 +12,14 @@ from starlette.requests import Request
 
 from liveblog.config import Config
 from liveblog.domain import ids
-from liveblog.domain.commands import ENTRY_ID_PATTERN, FACT_KEY_PATTERN, SLUG_PATTERN
+from liveblog.domain.commands import (
+    ACTOR_ID_PATTERN,
+    ENTRY_ID_PATTERN,
+    FACT_KEY_PATTERN,
+    SLUG_PATTERN,
+)
 from liveblog.domain.events import Actor
+from liveblog.domain.webhooks import ENDPOINT_ID_PATTERN
 from liveblog.errors import (
     CrossSiteRequest,
     FieldError,
@@ -46,10 +52,10 @@ async def authenticate(request: Request) -> Actor:
 
 
 async def actor_for(request: Request, secret: str) -> Actor:
-    record = await request.state.service.store.find_token(secret)
-    if record is None:
+    actor: Actor | None = await request.state.service.store.find_actor(secret)
+    if actor is None:
         raise Unauthorized("this token is unknown or has been revoked")
-    return Actor(record.name, record.role, record.id)
+    return actor
 
 
 def session_cookie(config: Config) -> str:
@@ -210,6 +216,8 @@ IF_MATCH = re.compile(r'^(?:\*|[0-9]{1,18}|"[0-9]{1,18}")$')
 _SLUG = re.compile(SLUG_PATTERN)
 _ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 _FACT_KEY = re.compile(FACT_KEY_PATTERN)
+_ACTOR_ID = re.compile(ACTOR_ID_PATTERN)
+_WEBHOOK_ID = re.compile(ENDPOINT_ID_PATTERN)
 
 
 # Path parameters, one rule: a path names something that exists, so a name that cannot
@@ -230,6 +238,20 @@ def entry_id_from(request: Request) -> str:
     if not _ENTRY_ID.fullmatch(entry_id):
         raise NotFound(f"no entry {entry_id[:80]!r}")
     return entry_id
+
+
+def person_id_from(request: Request) -> str:
+    identity: str = request.path_params["person_id"]
+    if not _ACTOR_ID.fullmatch(identity):
+        raise NotFound(f"no identity {identity[:80]!r}")
+    return identity
+
+
+def webhook_id_from(request: Request) -> str:
+    endpoint_id: str = request.path_params["webhook_id"]
+    if not _WEBHOOK_ID.fullmatch(endpoint_id):
+        raise NotFound(f"no webhook {endpoint_id[:80]!r}")
+    return endpoint_id
 
 
 def fact_key_from(request: Request, *, creating: bool = False) -> str:
@@ -276,6 +298,21 @@ def if_match_revision(request: Request) -> int | None:
     if not IF_MATCH.fullmatch(value):
         raise MalformedRequest(f'If-Match must be an entry revision like "3", got {raw[:40]!r}')
     return None if value == "*" else int(value.strip('"'))
+
+
+# Liveblog-Override-Lock: an edit saved although someone else holds the entry's soft lock
+# (the console asks first: "Omar is editing this update; save anyway?").
+OVERRIDE_LOCK = "Liveblog-Override-Lock"
+
+
+def overrides_lock(request: Request) -> bool:
+    raw = request.headers.get(OVERRIDE_LOCK.lower())
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value not in ("true", "false"):
+        raise MalformedRequest(f"{OVERRIDE_LOCK} must be true or false, got {raw[:40]!r}")
+    return value == "true"
 
 
 # 1 to 255 visible ASCII characters but '"', bare or (as the IETF draft writes it, a

@@ -35,6 +35,8 @@ class Session(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     signed_in: bool
     name: str | None = None
     role: Role | None = None
+    # The byline their updates carry.
+    display_name: str | None = None
 
 
 async def create_session(request: Request) -> Response:
@@ -62,7 +64,8 @@ async def read_session(request: Request) -> Response:
         if request.headers.get("authorization") is not None:
             raise  # a bad bearer token is the caller's error
         return _forget(request, _json(Session(signed_in=False)))  # revoked since
-    return _json(Session(signed_in=True, name=actor.name, role=actor.role))
+    return _json(Session(signed_in=True, name=actor.name, role=actor.role,
+                         display_name=actor.byline))
 
 
 async def delete_session(request: Request) -> Response:
