@@ -114,8 +114,10 @@ AUDIT = r"""
   const URLISH = /^(href|src|action|formaction|xlink:href|data|background|poster|srcset|ping)$/;
   const HOSTILE = /^(javascript|vbscript|livescript):/;
   const OURS = new Set(["signin", "create-blog", "compose", "fact-form", "blog-form"]);
+  // Links in the head with rel=alternate are the page's own feeds and oEmbed (templates/
+  // _alternates.html); content cannot put one there (the body is sanitized into <main>).
   const FOREIGN = "iframe, frame, frameset, object, embed, applet, base, meta[http-equiv], "
-    + "template, link:not([rel=canonical]):not([rel=icon])";
+    + "template, link:not([rel=canonical]):not([rel=icon]):not(head > link[rel=alternate])";
   doc.querySelectorAll("*").forEach((el) => {
     for (const a of Array.from(el.attributes)) {
       const name = a.name.toLowerCase();
