@@ -31,6 +31,11 @@ def sign_in(browser: Browser, server: UvicornThread, token: str, path: str) -> P
     return page
 
 
+def open_tool(desk: Page, name: str) -> None:
+    """Opens one of the bar's tools (figures, headline, people, reader view)."""
+    desk.locator(".deskbar .tool", has_text=name).click()
+
+
 def test_a_reporter_posts_from_the_console_and_readers_see_it(
         browser: Browser, server: UvicornThread, api: Api, tokens: Tokens,
         blog: str, reader: Page) -> None:
@@ -43,6 +48,7 @@ def test_a_reporter_posts_from_the_console_and_readers_see_it(
     desk.fill("#compose-body", "Blast at the **bus station**")
     expect(desk.locator("#compose-preview strong")).to_have_text("bus station")
     # A failed post says why, next to the fields, and keeps the text.
+    desk.locator("#compose summary", has_text="Image").click()
     desk.fill('[name="image.url"]', "ftp://nope")
     desk.click("#compose button[type=submit]")
     expect(desk.locator("#compose .error")).to_contain_text("image.url")
@@ -51,7 +57,7 @@ def test_a_reporter_posts_from_the_console_and_readers_see_it(
     expect(desk.locator("#compose-body")).to_have_value("Blast at the **bus station**")
 
     desk.fill('[name="image.url"]', "")
-    desk.fill('[name="title"]', "Blast in Tartus")
+    desk.fill('#compose [name="title"]', "Blast in Tartus")
     desk.check('[name="key_event"]')
     desk.click("#compose button[type=submit]")
     expect(reader.locator("#entries article").first).to_contain_text("Blast in Tartus",
@@ -61,6 +67,7 @@ def test_a_reporter_posts_from_the_console_and_readers_see_it(
     expect(desk.locator("#desk-entries li")).to_have_count(1)
     assert api("GET", "/api/blogs/tartus").json()["version"] == 2  # posted exactly once
 
+    open_tool(desk, "Key figures")
     desk.fill('#fact-form [name="key"]', "deaths")
     desk.fill('#fact-form [name="label"]', "Deaths")
     desk.fill('#fact-form [name="value"]', "at least 80")
@@ -135,6 +142,7 @@ def test_an_editor_pins_retracts_and_ends_from_the_console(
     events = api("GET", "/api/blogs/tartus/events", tokens.editor).json()["events"]
     assert events[-1]["data"] == {"type": "entry-retracted", "entry_id": entry["id"],
                                   "reason": "not confirmed"}
+    open_tool(desk, "Headline & status")
     desk.fill('#blog-form [name="title"]', "Bombings in Tartus and Jableh")
     desk.click("#blog-form button[type=submit]")
     expect(reader.locator("h1")).to_have_text("Bombings in Tartus and Jableh", timeout=SECOND)
@@ -160,6 +168,7 @@ def test_an_editor_opens_a_blog_and_reopens_it(browser: Browser, server: Uvicorn
     desk.click("#create-blog button[type=submit]")
     expect(desk).to_have_url(f"{server.base_url}/newsroom/jableh")
     expect(desk.locator("#blog-title")).to_have_text("Blasts in Jableh")
+    open_tool(desk, "Headline & status")
     desk.click("#toggle-status")
     expect(desk.locator("#toggle-status")).to_have_text("Reopen the blog")
     desk.click("#toggle-status")
@@ -180,6 +189,7 @@ def test_the_console_shows_the_audience_now(browser: Browser, server: UvicornThr
                                             api: Api, tokens: Tokens, blog: str,
                                             reader: Page) -> None:
     desk = sign_in(browser, server, tokens.editor, "/newsroom/tartus")
+    open_tool(desk, "Reader view")  # its frame opens a reader's stream only when opened
     # The reader page, and the console's own stream and its reader-page frame.
     tailer = server.hub().tailers["tartus"]
     wait_until(lambda: len(tailer.subscribers) == 3, what="three streams of the blog")
