@@ -49,7 +49,8 @@ signIn($("signin"), async (who) => {
     publish: () => can.takes("POST", "/api/blogs/{slug}/entries").includes("publish"),
     people: () => can.has("GET", "/api/people") && isEditor(),
   };
-  document.querySelectorAll(".editor-only").forEach((node) => { node.hidden = !isEditor(); });
+  // Hidden from those who may not use them (a folded tool panel stays folded for editors).
+  if (!isEditor()) document.querySelectorAll(".editor-only").forEach((node) => { node.hidden = true; });
   document.querySelectorAll("[data-needs]").forEach((node) => {
     node.hidden = !needs[node.dataset.needs]();
   });
@@ -449,8 +450,10 @@ function composer() {
   const preview = $("compose-preview");
   const atField = compose.querySelector('[name="publish-at"]');
   const contributor = me.role === "contributor";
-  // Contributors only submit: an editor publishes (the server makes it "submitted").
-  $("publish-choice").hidden = contributor;
+  // Contributors only submit: an editor publishes (the server makes it "submitted"). A
+  // server without drafts and schedules leaves one choice: none to make.
+  $("publish-choice").hidden = contributor ||
+    !can.takes("POST", "/api/blogs/{slug}/entries").includes("publish");
   const mode = () => compose.querySelector('[name="publish-mode"]:checked').value;
   const labels = { now: "Publish", draft: "Save draft", schedule: "Schedule" };
   function chosen() {

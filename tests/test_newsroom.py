@@ -48,7 +48,7 @@ def test_a_reporter_posts_from_the_console_and_readers_see_it(
     desk.fill("#compose-body", "Blast at the **bus station**")
     expect(desk.locator("#compose-preview strong")).to_have_text("bus station")
     # A failed post says why, next to the fields, and keeps the text.
-    desk.locator("#compose summary", has_text="Image").click()
+    desk.locator("#compose summary", has_text="Image and embed").click()
     desk.fill('[name="image.url"]', "ftp://nope")
     desk.click("#compose button[type=submit]")
     expect(desk.locator("#compose .error")).to_contain_text("image.url")

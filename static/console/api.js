@@ -159,8 +159,10 @@ class Features {
 
 // -- times ----------------------------------------------------------------------------------
 
-const hm = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const dayHm = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+// 24-hour, as the reader page tells times (live.js).
+const hm = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+const dayHm = new Intl.DateTimeFormat(undefined, {
+  weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
 // "14:32" today, "Tue 3 Jun, 14:32" another day: in the browser's own zone.
 export function localTime(iso) {
