@@ -6,7 +6,7 @@
 // A console newer than its server hides what the server cannot do yet (the queue, drafts and
 // schedules, presence, people): it reads what exists from the server's OpenAPI document.
 import {
-  api, features, isoWithOffset, localInput, localTime, showError, signIn, signOut, values,
+  api, farewell, features, isoWithOffset, localInput, localTime, showError, signIn, signOut, values,
 } from "/static/console/api.js";
 
 const root = document.getElementById("newsroom");
@@ -314,7 +314,7 @@ function startPresence() {
   beat();
   setInterval(beat, 10000);
   addEventListener("pagehide", () => {
-    fetch(blogPath + "/presence", { method: "DELETE", credentials: "same-origin", keepalive: true });
+    farewell("DELETE", blogPath + "/presence");
   });
 }
 function beat() {

@@ -43,6 +43,11 @@ export async function api(method, path, body, headers) {
   return text ? JSON.parse(text) : null;
 }
 
+// A request that outlives the page (sent on pagehide): no answer is awaited.
+export function farewell(method, path) {
+  fetch(path, { method, credentials: "same-origin", keepalive: true }).catch(() => {});
+}
+
 // A GET of a page's HTML (the replay's frames), with the same errors as api().
 export async function fetchText(path) {
   let response;
