@@ -225,7 +225,7 @@ function queueActions(e, actions, fail) {
   if (isEditor() || (me.role !== "contributor" && mine(e))) {
     const form = el("form", "reschedule");
     const at = el("input");
-    at.type = "datetime-local"; at.required = true;
+    at.type = "datetime-local"; at.required = true; at.step = "1";
     at.setAttribute("aria-label", "Publish at (your time)");
     if (e.publish_at) at.value = localInput(e.publish_at);
     const go = el("button", "", e.state === "scheduled" ? "Reschedule" : "Schedule");
