@@ -32,6 +32,7 @@ from liveblog.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from liveblog.metrics import Metrics
 from liveblog.orphans import end_with_supervisor
 from liveblog.resources import STATIC
+from liveblog.scheduler import Scheduler
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import routes as api_routes
@@ -172,9 +173,14 @@ def create_app(config: Config | None = None) -> App:
                   drain_retry_seconds=config.drain_retry_seconds)
         app.state.hub = hub  # for introspection: tests, and later metrics
         drain_on_signals(hub)
+        # Publishes scheduled entries at their time (one of them, whichever process).
+        scheduler = Scheduler(service)
+        app.state.scheduler = scheduler
+        scheduler.start()
         try:
             yield {"config": config, "service": service, "hub": hub}
         finally:
+            await scheduler.close()
             await hub.close()
             await store.close()
             metrics.close()

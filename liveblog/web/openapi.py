@@ -13,6 +13,7 @@ from liveblog.web.problems import ProblemDetails
 _REF = "#/components/schemas/{name}"
 _WHO = {
     "anyone": "Anyone may call this.",
+    "contributor": "Needs a token: contributor, reporter or editor.",
     "reporter": "Needs a reporter or editor token.",
     "editor": "Needs an editor token.",
     "author": "Needs the token of the entry's author, or an editor token.",
@@ -23,7 +24,8 @@ _ERRORS = {
     403: "Wrong role, not the entry's author, or a change with the session cookie from "
          "another site",
     404: "No such blog, entry or event",
-    409: "Slug taken, or the blog has ended",
+    409: "Slug taken, the blog has ended, or the entry is not where the workflow allows "
+         "this (pinning an unpublished entry, rejecting a published one)",
     410: "The entry was retracted",
     412: "If-Match names an old revision",
     413: "Body too large",
