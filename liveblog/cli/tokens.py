@@ -25,7 +25,9 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--name", required=True, help="Who uses it; becomes the author of their posts.")
-@click.option("--role", type=click.Choice(["reporter", "editor"]), required=True)
+@click.option("--role", type=click.Choice(["contributor", "reporter", "editor"]), required=True,
+              help="contributor: submits for an editor to publish; reporter: publishes its "
+                   "own; editor: runs the blog.")
 def token_create(name: str, role: str) -> None:
     """Create a token; it is printed once, as the last line."""
     if not TOKEN_NAME.match(name):
