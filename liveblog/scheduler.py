@@ -17,7 +17,6 @@ appended; a stale member (an entry rescheduled, published by hand, rejected) is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import datetime
@@ -31,6 +30,7 @@ logger = logging.getLogger("liveblog.scheduler")
 POLL_SECONDS = 0.2
 # How often a scheduler that cannot reach Redis says so in the log.
 COMPLAINT_SECONDS = 30.0
+CLOSE_SECONDS = 2.0
 
 
 class Scheduler:
@@ -50,8 +50,8 @@ class Scheduler:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Bounded: a shutdown must not wait on a round stuck in a dead connection.
+            await asyncio.wait({task}, timeout=CLOSE_SECONDS)
 
     async def _run(self) -> None:
         while True:
@@ -101,7 +101,6 @@ class Scheduler:
             except (Problem, StoreUnavailable) as exc:
                 # One blog's trouble must not hold up the others' entries.
                 logger.warning("scheduler: entry %s of %s: %s", entry_id, slug, exc)
-        self.published += published
         return published
 
     async def publish(self, slug: str, entry_id: str, indexed: float) -> int:
@@ -127,6 +126,7 @@ class Scheduler:
             slug, actor,
             lambda b: None if b is None else commands.publish_due(b, actor, entry_id, now=now))
         if outcome.recorded is not None:
+            self.published += 1
             logger.info("scheduler: published entry %s of %s (due %s)", entry_id, slug,
                         entry.publish_at.isoformat())
         after = outcome.blog.unpublished.get(entry_id)
