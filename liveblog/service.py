@@ -35,6 +35,7 @@ from liveblog.domain.events import (
     EntryEdited,
     EntryPosted,
     EntryRetracted,
+    EntryScheduled,
     Event,
     Recorded,
 )
@@ -212,10 +213,12 @@ class Service:
         if idempotency is not None:
             earlier = await self._repeat(slug, actor, idempotency)
             if earlier is not None:
-                return earlier
+                # Indexed again: the first attempt may have failed between its append and
+                # its index write (its client got a 503, and retries with the same key).
+                return await self._indexed(earlier)
         outcome = await self._attempt(slug, actor, decide, idempotency)
         if outcome is not None:
-            return outcome
+            return await self._indexed(outcome)
         # It conflicted: writes to this blog from this process now take turns, or racing
         # each other they would only conflict again (a burst of 8 concurrent posts made 125
         # of 1,000 give up after MAX_ATTEMPTS). Across processes the store still decides.
@@ -223,8 +226,32 @@ class Service:
             for _ in range(MAX_ATTEMPTS - 1):
                 outcome = await self._attempt(slug, actor, decide, idempotency)
                 if outcome is not None:
-                    return outcome
+                    return await self._indexed(outcome)
         raise Conflict(f"blog {slug!r} is changing too fast to apply this; try again")
+
+    async def _indexed(self, outcome: Outcome) -> Outcome:
+        """Keep the store's index of scheduled entries (Store.schedule) up with a write
+        that scheduled one, or reopened a blog holding some. The index is derived: the
+        schedulers rebuild it from the blogs at startup (scheduler.py), so a crash between
+        the append and this write loses nothing."""
+        rec, blog = outcome.recorded, outcome.blog
+        event = None if rec is None else rec.event
+        if isinstance(event, EntryPosted | EntryScheduled):
+            entry = blog.unpublished.get(event.entry_id)
+            if entry is not None and entry.state == "scheduled" and entry.publish_at:
+                await self.store.schedule(blog.slug, entry.id, entry.publish_at)
+        elif isinstance(event, BlogUpdated) and event.status == "live":
+            await self.index_schedule(blog)
+        return outcome
+
+    async def index_schedule(self, blog: Blog) -> int:
+        """Put every scheduled entry of `blog` in the store's index; how many there were."""
+        scheduled = [e for e in blog.unpublished.values()
+                     if e.state == "scheduled" and e.publish_at is not None]
+        for entry in scheduled:
+            assert entry.publish_at is not None
+            await self.store.schedule(blog.slug, entry.id, entry.publish_at)
+        return len(scheduled)
 
     async def _attempt(self, slug: str, actor: Actor, decide: Decide,
                        idempotency: tuple[str, str] | None) -> Outcome | None:
@@ -416,8 +443,8 @@ def _revision_guard(blog: Blog | None, event: Event) -> tuple[str, str, str] | N
     if blog is None:
         return None
     if isinstance(event, EntryEdited):
-        revision = blog.entries[event.entry_id].revision
-        return event.entry_id, str(revision), str(revision + 1)
+        entry = blog.entries.get(event.entry_id) or blog.unpublished[event.entry_id]
+        return event.entry_id, str(entry.revision), str(entry.revision + 1)
     if isinstance(event, EntryRetracted):
         revision = blog.entries[event.entry_id].revision
         return event.entry_id, str(revision), "x"

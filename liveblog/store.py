@@ -20,6 +20,9 @@ append script may touch them together):
     liveblog:{slug}:locks        hash: entry id -> its soft edit lock (JSON: holder, when
                                  it lapses); expires likewise. Neither is ever in the log
     {liveblog}:blogs             sorted set: every slug ever opened (score: opening time)
+    {liveblog}:due               sorted set: "<slug> <entry id>" of each scheduled entry
+                                 (score: its time, Unix seconds). Derived from the logs:
+                                 the schedulers rebuild it at startup (scheduler.py)
     {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at, id}
     {liveblog}:token-names       hash: name -> sha256(token)
     {liveblog}:people            hash: identity -> {id, name, role, display_name,
@@ -357,6 +360,17 @@ return 1
 """
 
 _BLOGS = "{liveblog}:blogs"
+_DUE = "{liveblog}:due"
+
+# KEYS: the due index. ARGV: a member, the score it must still have. Removes it only if
+# nobody scheduled it anew (another time) since it was read.
+_UNSCHEDULE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
 # The meta fields the list of blogs shows (HMGET: never the whole hash).
 _LISTED = ("title", "status", "version", "opened_at", "updated_at", "description")
 _TOKENS = "{liveblog}:tokens"
@@ -606,6 +620,7 @@ class Store:
         self._attempted = self.writer.register_script(_ATTEMPTED)
         self._beat = client.register_script(_BEAT)
         self._leave = client.register_script(_LEAVE)
+        self._unschedule = client.register_script(_UNSCHEDULE)
         # Told of what the app counts (see liveblog/metrics.py): each event appended (its
         # blog's slug), and each operation that failed for want of Redis (its name).
         self.on_appended: Callable[[str], None] = _ignore
@@ -839,6 +854,39 @@ class Store:
                 description=description.decode() if description is not None else "",
             ))
         return blogs
+
+    @_unavailable_on_redis_errors
+    async def slugs(self, *, after: str | None = None, count: int = 500) -> list[str]:
+        """Up to `count` slugs ever registered, in slug order, after `after`."""
+        low = "-" if after is None else "(" + after
+        found = await self.redis.zrangebylex(_BLOGS, low, "+", start=0, num=count)
+        return [slug.decode() for slug in found]
+
+    # -- scheduled entries ---------------------------------------------------------------
+
+    @_unavailable_on_redis_errors
+    async def schedule(self, slug: str, entry_id: str, at: datetime) -> None:
+        """Index a scheduled entry by its time (a new time replaces the old)."""
+        await self.redis.zadd(_DUE, {f"{slug} {entry_id}": at.timestamp()})
+
+    @_unavailable_on_redis_errors
+    async def due(self, now: datetime, *, count: int = 100) -> list[tuple[str, str, float]]:
+        """Up to `count` (slug, entry id, indexed time) of entries due at `now`, soonest
+        first."""
+        rows = await self.redis.zrangebyscore(_DUE, "-inf", now.timestamp(), start=0,
+                                              num=count, withscores=True)
+        found = []
+        for member, score in rows:
+            slug, _, entry_id = member.decode().partition(" ")
+            found.append((slug, entry_id, float(score)))
+        return found
+
+    @_unavailable_on_redis_errors
+    async def unschedule(self, slug: str, entry_id: str, indexed: float) -> bool:
+        """Drop an entry from the index if its time there is still `indexed`."""
+        removed = await self._unschedule(keys=[_DUE], args=[f"{slug} {entry_id}",
+                                                             repr(indexed)])
+        return bool(removed)
 
     # -- the log -------------------------------------------------------------------------
 

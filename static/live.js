@@ -130,7 +130,8 @@
       correction.appendChild(document.createTextNode(": " + c.text));
       article.appendChild(correction);
     });
-    if (e.revision > 1) {
+    // Edited since readers first saw it (edits of a draft before it was published are not).
+    if (Date.parse(e.updated_at) > Date.parse(e.posted_at)) {
       var updated = el("p", { "class": "updated" }, "Updated ");
       updated.appendChild(timeEl(e.updated_at));
       article.appendChild(updated);

@@ -140,7 +140,11 @@ AUDIT = r"""
   doc.querySelectorAll(FOREIGN).forEach((el) => {
     if (!(el.tagName === "IFRAME" && (el.id === "reader" || el.id === "frame"))
         && !(el.tagName === "BASE" && el.parentNode === doc.head && el.attributes.length === 1
-             && el.getAttribute("target") === "_top" && doc.body.className === "embed"))
+             && el.getAttribute("target") === "_top" && doc.body.className === "embed")
+        && !(el.tagName === "LINK" && el.parentNode === doc.head && el.rel === "alternate"
+             && /^https?:$/.test(new URL(el.href).protocol)
+             && /^\/(blogs\/[a-z0-9-]+\/feed\.(atom|json)|oembed)$/
+                  .test(new URL(el.href).pathname)))
       bad.push("element " + el.tagName);
   });
   doc.querySelectorAll("form").forEach((f) => {

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from liveblog.service import utcnow
-from tests.conftest import Api, Tokens, UvicornThread, open_store, run_async
+from tests.support import Api, Tokens, UvicornThread, open_store, run_async
 
 ZONE = "Asia/Damascus"
 SECOND = 1000  # ms
