@@ -41,6 +41,7 @@ from liveblog.domain.events import (
 )
 from liveblog.domain.imports import check_log
 from liveblog.domain.state import Blog, apply, fold
+from liveblog.domain.views import listing_change
 from liveblog.errors import (
     Conflict,
     CorruptLog,
@@ -280,7 +281,8 @@ class Service:
                 expected_version=0 if blog is None else blog.version,
                 while_live=commutes,
                 entry_revision=_revision_guard(blog, event),
-                summary=_summary(event, at),
+                summary=_summary(blog, event, at, counted=not commutes),
+                listed=listing_change(blog, event).public,
                 idempotency=idempotency,
             )
         except VersionConflict:
@@ -369,7 +371,8 @@ class Service:
                 Actor(rec.actor, rec.role, rec.actor_id or "", rec.actor_name or ""), rec.at,
                 expected_version=0 if before is None else before.version,
                 entry_revision=_revision_guard(before, rec.event),
-                summary=_summary(rec.event, rec.at),
+                summary=_summary(before, rec.event, rec.at, counted=True),
+                listed=listing_change(before, rec.event).public,
                 event_id=rec.id,
             )
             before = apply(before, rec)
@@ -451,13 +454,25 @@ def _revision_guard(blog: Blog | None, event: Event) -> tuple[str, str, str] | N
     return None
 
 
-def _summary(event: Event, at: datetime) -> dict[str, str]:
-    """The listing fields (besides version and time) that an event changes."""
+def _summary(before: Blog | None, event: Event, at: datetime, *,
+             counted: bool) -> dict[str, str]:
+    """The listing fields (besides version and time) that an event changes.
+
+    counted: `before` is exactly the state the event lands on (its append checks the
+    version), so the number of updates is set outright, which also counts a blog's updates
+    the first time it changes after the listing began to; otherwise (a post appended side
+    by side with others) the store adds the post's one to the number it has."""
     if isinstance(event, BlogOpened):
         return {"title": event.title, "description": event.description, "status": "live",
-                "opened_at": at.isoformat()}
+                "opened_at": at.isoformat(), "entries": "0"}
+    changed: dict[str, str] = {}
     if isinstance(event, BlogUpdated):
-        changed = {"title": event.title, "description": event.description,
-                   "status": event.status}
-        return {name: value for name, value in changed.items() if value is not None}
-    return {}
+        fields = {"title": event.title, "description": event.description,
+                  "status": event.status}
+        changed = {name: value for name, value in fields.items() if value is not None}
+    delta = listing_change(before, event).entries
+    if counted and before is not None:
+        changed["entries"] = str(len(before.entries) + delta)
+    elif delta:
+        changed["entries+"] = str(delta)
+    return changed

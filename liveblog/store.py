@@ -5,8 +5,8 @@ append script may touch them together):
 
     liveblog:{slug}:log          stream: the blog's events, never trimmed
     liveblog:{slug}:meta         hash: title, description, status, version, last_event_id,
-                                 times (what the list of blogs shows: a few fields,
-                                 whatever the size)
+                                 times, entries (the updates readers see) (what the list
+                                 of blogs shows: a few fields, whatever the size)
     liveblog:{slug}:revs         hash: entry id -> its revision ("x" once retracted).
                                  Stores written before it held these in meta, as
                                  rev:<entry id>; the append script still reads those
@@ -160,7 +160,17 @@ local fields = {'v', tostring(version)}
 for i = 9 + 2 * npairs, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', log, ARGV[7], unpack(fields))
 local summary = {'version', tostring(version), 'last_event_id', id}
-for i = 9, 8 + 2 * npairs do summary[#summary + 1] = ARGV[i] end
+for i = 9, 7 + 2 * npairs, 2 do
+  if ARGV[i] == 'entries+' then
+    -- A count moved by a post appended side by side with others (see Store.append).
+    if redis.call('HEXISTS', meta, 'entries') == 1 then
+      redis.call('HINCRBY', meta, 'entries', tonumber(ARGV[i + 1]))
+    end
+  else
+    summary[#summary + 1] = ARGV[i]
+    summary[#summary + 1] = ARGV[i + 1]
+  end
+end
 redis.call('HSET', meta, unpack(summary))
 if entry ~= '' and ARGV[4] ~= '' then
   redis.call('HSET', revs, entry, ARGV[4])
@@ -372,7 +382,7 @@ end
 return 0
 """
 # The meta fields the list of blogs shows (HMGET: never the whole hash).
-_LISTED = ("title", "status", "version", "opened_at", "updated_at", "description")
+_LISTED = ("title", "status", "version", "opened_at", "updated_at", "description", "entries")
 _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
 _PEOPLE = "{liveblog}:people"
@@ -512,6 +522,9 @@ class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     # "" for a blog whose description has not been set since the listing kept it.
     description: str = ""
+    # The updates readers see; None for a blog not changed since the listing counted them
+    # (its next change but a post counts them).
+    entries: int | None = None
 
 
 class BlogPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -839,7 +852,8 @@ class Store:
                 pipe.hmget(_meta(slug), *_LISTED)
             rows: list[list[bytes | None]] = await pipe.execute()
         blogs = []
-        for slug, (title, status, version, opened_at, updated_at, description) in zip(
+        for slug, (title, status, version, opened_at, updated_at, description,
+                   entries) in zip(
                 slugs, rows, strict=True):
             if version is None or title is None or status is None or opened_at is None \
                     or updated_at is None:
@@ -852,6 +866,7 @@ class Store:
                 opened_at=datetime.fromisoformat(opened_at.decode()),
                 updated_at=datetime.fromisoformat(updated_at.decode()),
                 description=description.decode() if description is not None else "",
+                entries=int(entries) if entries is not None else None,
             ))
         return blogs
 
@@ -904,6 +919,7 @@ class Store:
         summary: Mapping[str, str] | None = None,
         idempotency: tuple[str, str] | None = None,
         event_id: str = "*",
+        listed: bool = True,
     ) -> Appended:
         """Append one event atomically, or raise without appending anything.
 
@@ -911,7 +927,12 @@ class Store:
         while_live: instead of a version, only require the blog to be live (for events
             that mean the same whatever else landed first, such as a new entry).
         entry_revision: (entry id, expected revision, new revision), see _APPEND.
-        summary: fields of the blog's meta hash to set with it (title, status, times).
+        summary: fields of the blog's meta hash to set with it (title, status, times,
+            `entries`: the number of updates readers see). `entries+`: add this to that
+            number instead, if the blog has one yet: a post appended side by side with
+            others (while_live) cannot know the number, only that it adds one.
+        listed: whether readers see the event; only then does the list's "last update"
+            (updated_at) move.
         idempotency: (key, request fingerprint); a key seen before returns its event.
         event_id: the stream id to use; only an import sets it (to the exported id).
         """
@@ -919,7 +940,7 @@ class Store:
         if idempotency is not None:
             keys.append(_idempotency(slug, actor, idempotency[0]))
         entry, expected_rev, new_rev = entry_revision or ("", "", "")
-        pairs = {"updated_at": at.isoformat(), **(summary or {})}
+        pairs = {**({"updated_at": at.isoformat()} if listed else {}), **(summary or {})}
         args: list[str | bytes] = [
             "live" if while_live else "" if expected_version is None else str(expected_version),
             entry, expected_rev, new_rev,
