@@ -32,7 +32,7 @@ from collections.abc import Iterable
 import msgspec
 
 from liveblog.domain import ids
-from liveblog.domain.events import Recorded, kind
+from liveblog.domain.events import Recorded
 from liveblog.domain.state import Blog, CorruptLog, apply, fold
 from liveblog.domain.views import (
     Change,
@@ -42,6 +42,7 @@ from liveblog.domain.views import (
     change_view,
     public_blog,
     public_entry,
+    stream_kind,
     withdrawn,
 )
 from liveblog.errors import NotFound, Overloaded, StoreUnavailable, TailerStopped
@@ -471,19 +472,28 @@ class Tailer:
 
     def _remember_message(self, rec: Recorded, after: Blog) -> bytes | None:
         view = change_view(rec, after)
+        event = stream_kind(rec)
         if view is None:
+            # Nothing for readers (a draft, a blog-opened), but a page rendered right after
+            # it resumes from its id: kept as an empty message, so that resuming from it
+            # sends what follows rather than a whole snapshot.
+            self.ring.append((rec.id, event, b"", None))
+            self._trim_ring()
             return None
         change = self._rendered(view)
-        event = kind(rec.event)
         message = sse_message(rec.id, event, change)
         # The view before rendering: the resume check needs only the entry's id and revision.
         carries = view if isinstance(view, EntryChange | PinView) and view.entry else None
         ring = self.ring
         ring.append((rec.id, event, message, carries))
         self.ring_bytes += len(message)
+        self._trim_ring()
+        return message
+
+    def _trim_ring(self) -> None:
+        ring = self.ring
         while ring and (len(ring) > RING_SIZE or self.ring_bytes > RING_BYTES):
             self.ring_bytes -= len(ring.popleft()[2])
-        return message
 
     # -- readers -------------------------------------------------------------------------
 
@@ -549,7 +559,8 @@ class Tailer:
                                                   carries if stands else None)
                     self.ring_bytes += len(rewritten) - len(message)
                     message = rewritten
-            missed.append(message)
+            if message:
+                missed.append(message)
         return None
 
     def is_ahead(self, last_event_id: str | None) -> bool:

@@ -35,11 +35,13 @@ from liveblog.domain.events import (
     EntryEdited,
     EntryPosted,
     EntryRetracted,
+    EntryScheduled,
     Event,
     Recorded,
 )
 from liveblog.domain.imports import check_log
 from liveblog.domain.state import Blog, apply, fold
+from liveblog.domain.views import listing_change
 from liveblog.errors import (
     Conflict,
     CorruptLog,
@@ -212,10 +214,12 @@ class Service:
         if idempotency is not None:
             earlier = await self._repeat(slug, actor, idempotency)
             if earlier is not None:
-                return earlier
+                # Indexed again: the first attempt may have failed between its append and
+                # its index write (its client got a 503, and retries with the same key).
+                return await self._indexed(earlier)
         outcome = await self._attempt(slug, actor, decide, idempotency)
         if outcome is not None:
-            return outcome
+            return await self._indexed(outcome)
         # It conflicted: writes to this blog from this process now take turns, or racing
         # each other they would only conflict again (a burst of 8 concurrent posts made 125
         # of 1,000 give up after MAX_ATTEMPTS). Across processes the store still decides.
@@ -223,8 +227,32 @@ class Service:
             for _ in range(MAX_ATTEMPTS - 1):
                 outcome = await self._attempt(slug, actor, decide, idempotency)
                 if outcome is not None:
-                    return outcome
+                    return await self._indexed(outcome)
         raise Conflict(f"blog {slug!r} is changing too fast to apply this; try again")
+
+    async def _indexed(self, outcome: Outcome) -> Outcome:
+        """Keep the store's index of scheduled entries (Store.schedule) up with a write
+        that scheduled one, or reopened a blog holding some. The index is derived: the
+        schedulers rebuild it from the blogs at startup (scheduler.py), so a crash between
+        the append and this write loses nothing."""
+        rec, blog = outcome.recorded, outcome.blog
+        event = None if rec is None else rec.event
+        if isinstance(event, EntryPosted | EntryScheduled):
+            entry = blog.unpublished.get(event.entry_id)
+            if entry is not None and entry.state == "scheduled" and entry.publish_at:
+                await self.store.schedule(blog.slug, entry.id, entry.publish_at)
+        elif isinstance(event, BlogUpdated) and event.status == "live":
+            await self.index_schedule(blog)
+        return outcome
+
+    async def index_schedule(self, blog: Blog) -> int:
+        """Put every scheduled entry of `blog` in the store's index; how many there were."""
+        scheduled = [e for e in blog.unpublished.values()
+                     if e.state == "scheduled" and e.publish_at is not None]
+        for entry in scheduled:
+            assert entry.publish_at is not None
+            await self.store.schedule(blog.slug, entry.id, entry.publish_at)
+        return len(scheduled)
 
     async def _attempt(self, slug: str, actor: Actor, decide: Decide,
                        idempotency: tuple[str, str] | None) -> Outcome | None:
@@ -253,7 +281,8 @@ class Service:
                 expected_version=0 if blog is None else blog.version,
                 while_live=commutes,
                 entry_revision=_revision_guard(blog, event),
-                summary=_summary(event, at),
+                summary=_summary(blog, event, at, counted=not commutes),
+                listed=listing_change(blog, event).public,
                 idempotency=idempotency,
             )
         except VersionConflict:
@@ -342,7 +371,8 @@ class Service:
                 Actor(rec.actor, rec.role, rec.actor_id or "", rec.actor_name or ""), rec.at,
                 expected_version=0 if before is None else before.version,
                 entry_revision=_revision_guard(before, rec.event),
-                summary=_summary(rec.event, rec.at),
+                summary=_summary(before, rec.event, rec.at, counted=True),
+                listed=listing_change(before, rec.event).public,
                 event_id=rec.id,
             )
             before = apply(before, rec)
@@ -416,21 +446,33 @@ def _revision_guard(blog: Blog | None, event: Event) -> tuple[str, str, str] | N
     if blog is None:
         return None
     if isinstance(event, EntryEdited):
-        revision = blog.entries[event.entry_id].revision
-        return event.entry_id, str(revision), str(revision + 1)
+        entry = blog.entries.get(event.entry_id) or blog.unpublished[event.entry_id]
+        return event.entry_id, str(entry.revision), str(entry.revision + 1)
     if isinstance(event, EntryRetracted):
         revision = blog.entries[event.entry_id].revision
         return event.entry_id, str(revision), "x"
     return None
 
 
-def _summary(event: Event, at: datetime) -> dict[str, str]:
-    """The listing fields (besides version and time) that an event changes."""
+def _summary(before: Blog | None, event: Event, at: datetime, *,
+             counted: bool) -> dict[str, str]:
+    """The listing fields (besides version and time) that an event changes.
+
+    counted: `before` is exactly the state the event lands on (its append checks the
+    version), so the number of updates is set outright, which also counts a blog's updates
+    the first time it changes after the listing began to; otherwise (a post appended side
+    by side with others) the store adds the post's one to the number it has."""
     if isinstance(event, BlogOpened):
         return {"title": event.title, "description": event.description, "status": "live",
-                "opened_at": at.isoformat()}
+                "opened_at": at.isoformat(), "entries": "0"}
+    changed: dict[str, str] = {}
     if isinstance(event, BlogUpdated):
-        changed = {"title": event.title, "description": event.description,
-                   "status": event.status}
-        return {name: value for name, value in changed.items() if value is not None}
-    return {}
+        fields = {"title": event.title, "description": event.description,
+                  "status": event.status}
+        changed = {name: value for name, value in fields.items() if value is not None}
+    delta = listing_change(before, event).entries
+    if counted and before is not None:
+        changed["entries"] = str(len(before.entries) + delta)
+    elif delta:
+        changed["entries+"] = str(delta)
+    return changed

@@ -5,8 +5,8 @@ append script may touch them together):
 
     liveblog:{slug}:log          stream: the blog's events, never trimmed
     liveblog:{slug}:meta         hash: title, description, status, version, last_event_id,
-                                 times (what the list of blogs shows: a few fields,
-                                 whatever the size)
+                                 times, entries (the updates readers see) (what the list
+                                 of blogs shows: a few fields, whatever the size)
     liveblog:{slug}:revs         hash: entry id -> its revision ("x" once retracted).
                                  Stores written before it held these in meta, as
                                  rev:<entry id>; the append script still reads those
@@ -20,6 +20,9 @@ append script may touch them together):
     liveblog:{slug}:locks        hash: entry id -> its soft edit lock (JSON: holder, when
                                  it lapses); expires likewise. Neither is ever in the log
     {liveblog}:blogs             sorted set: every slug ever opened (score: opening time)
+    {liveblog}:due               sorted set: "<slug> <entry id>" of each scheduled entry
+                                 (score: its time, Unix seconds). Derived from the logs:
+                                 the schedulers rebuild it at startup (scheduler.py)
     {liveblog}:tokens            hash: sha256(token) -> {name, role, created_at, id}
     {liveblog}:token-names       hash: name -> sha256(token)
     {liveblog}:people            hash: identity -> {id, name, role, display_name,
@@ -157,7 +160,17 @@ local fields = {'v', tostring(version)}
 for i = 9 + 2 * npairs, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', log, ARGV[7], unpack(fields))
 local summary = {'version', tostring(version), 'last_event_id', id}
-for i = 9, 8 + 2 * npairs do summary[#summary + 1] = ARGV[i] end
+for i = 9, 7 + 2 * npairs, 2 do
+  if ARGV[i] == 'entries+' then
+    -- A count moved by a post appended side by side with others (see Store.append).
+    if redis.call('HEXISTS', meta, 'entries') == 1 then
+      redis.call('HINCRBY', meta, 'entries', tonumber(ARGV[i + 1]))
+    end
+  else
+    summary[#summary + 1] = ARGV[i]
+    summary[#summary + 1] = ARGV[i + 1]
+  end
+end
 redis.call('HSET', meta, unpack(summary))
 if entry ~= '' and ARGV[4] ~= '' then
   redis.call('HSET', revs, entry, ARGV[4])
@@ -357,8 +370,19 @@ return 1
 """
 
 _BLOGS = "{liveblog}:blogs"
+_DUE = "{liveblog}:due"
+
+# KEYS: the due index. ARGV: a member, the score it must still have. Removes it only if
+# nobody scheduled it anew (another time) since it was read.
+_UNSCHEDULE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
 # The meta fields the list of blogs shows (HMGET: never the whole hash).
-_LISTED = ("title", "status", "version", "opened_at", "updated_at", "description")
+_LISTED = ("title", "status", "version", "opened_at", "updated_at", "description", "entries")
 _TOKENS = "{liveblog}:tokens"
 _TOKEN_NAMES = "{liveblog}:token-names"
 _PEOPLE = "{liveblog}:people"
@@ -498,6 +522,9 @@ class BlogSummary(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     # "" for a blog whose description has not been set since the listing kept it.
     description: str = ""
+    # The updates readers see; None for a blog not changed since the listing counted them
+    # (its next change but a post counts them).
+    entries: int | None = None
 
 
 class BlogPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -606,6 +633,7 @@ class Store:
         self._attempted = self.writer.register_script(_ATTEMPTED)
         self._beat = client.register_script(_BEAT)
         self._leave = client.register_script(_LEAVE)
+        self._unschedule = client.register_script(_UNSCHEDULE)
         # Told of what the app counts (see liveblog/metrics.py): each event appended (its
         # blog's slug), and each operation that failed for want of Redis (its name).
         self.on_appended: Callable[[str], None] = _ignore
@@ -824,7 +852,8 @@ class Store:
                 pipe.hmget(_meta(slug), *_LISTED)
             rows: list[list[bytes | None]] = await pipe.execute()
         blogs = []
-        for slug, (title, status, version, opened_at, updated_at, description) in zip(
+        for slug, (title, status, version, opened_at, updated_at, description,
+                   entries) in zip(
                 slugs, rows, strict=True):
             if version is None or title is None or status is None or opened_at is None \
                     or updated_at is None:
@@ -837,8 +866,42 @@ class Store:
                 opened_at=datetime.fromisoformat(opened_at.decode()),
                 updated_at=datetime.fromisoformat(updated_at.decode()),
                 description=description.decode() if description is not None else "",
+                entries=int(entries) if entries is not None else None,
             ))
         return blogs
+
+    @_unavailable_on_redis_errors
+    async def slugs(self, *, after: str | None = None, count: int = 500) -> list[str]:
+        """Up to `count` slugs ever registered, in slug order, after `after`."""
+        low = "-" if after is None else "(" + after
+        found = await self.redis.zrangebylex(_BLOGS, low, "+", start=0, num=count)
+        return [slug.decode() for slug in found]
+
+    # -- scheduled entries ---------------------------------------------------------------
+
+    @_unavailable_on_redis_errors
+    async def schedule(self, slug: str, entry_id: str, at: datetime) -> None:
+        """Index a scheduled entry by its time (a new time replaces the old)."""
+        await self.redis.zadd(_DUE, {f"{slug} {entry_id}": at.timestamp()})
+
+    @_unavailable_on_redis_errors
+    async def due(self, now: datetime, *, count: int = 100) -> list[tuple[str, str, float]]:
+        """Up to `count` (slug, entry id, indexed time) of entries due at `now`, soonest
+        first."""
+        rows = await self.redis.zrangebyscore(_DUE, "-inf", now.timestamp(), start=0,
+                                              num=count, withscores=True)
+        found = []
+        for member, score in rows:
+            slug, _, entry_id = member.decode().partition(" ")
+            found.append((slug, entry_id, float(score)))
+        return found
+
+    @_unavailable_on_redis_errors
+    async def unschedule(self, slug: str, entry_id: str, indexed: float) -> bool:
+        """Drop an entry from the index if its time there is still `indexed`."""
+        removed = await self._unschedule(keys=[_DUE], args=[f"{slug} {entry_id}",
+                                                             repr(indexed)])
+        return bool(removed)
 
     # -- the log -------------------------------------------------------------------------
 
@@ -856,6 +919,7 @@ class Store:
         summary: Mapping[str, str] | None = None,
         idempotency: tuple[str, str] | None = None,
         event_id: str = "*",
+        listed: bool = True,
     ) -> Appended:
         """Append one event atomically, or raise without appending anything.
 
@@ -863,7 +927,12 @@ class Store:
         while_live: instead of a version, only require the blog to be live (for events
             that mean the same whatever else landed first, such as a new entry).
         entry_revision: (entry id, expected revision, new revision), see _APPEND.
-        summary: fields of the blog's meta hash to set with it (title, status, times).
+        summary: fields of the blog's meta hash to set with it (title, status, times,
+            `entries`: the number of updates readers see). `entries+`: add this to that
+            number instead, if the blog has one yet: a post appended side by side with
+            others (while_live) cannot know the number, only that it adds one.
+        listed: whether readers see the event; only then does the list's "last update"
+            (updated_at) move.
         idempotency: (key, request fingerprint); a key seen before returns its event.
         event_id: the stream id to use; only an import sets it (to the exported id).
         """
@@ -871,7 +940,7 @@ class Store:
         if idempotency is not None:
             keys.append(_idempotency(slug, actor, idempotency[0]))
         entry, expected_rev, new_rev = entry_revision or ("", "", "")
-        pairs = {"updated_at": at.isoformat(), **(summary or {})}
+        pairs = {**({"updated_at": at.isoformat()} if listed else {}), **(summary or {})}
         args: list[str | bytes] = [
             "live" if while_live else "" if expected_version is None else str(expected_version),
             entry, expected_rev, new_rev,

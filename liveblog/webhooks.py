@@ -68,9 +68,8 @@ import standardwebhooks
 
 from liveblog import version
 from liveblog.domain import ids
-from liveblog.domain.events import kind
 from liveblog.domain.state import Blog, CorruptLog, apply, fold
-from liveblog.domain.views import change_view
+from liveblog.domain.views import change_view, stream_kind
 from liveblog.domain.webhooks import Delivery, Endpoint, backoff, message
 from liveblog.errors import StoreUnavailable
 from liveblog.store import RetryState, Store, WebhookJob
@@ -362,8 +361,9 @@ class Webhooks:
                 change = change_view(rec, state)
                 if change is None:
                     continue
-                # The kind readers' streams name it by: the type endpoints filter on.
-                event_kind, event_ms = kind(rec.event), ids.position(rec.id).ms
+                # The kind readers' streams name it by, the type endpoints filter on: a
+                # draft published is, to them, an entry posted.
+                event_kind, event_ms = stream_kind(rec), ids.position(rec.id).ms
                 wanting = [e.id for e in endpoints if e.wants(slug, event_kind, event_ms)]
                 if wanting:
                     targets += [(len(changes), endpoint_id) for endpoint_id in wanting]

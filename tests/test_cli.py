@@ -253,6 +253,10 @@ def test_demo_tells_the_story_live_then_stops_cleanly(data_dir: Path,
                                              "Sana News / Reuters"}
     pictures = ["/static/demo/jableh.svg", "/static/demo/tartus.svg"]
     assert sorted(p["url"] for p in photos) == pictures
+    # Bylines are people's names, not token names (issue 10).
+    assert {e["author_name"] for e in blog["entries"]} <= {"Rania Haddad", "Omar Saleh",
+                                                            "Lina Nasser"}
+    assert "Rania Haddad" in {e["author_name"] for e in blog["entries"]}
     corrected = [e for e in blog["entries"] if e["title"] == "Bus station hit in Tartus"]
     assert corrected[0]["revision"] == 2 and "suicide bomber" in corrected[0]["body"]
     process.send_signal(signal.SIGTERM)

@@ -205,6 +205,27 @@ def test_a_retraction_removes_the_item_from_both(api: Api, tokens: Tokens, blog:
         assert gone not in text and "cannot verify" not in text and "Unverified" not in text
 
 
+def test_unpublished_entries_are_absent_until_published(api: Api, tokens: Tokens,
+                                                         blog: str) -> None:
+    """Issue 10's workflow: drafts, submissions and scheduled entries are not public."""
+    shown = post(api, tokens, body="Confirmed: two blasts")
+    waiting = {}
+    for publish in ("draft", (datetime.now(UTC) + timedelta(hours=1)).isoformat()):
+        response = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                       json={"body": f"Embargoed {publish[:5]}", "publish": publish})
+        assert response.status_code == 201, response.text
+        waiting[publish] = response.json()["entry"]["id"]
+    assert [e.id for e in atom(api).entries] == [permalink(shown)]
+    assert [i["id"] for i in json_feed(api)["items"]] == [permalink(shown)]
+    for path in FEEDS:
+        assert "Embargoed" not in api("GET", path).text
+    draft = waiting["draft"]
+    published = api("POST", f"/api/blogs/tartus/entries/{draft}/publish", tokens.reporter)
+    assert published.status_code == 200, published.text
+    assert [e.id for e in atom(api).entries] == [permalink(draft), permalink(shown)]
+    assert [i["id"] for i in json_feed(api)["items"]] == [permalink(draft), permalink(shown)]
+
+
 @pytest.mark.parametrize("path", FEEDS)
 def test_both_validators_revalidate(api: Api, tokens: Tokens, blog: str, path: str) -> None:
     post(api, tokens, body="First report")

@@ -65,8 +65,8 @@ def shown(page: Page, selectors: list[str]) -> dict[str, str | None]:
 def test_an_entry_that_arrives_live_is_byte_identical_to_the_page_after_a_reload(
         page: Page, api: Api, tokens: Tokens, blog: str, server: UvicornThread) -> None:
     """Posted, edited with a correction, pinned, its author renamed, and a figure charted,
-    all while the page is open: every element the stream brought is, to the byte, what the server renders on a
-    reload, and what a page rebuilt from the stream's snapshot shows."""
+    all while the page is open: every element the stream brought is, to the byte, what the
+    server renders on a reload, and what a page rebuilt from the stream's snapshot shows."""
     open_live(page, server)
     rich = post(api, tokens.reporter, **RICH)
     plain = post(api, tokens.other_reporter, body="Roads around the station are closed.")

@@ -84,6 +84,7 @@ def test_a_wheel_installed_outside_the_checkout_serves_every_page(
     assert opened.status_code == 201, opened.text
     for path, expect in [("/", "Tartus"), ("/blogs/tartus", "live.js"),
                          ("/static/live.js", "EventSource"), ("/static/style.css", "{"),
+                         ("/static/console/api.js", "export async function api"),
                          ("/newsroom/tartus", "newsroom.js"),
                          ("/blogs/tartus/replay", "replay.js")]:
         response = httpx.get(base + path)

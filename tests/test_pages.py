@@ -484,6 +484,9 @@ def test_the_list_of_blogs_tells_two_blogs_with_one_title_apart(
         response = api("POST", "/api/blogs", tokens.editor,
                        json={"slug": slug, "title": title, "description": description})
         assert response.status_code == 201, response.text
+    posted = api("POST", "/api/blogs/tartus-day2/entries", tokens.reporter,
+                 json={"body": "Funerals begin in Jableh."})
+    assert posted.status_code == 201, posted.text
     ended = api("PATCH", "/api/blogs/tartus-day1", tokens.editor,
                 json={"status": "ended", "description": "Day one: the blasts (closed)"})
     assert ended.status_code == 200, ended.text
@@ -498,6 +501,7 @@ def test_the_list_of_blogs_tells_two_blogs_with_one_title_apart(
     expect(rows.locator(".blog-description")).to_have_text(
         ["Day two: the funerals", "Day one: the blasts (closed)"])
     expect(rows.locator(".badge")).to_have_text(["Live", "Ended"])
+    expect(rows.locator(".meta")).to_contain_text(["1 update · Last update", "0 updates · "])
     expect(rows.first.locator("time.updated-at")).to_have_text("this minute")
     stamps = rows.locator("time.updated-at").evaluate_all(
         "els => els.map(e => e.getAttribute('datetime'))")

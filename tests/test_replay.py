@@ -219,3 +219,25 @@ def test_the_frame_says_how_long_ago_as_of_the_replayed_moment(
     expect(page.locator("#moment")).to_contain_text("v4 ")
     expect(page.frame_locator("#frame").locator("#entries article")).to_have_count(3)
     assert ago(page) == {"e2": "this minute", "e1": "1 hour ago", "e0": "1 hour ago"}
+
+
+def test_the_replay_signs_in_through_the_consoles_shared_module(
+        browser: Browser, server: UvicornThread, api: Api, tokens: Tokens, blog: str) -> None:
+    page = browser.new_context().new_page()
+    scripts: list[str] = []
+    page.on("request", lambda r: scripts.append(r.url.removeprefix(server.base_url))
+            if r.resource_type == "script" else None)
+    page.goto(f"{server.base_url}/blogs/tartus/replay")
+    page.fill("#token", "lb_wrong")
+    page.click("#signin button")
+    # The API's problem, in the shared module's words, next to the form.
+    expect(page.locator("#signin .error")).to_contain_text("unknown or has been revoked")
+    page.fill("#token", tokens.editor)
+    page.click("#signin button")
+    expect(page.locator("#player")).to_be_visible()
+    expect(page.locator("#signin")).to_be_hidden()
+    assert scripts == ["/static/replay.js", "/static/console/api.js"]
+    # Neither page script speaks HTTP itself any more: the shared module does.
+    for name in ("replay.js", "newsroom.js"):
+        source = api("GET", f"/static/{name}").text
+        assert 'from "/static/console/api.js"' in source and "fetch(" not in source, name

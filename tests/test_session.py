@@ -155,7 +155,7 @@ def test_the_console_signs_in_without_any_script_seeing_the_token(
     expect(desk.locator("#desk")).to_be_visible()
     expect(desk.locator("#signin")).to_be_hidden()
     desk.locator("#desk-entries li button", has_text="Pin").click()
-    expect(desk.locator("#desk-entries li .meta")).to_contain_text("pinned")
+    expect(desk.locator("#desk-entries li .pinned-badge")).to_have_text("Pinned")
     # The replay, in another tab, is signed in too.
     replay = context.new_page()
     replay.goto(f"{server.base_url}/blogs/tartus/replay")

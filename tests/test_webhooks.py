@@ -354,6 +354,31 @@ def test_a_receiver_gets_every_event_of_a_story_in_order_signed(
     assert len(receiver.requests()) == len(logged)  # nothing twice
 
 
+def test_a_draft_is_never_sent_and_publishing_it_is_an_entry_posted(
+        api: Api, tokens: Tokens, receivers: Callable[..., Receiver]) -> None:
+    receiver = receivers()
+    hook = register(api, tokens.editor, receiver.url)
+    api("POST", "/api/blogs", tokens.editor, json={"slug": "tartus", "title": "Blasts"})
+    draft = api("POST", "/api/blogs/tartus/entries", tokens.reporter,
+                json={"body": "Unconfirmed: a third blast.", "publish": "draft"})
+    assert draft.status_code == 201, draft.text
+    entry = draft.json()["entry"]["id"]
+    fixed = api("PATCH", f"/api/blogs/tartus/entries/{entry}", tokens.reporter,
+                json={"body": "Confirmed: a third blast."})
+    assert fixed.status_code == 200, fixed.text
+    published = api("POST", f"/api/blogs/tartus/entries/{entry}/publish", tokens.editor)
+    assert published.status_code == 200, published.text
+    wait_until(lambda: len(receiver.delivered()) >= 1, what="the published entry delivered")
+    last = api("GET", "/api/blogs/tartus").json()["last_event_id"]
+    wait_until(lambda: api("GET", "/api/webhooks", tokens.editor).json()["webhooks"][0][
+        "pending"] == 0 and last in {r.headers["webhook-id"] for r in receiver.delivered()},
+        what="everything queued delivered")
+    [only] = [verified(hook["secret"], r) for r in receiver.delivered()]
+    assert only["type"] == "entry-posted"
+    assert only["data"]["change"]["entry"]["body"] == "Confirmed: a third blast."
+    assert "Unconfirmed" not in json.dumps(only)
+
+
 def test_a_failed_delivery_is_retried_with_backoff(redis_url: str, tokens: Tokens,
                                                    receivers: Callable[..., Receiver],
         client: Callable[[str], Api]) -> None:

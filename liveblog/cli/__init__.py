@@ -14,7 +14,7 @@ import click
 
 from liveblog.cli.demo import demo
 from liveblog.cli.log import export, import_, replay
-from liveblog.cli.newsroom import edit, fact, pin, post, retract
+from liveblog.cli.newsroom import edit, fact, pin, post, publish, reject, retract
 from liveblog.cli.serve import serve
 from liveblog.cli.tokens import token
 from liveblog.errors import LiveblogError
@@ -26,7 +26,8 @@ def cli() -> None:
     """liveblog: an event-sourced live blog for breaking news."""
 
 
-for command in (serve, token, post, edit, retract, pin, fact, export, import_, replay, demo):
+for command in (serve, token, post, edit, retract, publish, reject, pin, fact, export, import_,
+                replay, demo):
     cli.add_command(command)
 
 

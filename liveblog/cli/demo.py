@@ -27,8 +27,10 @@ from liveblog.store import Store
 from liveblog.story import DESCRIPTION, SLUG, STORY, TITLE, resolve
 from liveblog.tokens import new_token
 
-PEOPLE = {"editor": ("desk", "editor"), "reporter": ("rania", "reporter"),
-          "other_reporter": ("omar", "reporter")}
+# Who tells the story: token name, role, and the byline readers see (invented names).
+PEOPLE = {"editor": ("desk", "editor", "Lina Nasser"),
+          "reporter": ("rania", "reporter", "Rania Haddad"),
+          "other_reporter": ("omar", "reporter", "Omar Saleh")}
 
 # The demo's secrets, kept between runs so that it makes its three tokens once (the store
 # keeps only their hashes, and the demo posts through the API like anyone else).
@@ -65,7 +67,7 @@ def _write_kept(path: Path, kept: dict[str, Kept]) -> None:
 async def _token(store: Store, who: str, old: Kept | None) -> Kept:
     """The demo's token for `who`: the kept one if the store still accepts it, else the
     same identity with a new secret, else a new token (a fresh name if one is taken)."""
-    name, role = PEOPLE[who]
+    name, role, byline = PEOPLE[who]
     if old is not None:
         record = await store.find_token(old.secret)
         if record is not None and record.name == old.name and record.id == old.identity:
@@ -77,7 +79,8 @@ async def _token(store: Store, who: str, old: Kept | None) -> Kept:
                 return Kept(name=old.name, secret=secret, identity=old.identity)
     secret = new_token()
     candidate, n = name, 1
-    while not await store.create_token(candidate, role, secret, utcnow()):
+    while not await store.create_token(candidate, role, secret, utcnow(),
+                                       display_name=byline):
         n += 1
         candidate = f"{name}{n}"
     record = await store.find_token(secret)

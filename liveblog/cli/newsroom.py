@@ -1,4 +1,5 @@
-"""`liveblog post`, `edit`, `retract`, `pin`, `fact`: the newsroom's API from a terminal.
+"""`liveblog post`, `edit`, `retract`, `publish`, `reject`, `pin`, `fact`: the newsroom's
+API from a terminal.
 
 They talk HTTP to a running server (LIVEBLOG_URL, default the local one) with a token
 (LIVEBLOG_TOKEN or --token), so they work from a reporter's laptop as well as on the box.
@@ -70,19 +71,62 @@ def _compact(**fields: Any) -> dict[str, Any]:
 @click.option("--caption", default="", help="The image's caption.")
 @click.option("--credit", default="", help="The image's credit.")
 @click.option("--embed", help="A link to a social post or video, shown as a card.")
+@click.option("--draft", is_flag=True, help="Keep it as a draft: readers see nothing yet.")
+@click.option("--at", "publish_at", metavar="TIME",
+              help="Publish it at this ISO 8601 time, with its zone (2026-05-01T14:30Z).")
 @url_option
 @token_option
 def post(slug: str, text: str, title: str | None, key_event: bool, image: str | None,
-         alt: str | None, caption: str, credit: str, embed: str | None, url: str,
-         token: str) -> None:
-    """Post an update; prints its id."""
+         alt: str | None, caption: str, credit: str, embed: str | None, draft: bool,
+         publish_at: str | None, url: str, token: str) -> None:
+    """Post an update (a contributor's waits for an editor); prints its id."""
+    if draft and publish_at:
+        raise click.UsageError("give --draft or --at, not both")
     body = _compact(body=text, title=title, key_event=key_event or None,
                     image=_compact(url=image, alt=alt, caption=caption or None,
                                    credit=credit or None) if image else None,
-                    embed={"url": embed} if embed else None)
+                    embed={"url": embed} if embed else None,
+                    publish="draft" if draft else publish_at)
     result = call(url, token, "POST", f"/api/blogs/{slug}/entries", body,
                   headers={"Idempotency-Key": str(uuid.uuid4())})
-    click.echo(f"posted {result['entry']['id']} (version {result['version']})")
+    entry = result["entry"]
+    state = entry.get("state", "published")
+    said = {"published": "posted", "draft": "saved draft", "submitted": "submitted",
+            "scheduled": "scheduled"}.get(state, state)
+    when = f" for {entry['publish_at']}" if entry.get("publish_at") else ""
+    click.echo(f"{said} {entry['id']}{when} (version {result['version']})")
+
+
+@click.command()
+@click.argument("slug")
+@click.argument("entry_id")
+@click.option("--at", "publish_at", metavar="TIME",
+              help="Schedule (or reschedule) it for this ISO 8601 time instead of now.")
+@url_option
+@token_option
+def publish(slug: str, entry_id: str, publish_at: str | None, url: str, token: str) -> None:
+    """Publish a draft or a submitted update now (editors; reporters their own drafts)."""
+    result = call(url, token, "POST", f"/api/blogs/{slug}/entries/{entry_id}/publish",
+                  _compact(publish_at=publish_at))
+    entry = result["entry"]
+    if entry["state"] == "scheduled":
+        click.echo(f"scheduled {entry_id} for {entry['publish_at']}")
+    else:
+        click.echo(f"published {entry_id}" if result["event_id"] else
+                   f"{entry_id} was published already")
+
+
+@click.command()
+@click.argument("slug")
+@click.argument("entry_id")
+@click.option("--reason", required=True, help="Why; its author sees it in the queue.")
+@url_option
+@token_option
+def reject(slug: str, entry_id: str, reason: str, url: str, token: str) -> None:
+    """Reject an unpublished update (editors)."""
+    call(url, token, "POST", f"/api/blogs/{slug}/entries/{entry_id}/reject",
+         {"reason": reason})
+    click.echo(f"rejected {entry_id}")
 
 
 @click.command()
@@ -147,4 +191,4 @@ def fact(slug: str, key: str, label: str, value: str, numeric: float | None,
     click.echo(f"{result['fact']['label']}: {result['fact']['value']}")
 
 
-COMMANDS = (post, edit, retract, pin, fact)
+COMMANDS = (post, edit, retract, publish, reject, pin, fact)

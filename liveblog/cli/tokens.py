@@ -40,7 +40,9 @@ def _display_name(_: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--display-name", callback=_display_name,
               help="The byline readers see on their posts, e.g. \"Rania Abouzeid\" "
                    "(default: the name).")
-@click.option("--role", type=click.Choice(["reporter", "editor"]), required=True)
+@click.option("--role", type=click.Choice(["contributor", "reporter", "editor"]), required=True,
+              help="contributor: submits for an editor to publish; reporter: publishes its "
+                   "own; editor: runs the blog.")
 def token_create(name: str, display_name: str | None, role: str) -> None:
     """Create a token; it is printed once, as the last line."""
     if not TOKEN_NAME.match(name):

@@ -14,10 +14,36 @@ Rules a newsroom would expect and that the issue leaves open:
   pin there (a legally required retraction cannot wait for the blog to reopen); reporters
   cannot change anything on an ended blog.
 - A request that would leave everything as it is appends nothing.
+
+The workflow (issue 10). An entry is published, or waits unseen by readers as a draft,
+submitted (a contributor's), scheduled, or rejected:
+- A contributor's entries are always submitted (asking for "publish" is 403). It may edit
+  its own until they are published, and withdraw them; nothing else (figures, pins, any
+  published entry: 403).
+- A draft is its author's and the editors'. A reporter publishes or schedules its own
+  drafts (and reschedules its own scheduled entries); an editor publishes, schedules or
+  rejects any unpublished entry, a rejected one included (a change of mind).
+- Publishing makes the entry new to readers: posted at that moment, at the top.
+  Publishing a published entry appends nothing; rescheduling it is 409.
+- A scheduled time must be timezone-aware and in the future (422). At its time the server
+  publishes the entry under the name of whoever scheduled it (`publish_due`); on an ended
+  blog it waits until the blog is reopened.
+- Editing an unpublished entry never reaches readers; a correction is for what readers
+  saw, so one on an unpublished entry is 422 (edit the text instead). A rejected entry is
+  changed by editors only.
+- Retracting (DELETE) an unpublished entry withdraws it: logged as entry-rejected with the
+  reason (its author, or an editor), since readers never saw it. Rejecting a published
+  entry is 409 (retract it instead).
+- Pinning an unpublished entry is 409: the pin would show readers nothing. Marking one a
+  key event is only its content; it becomes a key event for readers when published.
+- Publishing, scheduling and rejecting are decided on the current state and appended with
+  the log's version check, so two processes racing to publish a scheduled entry cannot
+  both do it: the loser decides again on the newer state and finds nothing to do.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -31,10 +57,14 @@ from liveblog.domain.events import (
     Embed,
     EntryEdited,
     EntryPosted,
+    EntryPublished,
+    EntryRejected,
     EntryRetracted,
+    EntryScheduled,
     FactUpdated,
     Image,
     PinChanged,
+    Unpublished,
 )
 from liveblog.domain.state import Blog, Entry
 from liveblog.domain.urls import image_url_problem, normal_path, url_problem
@@ -145,12 +175,38 @@ class BlogChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     status: Literal["live", "ended"] | UnsetType = UNSET
 
 
+# When an entry is to reach readers: "now", "draft" (not until someone publishes it), or an
+# ISO 8601 time with its zone (scheduled). A pattern here, the rest in post_entry: msgspec
+# cannot take a union of a string and a time.
+PUBLISH_PATTERN = r"^(?:now|draft|\d{4}-\d{2}-\d{2}T\S+)" + END
+Publish = Annotated[str, Meta(
+    pattern=PUBLISH_PATTERN, max_length=64,
+    description='"now" (the default), "draft", or an ISO 8601 time with its time zone, '
+                'in the future (scheduled)')]
+PublishAt = Annotated[str, Meta(
+    pattern=r"^\d{4}-\d{2}-\d{2}T\S+" + END, max_length=64,
+    description="An ISO 8601 time with its time zone, in the future")]
+
+
 class NewEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     body: Body
     title: ShortTitle | None = None
     key_event: bool = False
     image: ImageInput | None = None
     embed: EmbedInput | None = None
+    # Not for contributors: theirs are always submitted.
+    publish: Publish | None = None
+
+
+class Publishing(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """POST .../publish: now, or (publish_at) schedule or reschedule it."""
+
+    publish_at: PublishAt | None = None
+
+
+class Rejection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, Meta(min_length=1, max_length=500,
+                                description="Why: its author sees it in the queue.")]
 
 
 class EntryPreview(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -236,12 +292,28 @@ def update_blog(blog: Blog, actor: Actor, cmd: BlogChanges) -> BlogUpdated | Non
 
 
 def post_entry(blog: Blog, actor: Actor, cmd: NewEntry, entry_id: str, *,
-               replay: bool = False) -> EntryPosted:
+               now: datetime | None = None, replay: bool = False) -> EntryPosted:
+    """`now`: the time the request is decided at (a scheduled time must be after it);
+    needed to schedule."""
     _require_live(blog, "post to")
     _require_text(("body", cmd.body), ("title", cmd.title))
     if not replay:
         _check_urls(cmd.image.url if cmd.image else None,
                     cmd.embed.url if cmd.embed else None)
+    workflow: Unpublished | None = None
+    publish_at = None
+    if actor.role == "contributor":
+        if cmd.publish is not None:
+            raise Forbidden(f"a contributor's entries are submitted for an editor to publish; "
+                            f"{actor.name!r} may not set 'publish'")
+        workflow = "submitted"
+    elif cmd.publish == "draft":
+        workflow = "draft"
+    elif cmd.publish not in (None, "now"):
+        if now is None:
+            raise TypeError("post_entry needs `now` to schedule an entry")
+        workflow = "scheduled"
+        publish_at = _publish_time(cmd.publish, now)
     return EntryPosted(
         entry_id=entry_id,
         body=cmd.body,
@@ -249,6 +321,8 @@ def post_entry(blog: Blog, actor: Actor, cmd: NewEntry, entry_id: str, *,
         key_event=cmd.key_event,
         image=cmd.image.to_event() if cmd.image else None,
         embed=cmd.embed.to_event() if cmd.embed else None,
+        workflow=workflow,
+        publish_at=publish_at,
     )
 
 
@@ -264,6 +338,55 @@ def preview_entry(cmd: EntryPreview, entry_id: str) -> EntryPosted:
         image=cmd.image.to_event() if cmd.image else None,
         embed=cmd.embed.to_event() if cmd.embed else None,
     )
+
+
+def publish_entry(blog: Blog, actor: Actor, entry_id: str, cmd: Publishing, *,
+                  now: datetime) -> EntryPublished | EntryScheduled | None:
+    """Publish an unpublished entry now, or schedule it (cmd.publish_at)."""
+    if actor.role == "contributor":
+        raise Forbidden(f"only editors, and reporters their own drafts, may publish; "
+                        f"{actor.name!r} is a contributor")
+    entry = _find_entry(blog, entry_id)
+    if entry.state == "published":
+        if cmd.publish_at is not None:
+            raise Conflict(f"entry {entry_id} is published already; it cannot be scheduled")
+        return None
+    if not actor.is_editor and not (_owns(actor, entry) and entry.state in ("draft",
+                                                                           "scheduled")):
+        raise Forbidden(f"a reporter may publish its own drafts only; entry {entry_id} is "
+                        f"{entry.author!r}'s and {entry.state}")
+    _require_live(blog, "publish on")
+    if cmd.publish_at is None:
+        return EntryPublished(entry_id=entry_id)
+    at = _publish_time(cmd.publish_at, now, "publish_at")
+    if entry.state == "scheduled" and entry.publish_at == at:
+        return None
+    return EntryScheduled(entry_id=entry_id, publish_at=at)
+
+
+def publish_due(blog: Blog, actor: Actor, entry_id: str, *,
+                now: datetime) -> EntryPublished | None:
+    """The server's publishing of a scheduled entry whose time has come, as `actor`, who
+    must be who scheduled it. None when there is nothing to do: published already (by
+    another process, or by hand), rescheduled, rejected, or the blog has ended."""
+    entry = blog.unpublished.get(entry_id)
+    if (entry is None or entry.state != "scheduled" or entry.publish_at is None
+            or entry.publish_at > now or entry.scheduled_by != actor
+            or blog.status == "ended"):
+        return None
+    return EntryPublished(entry_id=entry_id, scheduled=True)
+
+
+def reject_entry(blog: Blog, actor: Actor, entry_id: str,
+                 cmd: Rejection) -> EntryRejected | None:
+    require_editor(actor, "reject entries")
+    _require_text(("reason", cmd.reason))
+    entry = _find_entry(blog, entry_id)
+    if entry.state == "published":
+        raise Conflict(f"entry {entry_id} is published; retract it instead")
+    if entry.state == "rejected":
+        return None
+    return EntryRejected(entry_id=entry_id, reason=cmd.reason.strip())
 
 
 def edit_entry(
@@ -292,6 +415,10 @@ def edit_entry(
         _require_text(("title", cmd.title))
     if cmd.correction is not UNSET:
         _require_text(("correction", cmd.correction))
+        if entry.state != "published":
+            raise InvalidInput([FieldError(
+                "correction", f"entry {entry_id} is not published: readers saw nothing to "
+                              "correct; edit its text instead")])
     image = entry.image if cmd.image is UNSET else cmd.image.to_event() if cmd.image else None
     embed = entry.embed if cmd.embed is UNSET else cmd.embed.to_event() if cmd.embed else None
     edited = EntryEdited(
@@ -321,15 +448,21 @@ def open_for_editing(blog: Blog, actor: Actor, entry_id: str) -> Entry:
     return _entry_for_change(blog, actor, entry_id, "edit")
 
 
-def retract_entry(blog: Blog, actor: Actor, entry_id: str, cmd: Retraction) -> EntryRetracted:
-    _entry_for_change(blog, actor, entry_id, "retract")
+def retract_entry(blog: Blog, actor: Actor, entry_id: str,
+                  cmd: Retraction) -> EntryRetracted | EntryRejected | None:
+    entry = _entry_for_change(blog, actor, entry_id, "retract")
+    if entry.state == "rejected":
+        return None
+    if entry.state != "published":
+        # Readers never saw it: it is withdrawn from the queue, not from the blog.
+        return EntryRejected(entry_id=entry_id, reason=cmd.reason.strip())
     return EntryRetracted(entry_id=entry_id, reason=cmd.reason.strip())
 
 
 def change_pin(blog: Blog, actor: Actor, cmd: Pin) -> PinChanged | None:
     require_editor(actor, "pin entries")
-    if cmd.entry_id is not None:
-        _find_entry(blog, cmd.entry_id)
+    if cmd.entry_id is not None and _find_entry(blog, cmd.entry_id).state != "published":
+        raise Conflict(f"entry {cmd.entry_id} is not published: a pin would show nothing")
     if cmd.entry_id == blog.pinned:
         return None
     return PinChanged(entry_id=cmd.entry_id)
@@ -337,6 +470,8 @@ def change_pin(blog: Blog, actor: Actor, cmd: Pin) -> PinChanged | None:
 
 def update_fact(blog: Blog, actor: Actor, key: str, cmd: FactInput, *,
                 replay: bool = False) -> FactUpdated | None:
+    if actor.role == "contributor":
+        raise Forbidden(f"contributors may not update figures; {actor.name!r} is one")
     _require_live(blog, "update figures on")
     _require_text(("label", cmd.label), ("value", cmd.value))
     if not replay and key not in blog.facts and len(blog.facts) >= MAX_FACTS:
@@ -399,8 +534,34 @@ def _require_text(*fields: tuple[str, str | None]) -> None:
         raise InvalidInput(blank)
 
 
+def _publish_time(value: str, now: datetime, field: str = "publish") -> datetime:
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput([FieldError(
+            field, "must be an ISO 8601 time such as 2026-05-01T14:30:00+00:00")]) from None
+    if at.tzinfo is None:
+        raise InvalidInput([FieldError(field, "a time needs its time zone (Z, +02:00)")])
+    return _future(at, now, field)
+
+
+def _future(at: datetime, now: datetime, field: str) -> datetime:
+    """`at` in UTC to the millisecond, as the log keeps times, if it is after `now`."""
+    at = at.astimezone(UTC)
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+    if at <= now:
+        raise InvalidInput([FieldError(field, f"must be in the future (it is now "
+                                              f"{now.isoformat()})")])
+    return at
+
+
+def _owns(actor: Actor, entry: Entry) -> bool:
+    return bool(actor.id) and entry.author_id == actor.id
+
+
 def _find_entry(blog: Blog, entry_id: str) -> Entry:
-    entry = blog.entries.get(entry_id)
+    """A published or unpublished entry (NotFound, or Gone if retracted)."""
+    entry = blog.entries.get(entry_id) or blog.unpublished.get(entry_id)
     if entry is not None:
         return entry
     if entry_id in blog.retracted:
@@ -422,6 +583,11 @@ def _entry_for_change(blog: Blog, actor: Actor, entry_id: str, what: str) -> Ent
             raise Forbidden(
                 f"only its author ({entry.author!r}) or an editor may {what} entry {entry_id}"
             )
+        if entry.state == "rejected":
+            raise Forbidden(f"entry {entry_id} was rejected; only an editor may {what} it")
+        if actor.role == "contributor" and entry.state == "published":
+            raise Forbidden(f"entry {entry_id} is published; a contributor may {what} its "
+                            "entries only until then")
         if blog.status == "ended":
             raise Conflict(f"blog {blog.slug!r} has ended; only editors may {what} entries now")
     return entry

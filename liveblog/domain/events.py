@@ -20,8 +20,10 @@ from typing import Literal
 
 import msgspec
 
-Role = Literal["reporter", "editor"]
+Role = Literal["contributor", "reporter", "editor"]
 Status = Literal["live", "ended"]
+# Where an unpublished entry stands when it is posted (EntryPosted.workflow).
+Unpublished = Literal["draft", "submitted", "scheduled"]
 
 
 class Image(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -56,7 +58,13 @@ class BlogUpdated(EventBase, frozen=True, tag="blog-updated"):
 
 
 class EntryPosted(EventBase, frozen=True, tag="entry-posted"):
-    """A new entry; its author is the event's actor."""
+    """A new entry; its author is the event's actor.
+
+    workflow: None (every entry logged before the workflow was) means published at once;
+    "draft" (its author and editors only), "submitted" (a contributor's, waiting for an
+    editor) or "scheduled" (published by the server at `publish_at`) mean readers do not
+    see it until an entry-published event.
+    """
 
     entry_id: str
     body: str
@@ -64,6 +72,9 @@ class EntryPosted(EventBase, frozen=True, tag="entry-posted"):
     key_event: bool = False
     image: Image | None = None
     embed: Embed | None = None
+    workflow: Unpublished | None = None
+    # With workflow "scheduled" only: when it is to be published (timezone-aware).
+    publish_at: datetime | None = None
 
 
 class EntryEdited(EventBase, frozen=True, tag="entry-edited"):
@@ -86,6 +97,30 @@ class EntryRetracted(EventBase, frozen=True, tag="entry-retracted"):
 
     entry_id: str
     reason: str = ""
+
+
+class EntryPublished(EventBase, frozen=True, tag="entry-published"):
+    """An unpublished entry reaches readers, as if posted at this moment. `scheduled`:
+    the server published it at its time; the actor is then whoever scheduled it."""
+
+    entry_id: str
+    scheduled: bool = False
+
+
+class EntryRejected(EventBase, frozen=True, tag="entry-rejected"):
+    """An unpublished entry will not be published (an editor's decision, or its author
+    withdrawing it); it stays in the log and the newsroom's queue."""
+
+    entry_id: str
+    reason: str = ""
+
+
+class EntryScheduled(EventBase, frozen=True, tag="entry-scheduled"):
+    """An unpublished entry is to be published at `publish_at` (a draft scheduled, or a
+    scheduled entry moved to another time)."""
+
+    entry_id: str
+    publish_at: datetime
 
 
 class PinChanged(EventBase, frozen=True, tag="pin-changed"):
@@ -115,7 +150,7 @@ class FactUpdated(EventBase, frozen=True, tag="fact-updated"):
 
 Event = (
     BlogOpened | BlogUpdated | EntryPosted | EntryEdited | EntryRetracted | PinChanged
-    | FactUpdated | BylineChanged
+    | FactUpdated | BylineChanged | EntryPublished | EntryRejected | EntryScheduled
 )
 
 def kind(event: Event) -> str:

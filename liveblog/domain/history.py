@@ -14,7 +14,10 @@ import msgspec
 from liveblog.domain.events import (
     EntryEdited,
     EntryPosted,
+    EntryPublished,
+    EntryRejected,
     EntryRetracted,
+    EntryScheduled,
     Recorded,
     Role,
     kind,
@@ -58,6 +61,21 @@ class Withdrawal(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
+class Step(msgspec.Struct, frozen=True, kw_only=True):
+    """A step of the entry's workflow: who moved it where, and when ("who approved this,
+    and when"). `state` is where it stood after the step."""
+
+    event_id: str
+    at: datetime
+    actor: str
+    role: Role
+    state: Literal["draft", "submitted", "scheduled", "published", "rejected"]
+    # True when the server published it at its scheduled time (the actor scheduled it).
+    on_schedule: bool = False
+    publish_at: datetime | None = None
+    reason: str | None = None
+
+
 class EntryHistory(msgspec.Struct, frozen=True, kw_only=True):
     entry_id: str
     author: str
@@ -65,6 +83,8 @@ class EntryHistory(msgspec.Struct, frozen=True, kw_only=True):
     author_name: str
     revisions: list[Revision]
     retracted: Withdrawal | None
+    # Oldest first; an entry published at once has one step, "published".
+    steps: list[Step] = []
 
 
 def timeline(events: Iterable[Recorded]) -> list[TimelineRow]:
@@ -82,12 +102,16 @@ def timeline(events: Iterable[Recorded]) -> list[TimelineRow]:
 
 def entry_history(events: Iterable[Recorded], entry_id: str) -> EntryHistory | None:
     revisions: list[Revision] = []
+    steps: list[Step] = []
     author = author_name = ""
     retracted = None
     for rec in events:
         event = rec.event
         if getattr(event, "entry_id", None) != entry_id:
             continue
+        step = _step(rec)
+        if step is not None:
+            steps.append(step)
         if isinstance(event, EntryPosted | EntryEdited):
             if isinstance(event, EntryPosted):
                 author = rec.actor
@@ -105,7 +129,24 @@ def entry_history(events: Iterable[Recorded], entry_id: str) -> EntryHistory | N
     if not revisions:
         return None
     return EntryHistory(entry_id=entry_id, author=author, author_name=author_name,
-                        revisions=revisions, retracted=retracted)
+                        revisions=revisions,
+                        retracted=retracted, steps=steps)
+
+
+def _step(rec: Recorded) -> Step | None:
+    event = rec.event
+    step = Step(event_id=rec.id, at=rec.at, actor=rec.actor, role=rec.role, state="published")
+    match event:
+        case EntryPosted():
+            return msgspec.structs.replace(step, state=event.workflow or "published",
+                                           publish_at=event.publish_at)
+        case EntryPublished():
+            return msgspec.structs.replace(step, on_schedule=event.scheduled)
+        case EntryScheduled():
+            return msgspec.structs.replace(step, state="scheduled", publish_at=event.publish_at)
+        case EntryRejected():
+            return msgspec.structs.replace(step, state="rejected", reason=event.reason)
+    return None
 
 
 _TOKENS = re.compile(r"\s+|[^\s]+")

@@ -41,6 +41,7 @@ from liveblog.domain.commands import (
     NewBlog,
     NewEntry,
     Pin,
+    Publishing,
     Retraction,
 )
 from liveblog.domain.events import (
@@ -50,7 +51,10 @@ from liveblog.domain.events import (
     BylineChanged,
     EntryEdited,
     EntryPosted,
+    EntryPublished,
+    EntryRejected,
     EntryRetracted,
+    EntryScheduled,
     Event,
     FactUpdated,
     PinChanged,
@@ -68,6 +72,9 @@ FUTURE_SLACK = timedelta(days=1)
 # processes on several machines by their clocks' difference (seconds; minutes where time
 # sync failed). An hour is far beyond both and still catches a time pasted from elsewhere.
 CLOCK_SKEW = timedelta(hours=1)
+# A request is decided a moment before its event is logged with its time: a scheduled time
+# in the future when decided may be a few milliseconds from the logged time.
+DECIDED_BEFORE = timedelta(seconds=5)
 
 # A URL as the request pattern took it before 2026-12-02: http(s), no spaces, at most
 # 2,000 characters; Python's `$` also let a final newline through. Anything else (another
@@ -154,8 +161,8 @@ def _check_record(rec: Recorded, previous: Recorded | None, latest_at: datetime 
                             f"minutes before an earlier event's ({latest_at.isoformat()})")
     if rec.at > latest:
         raise InvalidImport("its time is in the future")
-    if rec.role not in ("reporter", "editor"):
-        raise InvalidImport(f"role: {rec.role!r} is neither reporter nor editor")
+    if rec.role not in ("contributor", "reporter", "editor"):
+        raise InvalidImport(f"role: {rec.role!r} is not contributor, reporter or editor")
     _value(LoggedActorName, rec.actor, "actor")
     if rec.actor_id is not None:
         _value(ActorId, rec.actor_id, "actor_id")
@@ -182,7 +189,24 @@ def _as_requested(blog: Blog | None, rec: Recorded) -> Event | None:
             return commands.post_entry(_opened(blog), actor, _request(
                 LoggedEntry, body=event.body, title=event.title, key_event=event.key_event,
                 image=msgspec.to_builtins(event.image), embed=msgspec.to_builtins(event.embed),
-            ), event.entry_id, replay=True)
+                **_publish_request(event),
+            ), event.entry_id, now=rec.at - DECIDED_BEFORE, replay=True)
+        case EntryPublished(scheduled=True):
+            return commands.publish_due(_opened(blog), actor, event.entry_id, now=rec.at)
+        case EntryPublished():
+            return commands.publish_entry(_opened(blog), actor, event.entry_id, Publishing(),
+                                          now=rec.at)
+        case EntryScheduled():
+            return commands.publish_entry(
+                _opened(blog), actor, event.entry_id,
+                _request(Publishing, publish_at=event.publish_at.isoformat()),
+                now=rec.at - DECIDED_BEFORE)
+        case EntryRejected():
+            # An editor's rejection and a withdrawal (DELETE) log the same event; the
+            # withdrawal's rules (its author, or an editor) take in both.
+            state, author = _as_author(_opened(blog), actor, event.entry_id)
+            return commands.retract_entry(state, author, event.entry_id,
+                                          _request(Retraction, reason=event.reason))
         case EntryEdited():
             state, author = _as_author(_opened(blog), actor, event.entry_id)
             return commands.edit_entry(state, author, event.entry_id, _request(
@@ -207,6 +231,15 @@ def _as_requested(blog: Blog | None, rec: Recorded) -> Event | None:
             _value(ActorId, event.author_id, "author_id")
             return commands.change_byline(_opened(blog), actor, event.author_id, event.name)
     raise InvalidImport(f"unknown event {event!r}")  # pragma: no cover
+
+
+def _publish_request(event: EntryPosted) -> dict[str, str]:
+    """The "publish" of the request that logged `event` (a contributor's sends none)."""
+    if event.workflow == "draft":
+        return {"publish": "draft"}
+    if event.workflow == "scheduled" and event.publish_at is not None:
+        return {"publish": event.publish_at.isoformat()}
+    return {}
 
 
 def _as_author(blog: Blog, actor: Actor, entry_id: str) -> tuple[Blog, Actor]:

@@ -14,18 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import Literal
 
 import immutables
 import msgspec
 
 from liveblog.domain.events import (
+    Actor,
     BlogOpened,
     BlogUpdated,
     BylineChanged,
     Embed,
     EntryEdited,
     EntryPosted,
+    EntryPublished,
+    EntryRejected,
     EntryRetracted,
+    EntryScheduled,
     FactUpdated,
     Image,
     PinChanged,
@@ -44,6 +49,10 @@ class Correction(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     at: datetime
     text: str
+
+
+# Where an entry stands in the newsroom's workflow; readers see "published" ones only.
+Workflow = Literal["draft", "submitted", "scheduled", "published", "rejected"]
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -65,6 +74,14 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     posted_version: int
     # Oldest first; an entry gets a few at most, so a tuple copied per correction is cheap.
     corrections: tuple[Correction, ...] = ()
+    # When it was written (posted_at is when readers got it: its publishing).
+    created_at: datetime
+    state: Workflow = "published"
+    # A scheduled entry's time, and who set it (the scheduled publishing is theirs).
+    publish_at: datetime | None = None
+    scheduled_by: Actor | None = None
+    # Why it was rejected.
+    reason: str | None = None
 
 
 class FactPoint(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -185,6 +202,11 @@ class Blog(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     entries: Entries
     # Retracted entry ids, with the version that had posted them.
     retracted: immutables.Map[str, int]
+    # Entries readers do not see (draft, submitted, scheduled, rejected), by id. Kept apart
+    # from `entries`, so that every public view, which reads only `entries`, cannot show
+    # one by mistake. Publishing moves an entry from here to there.
+    unpublished: immutables.Map[str, Entry] = immutables.Map()
+
     # Identity (Actor.id) -> the byline its entries show: the display name its latest
     # event here carried, or a byline-changed's. An entry whose author is not in it (logged
     # before display names were) shows its token name.
@@ -223,11 +245,14 @@ def apply(blog: Blog | None, rec: Recorded) -> Blog:
             entries=Entries(),
             retracted=immutables.Map(),
             bylines=_bylines(immutables.Map(), rec),
+            unpublished=immutables.Map(),
         )
 
-    def advance(**changes: object) -> Blog:
+    def advance(*, public: bool = True, **changes: object) -> Blog:
+        # What readers cannot see does not change the time the blog says it was updated.
         return msgspec.structs.replace(
-            blog, version=rec.version, last_event_id=rec.id, updated_at=rec.at,
+            blog, version=rec.version, last_event_id=rec.id,
+            updated_at=rec.at if public else blog.updated_at,
             bylines=_bylines(blog.bylines, rec), **changes
         )
 
@@ -247,24 +272,42 @@ def apply(blog: Blog | None, rec: Recorded) -> Blog:
                 ended_at=ended_at,
             )
         case EntryPosted():
-            if event.entry_id in blog.entries or event.entry_id in blog.retracted:
+            if (event.entry_id in blog.entries or event.entry_id in blog.retracted
+                    or event.entry_id in blog.unpublished):
                 raise CorruptLog(f"event {rec.id}: entry {event.entry_id} exists already")
-            return advance(entries=blog.entries.posted(posted_entry(rec)))
+            entry = posted_entry(rec)
+            if entry.state != "published":
+                return advance(public=False,
+                               unpublished=blog.unpublished.set(entry.id, entry))
+            return advance(entries=blog.entries.posted(entry))
+        case EntryPublished():
+            waiting = _unpublished_entry(blog, event.entry_id, rec)
+            # To readers it is new: posted now, at the top of the page.
+            published = msgspec.structs.replace(
+                waiting, state="published", posted_at=rec.at, updated_at=rec.at,
+                posted_version=rec.version, publish_at=None, scheduled_by=None, reason=None)
+            return advance(entries=blog.entries.posted(published),
+                           unpublished=blog.unpublished.delete(event.entry_id))
+        case EntryRejected():
+            waiting = _unpublished_entry(blog, event.entry_id, rec)
+            rejected = msgspec.structs.replace(waiting, state="rejected", reason=event.reason,
+                                               publish_at=None, scheduled_by=None)
+            return advance(public=False,
+                           unpublished=blog.unpublished.set(event.entry_id, rejected))
+        case EntryScheduled():
+            waiting = _unpublished_entry(blog, event.entry_id, rec)
+            scheduled = msgspec.structs.replace(
+                waiting, state="scheduled", publish_at=event.publish_at, reason=None,
+                scheduled_by=Actor(rec.actor, rec.role, rec.actor_id or ""))
+            return advance(public=False,
+                           unpublished=blog.unpublished.set(event.entry_id, scheduled))
+        case EntryEdited() if event.entry_id in blog.unpublished:
+            old = blog.unpublished[event.entry_id]
+            return advance(public=False, unpublished=blog.unpublished.set(
+                event.entry_id, _edited(old, event, rec.at)))
         case EntryEdited():
             old = _live_entry(blog, event.entry_id, rec)
-            new = msgspec.structs.replace(
-                old,
-                body=event.body,
-                title=event.title,
-                key_event=event.key_event,
-                image=event.image,
-                embed=event.embed,
-                updated_at=rec.at,
-                revision=old.revision + 1,
-                corrections=old.corrections if event.correction is None
-                else (*old.corrections, Correction(at=rec.at, text=event.correction)),
-            )
-            return advance(entries=blog.entries.edited(new))
+            return advance(entries=blog.entries.edited(_edited(old, event, rec.at)))
         case EntryRetracted():
             gone = _live_entry(blog, event.entry_id, rec)
             return advance(
@@ -313,6 +356,7 @@ def posted_entry(rec: Recorded) -> Entry:
     event = rec.event
     if not isinstance(event, EntryPosted):
         raise CorruptLog(f"event {rec.id} is not entry-posted")
+    scheduled = event.workflow == "scheduled"
     return Entry(
         id=event.entry_id,
         author=rec.actor,
@@ -326,6 +370,10 @@ def posted_entry(rec: Recorded) -> Entry:
         updated_at=rec.at,
         revision=1,
         posted_version=rec.version,
+        created_at=rec.at,
+        state=event.workflow or "published",
+        publish_at=event.publish_at if scheduled else None,
+        scheduled_by=Actor(rec.actor, rec.role, rec.actor_id or "") if scheduled else None,
     )
 
 
@@ -334,6 +382,28 @@ def fold(events: Iterable[Recorded], blog: Blog | None = None) -> Blog | None:
     for rec in events:
         blog = apply(blog, rec)
     return blog
+
+
+def _edited(old: Entry, event: EntryEdited, at: datetime) -> Entry:
+    return msgspec.structs.replace(
+        old,
+        body=event.body,
+        title=event.title,
+        key_event=event.key_event,
+        image=event.image,
+        embed=event.embed,
+        updated_at=at,
+        revision=old.revision + 1,
+        corrections=old.corrections if event.correction is None
+        else (*old.corrections, Correction(at=at, text=event.correction)),
+    )
+
+
+def _unpublished_entry(blog: Blog, entry_id: str, rec: Recorded) -> Entry:
+    try:
+        return blog.unpublished[entry_id]
+    except KeyError:
+        raise CorruptLog(f"event {rec.id}: no unpublished entry {entry_id}") from None
 
 
 def _live_entry(blog: Blog, entry_id: str, rec: Recorded) -> Entry:

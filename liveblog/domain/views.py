@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -19,15 +19,20 @@ from liveblog.domain.events import (
     Embed,
     EntryEdited,
     EntryPosted,
+    EntryPublished,
+    EntryRejected,
     EntryRetracted,
+    EntryScheduled,
+    Event,
     FactUpdated,
     Image,
     PinChanged,
     Recorded,
     Status,
+    kind,
 )
 from liveblog.domain.render import render_markdown
-from liveblog.domain.state import Blog, Correction, Entry, Fact, FactPoint
+from liveblog.domain.state import Blog, Correction, Entry, Fact, FactPoint, Workflow
 from liveblog.errors import NotFound
 
 DEFAULT_PAGE = 20
@@ -60,6 +65,29 @@ class PublicEntry(msgspec.Struct, frozen=True, kw_only=True):
     posted_version: int
     # Corrections readers see under the entry, oldest first (plain text, not Markdown).
     corrections: list[Correction]
+
+
+class NewsroomEntry(PublicEntry, frozen=True, kw_only=True):
+    """An entry as the newsroom sees it (API responses, the queue): where it stands in the
+    workflow, besides what readers see once it is published."""
+
+    state: Workflow
+    # A scheduled entry's time; null otherwise.
+    publish_at: datetime | None
+    # When it was written (posted_at: when readers got it, or will; for an unpublished
+    # entry, when it was written too).
+    created_at: datetime
+    # The author's identity (null for entries logged before identities were).
+    author_id: str | None
+    # Why it was rejected; null otherwise.
+    reason: str | None
+
+
+class Queue(msgspec.Struct, frozen=True, kw_only=True):
+    """GET /api/blogs/{slug}/queue: the unpublished entries one may see, scheduled ones
+    first (soonest first), then the others newest first."""
+
+    entries: list[NewsroomEntry]
 
 
 class PublicFact(msgspec.Struct, frozen=True, kw_only=True):
@@ -137,6 +165,24 @@ def public_entry(entry: Entry, blog: Blog, *,
         posted_version=entry.posted_version,
         corrections=list(entry.corrections),
     )
+
+
+def newsroom_entry(entry: Entry, blog: Blog) -> NewsroomEntry:
+    public = public_entry(entry, blog)
+    return NewsroomEntry(
+        **{f: getattr(public, f) for f in public.__struct_fields__},
+        state=entry.state, publish_at=entry.publish_at, created_at=entry.created_at,
+        author_id=entry.author_id, reason=entry.reason)
+
+
+def queue(blog: Blog, visible: Callable[[Entry], bool]) -> Queue:
+    """The unpublished entries `visible` lets through (the roles' rules are the caller's)."""
+    shown = [e for e in blog.unpublished.values() if visible(e)]
+    scheduled = sorted((e for e in shown if e.publish_at is not None),
+                       key=lambda e: (e.publish_at, e.posted_version))
+    others = sorted((e for e in shown if e.publish_at is None),
+                    key=lambda e: e.posted_version, reverse=True)
+    return Queue(entries=[newsroom_entry(e, blog) for e in scheduled + others])
 
 
 def public_fact(fact: Fact) -> PublicFact:
@@ -271,13 +317,51 @@ class BlogChange(msgspec.Struct, frozen=True, kw_only=True):
 Change = EntryChange | EntryGone | PinView | FactChange | BlogChange | BylineChange
 
 
+def stream_kind(rec: Recorded) -> str:
+    """The stream message's `event:` name: the event's kind, except that a published
+    entry reaches readers as a new one ("entry-posted")."""
+    return "entry-posted" if isinstance(rec.event, EntryPublished) else kind(rec.event)
+
+
+class ListingChange(msgspec.Struct, frozen=True):
+    """What an event changes in the list of blogs: the number of updates readers see, and
+    whether readers see the event at all (the list's "last update" moves only then)."""
+
+    entries: int
+    public: bool
+
+
+def listing_change(before: Blog | None, event: Event) -> ListingChange:
+    """`event`'s change to the listing, decided on the state it is appended to. Pure, so the
+    store can count with a blog's every append, side by side with others' posts: a post's
+    count does not depend on what landed beside it."""
+    unpublished = before.unpublished if before is not None else None
+    match event:
+        case EntryPosted():
+            published = event.workflow is None
+            return ListingChange(1 if published else 0, published)
+        case EntryPublished():
+            return ListingChange(1, True)
+        case EntryRetracted():
+            shown = before is not None and event.entry_id in before.entries
+            return ListingChange(-1 if shown else 0, shown)
+        case EntryRejected() | EntryScheduled():
+            return ListingChange(0, False)
+        case EntryEdited():
+            return ListingChange(0, unpublished is None or event.entry_id not in unpublished)
+    return ListingChange(0, True)
+
+
 def change_view(rec: Recorded, after: Blog) -> Change | None:
     """What readers need to apply `rec`, given the state right after it (None: nothing,
-    as for blog-opened, which no open page can precede)."""
+    as for blog-opened, which no open page can precede, and for everything that happens
+    to entries readers do not see: drafts, submissions, schedules, rejections)."""
     event = rec.event
-    if isinstance(event, EntryPosted | EntryEdited):
-        return EntryChange(version=after.version,
-                           entry=public_entry(after.entries[event.entry_id], after))
+    if isinstance(event, EntryPosted | EntryEdited | EntryPublished):
+        entry = after.entries.get(event.entry_id)
+        if entry is None:  # unpublished
+            return None
+        return EntryChange(version=after.version, entry=public_entry(entry, after))
     if isinstance(event, EntryRetracted):
         return EntryGone(version=after.version, entry_id=event.entry_id,
                          pinned_entry_id=after.pinned)
@@ -306,7 +390,8 @@ def summarize(rec: Recorded, before: Blog | None) -> str:
     event = rec.event
 
     def entry_name(entry_id: str) -> str:
-        entry = before.entries.get(entry_id) if before else None
+        entry = (before.entries.get(entry_id) or before.unpublished.get(entry_id)
+                 if before else None)
         if entry is None:
             return entry_id
         return repr(entry.title) if entry.title else repr(_first_words(entry.body))
@@ -326,8 +411,23 @@ def summarize(rec: Recorded, before: Blog | None) -> str:
                 parts.append("reopened the blog")
             return "; ".join(parts) or "updated the blog"
         case EntryPosted():
-            return "posted " + repr(event.title or _first_words(event.body)) + (
+            what = repr(event.title or _first_words(event.body)) + (
                 " (key event)" if event.key_event else "")
+            if event.workflow == "draft":
+                return "wrote a draft " + what
+            if event.workflow == "submitted":
+                return "submitted " + what
+            if event.workflow == "scheduled" and event.publish_at is not None:
+                return f"scheduled {what} for {_when(event.publish_at)}"
+            return "posted " + what
+        case EntryPublished():
+            return (f"published {entry_name(event.entry_id)}"
+                    + (" on schedule" if event.scheduled else ""))
+        case EntryRejected():
+            return f"rejected {entry_name(event.entry_id)}" + (
+                f": {event.reason}" if event.reason else "")
+        case EntryScheduled():
+            return f"scheduled {entry_name(event.entry_id)} for {_when(event.publish_at)}"
         case EntryEdited():
             return f"edited {entry_name(event.entry_id)}" + (
                 f": {event.note}" if event.note else "") + (
@@ -343,6 +443,10 @@ def summarize(rec: Recorded, before: Blog | None) -> str:
             old = before.bylines.get(event.author_id) if before else None
             return f"byline {old!r} → {event.name!r}" if old else f"byline → {event.name!r}"
     return rec.event.__class__.__name__  # pragma: no cover
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _first_words(text: str, limit: int = 60) -> str:

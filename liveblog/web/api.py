@@ -32,24 +32,29 @@ from liveblog.domain.commands import (
     NewEntry,
     PersonChanges,
     Pin,
+    Publishing,
+    Rejection,
     Retraction,
 )
 from liveblog.domain.events import BlogOpened, Event, Recorded, Role, kind
 from liveblog.domain.history import EntryHistory, TimelineRow, entry_history, timeline
 from liveblog.domain.render import render_uncached
-from liveblog.domain.state import Blog, fold, posted_entry
+from liveblog.domain.state import Blog, Entry, fold, posted_entry
 from liveblog.domain.views import (
     DEFAULT_PAGE,
     HISTORY_PAGE,
     MAX_PAGE,
     FactHistory,
+    NewsroomEntry,
     PublicBlog,
-    PublicEntry,
     PublicFact,
+    Queue,
     fact_history,
+    newsroom_entry,
     public_blog,
     public_entry,
     public_fact,
+    queue,
 )
 from liveblog.domain.webhooks import (
     DELIVERIES_KEPT,
@@ -111,7 +116,8 @@ from liveblog.webhooks import new_endpoint_id, new_secret, target_problem
 
 
 class EntryResult(msgspec.Struct, frozen=True, kw_only=True):
-    entry: PublicEntry
+    # With its workflow state: an unpublished entry is only the newsroom's.
+    entry: NewsroomEntry
     # The event this request appended; null when the request changed nothing.
     event_id: str | None
     version: int
@@ -325,11 +331,12 @@ async def post_entry(request: Request) -> Response:
     outcome = await service.execute(
         slug,
         actor,
-        lambda blog: commands.post_entry(_existing(blog, slug), actor, cmd, entry_id),
+        lambda blog: commands.post_entry(_existing(blog, slug), actor, cmd, entry_id,
+                                         now=service.clock()),
         idempotency=None if key is None else (key, fingerprint(body)),
     )
     assert outcome.recorded is not None
-    entry = public_entry(posted_entry(outcome.recorded), outcome.blog)
+    entry = newsroom_entry(posted_entry(outcome.recorded), outcome.blog)
     headers = {"Location": f"/api/blogs/{slug}#entry-{entry.id}", "ETag": f'"{entry.revision}"'}
     if outcome.repeated:
         # The header's name is the one clients of idempotency keys know (Stripe's); in our
@@ -360,11 +367,67 @@ async def edit_entry(request: Request) -> Response:
         return edited
 
     outcome = await service_from(request).execute(slug, actor, decide)
-    entry = public_entry(outcome.blog.entries[entry_id], outcome.blog)
+    entry = newsroom_entry(_entry(outcome.blog, entry_id), outcome.blog)
     result = EntryResult(
         entry=entry, event_id=_event_id(outcome.recorded), version=outcome.blog.version
     )
     return json_response(result, headers={"ETag": f'"{entry.revision}"'})
+
+
+async def publish_entry(request: Request) -> Response:
+    slug = slug_from(request)
+    entry_id = entry_id_from(request)
+    actor = await authenticate(request)
+    cmd = await read_json(request, Publishing, optional=True)
+    service = service_from(request)
+    outcome = await service.execute(
+        slug, actor,
+        lambda blog: commands.publish_entry(_existing(blog, slug), actor, entry_id, cmd,
+                                            now=service.clock()),
+    )
+    entry = newsroom_entry(_entry(outcome.blog, entry_id), outcome.blog)
+    return json_response(EntryResult(entry=entry, event_id=_event_id(outcome.recorded),
+                                     version=outcome.blog.version))
+
+
+async def reject_entry(request: Request) -> Response:
+    slug = slug_from(request)
+    entry_id = entry_id_from(request)
+    actor = await authenticate(request)
+    cmd = await read_json(request, Rejection)
+    outcome = await service_from(request).execute(
+        slug, actor,
+        lambda blog: commands.reject_entry(_existing(blog, slug), actor, entry_id, cmd),
+    )
+    entry = newsroom_entry(_entry(outcome.blog, entry_id), outcome.blog)
+    return json_response(EntryResult(entry=entry, event_id=_event_id(outcome.recorded),
+                                     version=outcome.blog.version))
+
+
+async def read_queue(request: Request) -> Response:
+    """Unpublished entries: a contributor sees its own; a reporter its own and everyone's
+    submissions (to follow up on them); an editor all of them."""
+    slug = slug_from(request)
+    actor = await authenticate(request)
+    blog = await service_from(request).blog(slug)
+
+    def visible(entry: Entry) -> bool:
+        own = bool(actor.id) and entry.author_id == actor.id
+        if actor.role == "editor":
+            return True
+        if actor.role == "reporter":
+            return own or entry.state == "submitted"
+        return own
+
+    return json_response(queue(blog, visible), headers={"Cache-Control": "no-store"})
+
+
+def _entry(blog: Blog, entry_id: str) -> Entry:
+    """An entry a write has just changed, published or not."""
+    entry = blog.entries.get(entry_id) or blog.unpublished.get(entry_id)
+    if entry is None:
+        raise NotFound(f"blog {blog.slug!r} has no entry {entry_id!r}")
+    return entry
 
 
 async def retract_entry(request: Request) -> Response:
@@ -687,7 +750,7 @@ class Operation:
     path: str
     endpoint: Callable[[Request], Awaitable[Response]]
     summary: str
-    who: Literal["anyone", "reporter", "editor", "author"]
+    who: Literal["anyone", "contributor", "reporter", "editor", "author"]
     response: type[Any] | None  # None: no content
     status: int = 200
     body: type[Any] | None = None
@@ -733,7 +796,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("PATCH", "/api/blogs/{slug}", update_blog, "Change headline, description or status",
               "editor", PublicBlog, body=BlogChanges, params=(SLUG,), errors=WRITE_ERRORS),
     Operation(
-        "POST", "/api/blogs/{slug}/entries", post_entry, "Post an entry", "reporter",
+        "POST", "/api/blogs/{slug}/entries", post_entry,
+        "Post an entry: now, as a draft, or scheduled (contributors: submitted)", "contributor",
         EntryResult, status=201, body=NewEntry,
         params=(SLUG, Param("Idempotency-Key", "header",
                             "Retries with the same key return the first result.",
@@ -742,7 +806,8 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "PATCH", "/api/blogs/{slug}/entries/{entry_id}", edit_entry,
-        "Edit an entry (its author, or an editor)", "author", EntryResult, body=EditRequest,
+        "Edit an entry (its author, or an editor; a contributor until it is published)",
+        "author", EntryResult, body=EditRequest,
         params=(SLUG, ENTRY,
                 Param("If-Match", "header", 'The revision the edit is based on, e.g. "2".',
                       {"type": "string", "pattern": IF_MATCH.pattern}),
@@ -757,6 +822,23 @@ OPERATIONS: tuple[Operation, ...] = (
         "Retract an entry (its author, or an editor); the log keeps it", "author",
         RetractionResult, body=Retraction, params=(SLUG, ENTRY),
         errors=(*WRITE_ERRORS, 410),
+    ),
+    Operation(
+        "POST", "/api/blogs/{slug}/entries/{entry_id}/publish", publish_entry,
+        "Publish an unpublished entry now, or schedule it ({publish_at}): editors any, "
+        "reporters their own drafts", "reporter", EntryResult, body=Publishing,
+        params=(SLUG, ENTRY), errors=(*WRITE_ERRORS, 410),
+    ),
+    Operation(
+        "POST", "/api/blogs/{slug}/entries/{entry_id}/reject", reject_entry,
+        "Reject an unpublished entry, with the reason its author will see", "editor",
+        EntryResult, body=Rejection, params=(SLUG, ENTRY), errors=(*WRITE_ERRORS, 410),
+    ),
+    Operation(
+        "GET", "/api/blogs/{slug}/queue", read_queue,
+        "Unpublished entries (drafts, submitted, scheduled, rejected): a contributor's own; "
+        "a reporter's own and all submitted; all for editors", "contributor", Queue,
+        params=(SLUG,), errors=(401, 404, 503),
     ),
     Operation("PUT", "/api/blogs/{slug}/pinned", set_pin, "Pin an entry, or unpin (null)",
               "editor", PinResult, body=Pin, params=(SLUG,), errors=(*WRITE_ERRORS, 410)),
@@ -813,7 +895,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/blogs/{slug}/entries/{entry_id}/history", read_entry_history,
               "Every revision of an entry with word-level diffs, and its retraction",
               "editor", EntryHistory, params=(SLUG, ENTRY), errors=(401, 403, 404, 503)),
-    Operation("GET", "/api/me", me, "Who this token belongs to", "reporter", Me,
+    Operation("GET", "/api/me", me, "Who this token belongs to", "contributor", Me,
               errors=(401, 503)),
     Operation("GET", "/api/people", list_people,
               "Every identity: token name, byline, role, active or revoked", "editor",
@@ -828,7 +910,7 @@ OPERATIONS: tuple[Operation, ...] = (
               errors=(400, 401, 403, 404, 409, 413, 415, 422, 503)),
     Operation("POST", "/api/preview", preview,
               "Render an entry (Markdown, title, image, embed) exactly as readers will see "
-              "it: its body's HTML and its whole article", "reporter", Preview,
+              "it: its body's HTML and its whole article", "contributor", Preview,
               body=EntryPreview, errors=(400, 401, 413, 415, 422, 503)),
     Operation("GET", "/healthz", healthz, "Health, including Redis", "anyone", Health,
               errors=(503,)),

@@ -33,6 +33,7 @@ from liveblog.metrics import Metrics
 from liveblog.orphans import end_with_supervisor
 from liveblog.presence import LOCK_TTL_SECONDS, PRESENCE_TTL_SECONDS, Presence
 from liveblog.resources import STATIC
+from liveblog.scheduler import Scheduler
 from liveblog.service import Service
 from liveblog.store import Store
 from liveblog.web.api import routes as api_routes
@@ -187,6 +188,10 @@ def create_app(config: Config | None = None, *, presence_ttl: float = PRESENCE_T
         app.state.webhooks = webhooks
         webhooks.start()
         drain_on_signals(hub, webhooks)
+        # Publishes scheduled entries at their time (one of them, whichever process).
+        scheduler = Scheduler(service)
+        app.state.scheduler = scheduler
+        scheduler.start()
         try:
             yield {"config": config, "service": service, "hub": hub,
                    "presence": Presence(service, presence_ttl=presence_ttl,
@@ -194,6 +199,7 @@ def create_app(config: Config | None = None, *, presence_ttl: float = PRESENCE_T
                    "webhooks": webhooks}
         finally:
             await webhooks.close()
+            await scheduler.close()
             await hub.close()
             await store.close()
             metrics.close()

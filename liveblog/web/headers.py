@@ -2,10 +2,12 @@
 
 - A Content-Security-Policy with no 'unsafe-inline' anywhere: scripts only from /static,
   the one inline `<style>` (the page's CSS, inlined to save a request before first paint)
-  allowed by its hash, no plugins, no `<base>` URL, and no framing except where a route says
-  so (`framed_by`: the reader page by this site, the embed page by LIVEBLOG_EMBED_ORIGINS).
-  A sanitiser gap then still cannot run a script. No X-Frame-Options: every browser that
-  reads frame-ancestors ignores it where both are sent, and it cannot name a list of sites.
+  allowed by its hash (the console's pages inline the console's CSS after the readers',
+  so readers never download it, and carry CONSOLE_POLICY with that style's hash), no
+  plugins, no `<base>` URL, and no framing except where a route says so (`framed_by`: the
+  reader page by this site, the embed page by LIVEBLOG_EMBED_ORIGINS). A sanitiser gap then
+  still cannot run a script. No X-Frame-Options: every browser that reads frame-ancestors
+  ignores it where both are sent, and it cannot name a list of sites.
 - `X-Content-Type-Options: nosniff`, so nothing a reporter wrote is ever read as script or
   HTML because a browser guessed its type.
 - `Referrer-Policy: strict-origin-when-cross-origin`: links out tell only our origin.
@@ -28,6 +30,7 @@ from starlette.types import Message, Scope, Send
 from liveblog.resources import STATIC
 
 STYLE = STATIC / "style.css"
+CONSOLE_STYLE = STATIC / "console" / "console.css"
 
 
 def _style_hash(css: str) -> str:
@@ -35,12 +38,13 @@ def _style_hash(css: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode() + "'"
 
 
-def content_security_policy(framed_by: str = "'none'") -> str:
-    """The policy for a page that `framed_by` may put in a frame ('none', 'self', ...)."""
+def content_security_policy(framed_by: str = "'none'", style_hashes: str = "") -> str:
+    """The policy for a page that `framed_by` may put in a frame ('none', 'self', ...),
+    whose inline styles have the hashes `style_hashes` (the readers' CSS unless told)."""
     return "; ".join((
         "default-src 'none'",
         "script-src 'self'",
-        f"style-src {STYLE_HASH}",
+        f"style-src {style_hashes or STYLE_HASH}",
         # Reporters' images are on any http(s) host; data: is the page's empty favicon.
         "img-src 'self' https: http: data:",
         "connect-src 'self'",
@@ -56,6 +60,11 @@ def content_security_policy(framed_by: str = "'none'") -> str:
 CSS = STYLE.read_text()
 STYLE_HASH = _style_hash(CSS)
 NOT_FRAMED = content_security_policy("'none'")
+# The newsroom console and the replay: the readers' CSS, then the console's, in one <style>.
+# The readers' alone is allowed too: the replay's frames are reader pages in srcdoc, and a
+# srcdoc document lives under the policy of the page that holds it.
+CONSOLE_CSS = CSS + CONSOLE_STYLE.read_text()
+CONSOLE_POLICY = content_security_policy("'none'", f"{_style_hash(CONSOLE_CSS)} {STYLE_HASH}")
 SAME_ORIGIN_FRAMES = content_security_policy("'self'")
 
 ALWAYS = (

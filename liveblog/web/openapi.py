@@ -13,6 +13,7 @@ from liveblog.web.problems import ProblemDetails
 _REF = "#/components/schemas/{name}"
 _WHO = {
     "anyone": "Anyone may call this.",
+    "contributor": "Needs a token: contributor, reporter or editor.",
     "reporter": "Needs a reporter or editor token.",
     "editor": "Needs an editor token.",
     "author": "Needs the token of the entry's author, or an editor token.",
@@ -24,7 +25,8 @@ _ERRORS = {
          "another site",
     404: "No such blog, entry, event or webhook",
     409: "Slug taken, the blog has ended, (entry-locked) someone else has the entry open, "
-         "or the most webhooks there may be are registered",
+         "the entry is not where the workflow allows this (pinning an unpublished entry, "
+         "rejecting a published one), or the most webhooks there may be are registered",
     410: "The entry was retracted",
     412: "If-Match names an old revision",
     413: "Body too large",

@@ -8,7 +8,7 @@ by whom here (its frame-ancestors), and every other page may be framed by no one
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 import msgspec
@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from liveblog.domain.commands import require_editor
+from liveblog.domain.events import Event
 from liveblog.domain.state import Blog
 from liveblog.domain.urls import absolute, image_src
 from liveblog.domain.views import (
@@ -31,7 +32,7 @@ from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.markup import iso, plain, render
 from liveblog.web.api import service_from
 from liveblog.web.caching import READER_CACHE, cached, etag
-from liveblog.web.headers import SAME_ORIGIN_FRAMES
+from liveblog.web.headers import CONSOLE_CSS, CONSOLE_POLICY, SAME_ORIGIN_FRAMES
 from liveblog.web.requests import (
     authenticate,
     entry_id_from,
@@ -50,6 +51,12 @@ PAGE_CACHE = "public, max-age=5"
 _pages: ViewCache[tuple[bytes, str]] = ViewCache(64, ttl=5)
 # Update pages (issue 10), with their status: 200, or 410 for a withdrawn update.
 _entry_pages: ViewCache[tuple[bytes, str, int]] = ViewCache(256, ttl=5)
+# The kinds of message a blog's stream sends (a snapshot, then each event by its kind): the
+# console listens for each without a list of its own to fall behind the server's.
+STREAM_KINDS = ("snapshot", *(t.__struct_config__.tag for t in get_args(Event)))
+# The console's pages: their CSS (the readers' and the console's) and its policy.
+_CONSOLE = {"css": Markup(CONSOLE_CSS)}
+_CONSOLE_HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy": CONSOLE_POLICY}
 
 
 def picture(entry: PublicEntry, base: str) -> str | None:
@@ -204,15 +211,17 @@ async def newsroom(request: Request) -> Response:
     if slug is not None:
         slug_from(request)
     base = request.state.config.public_url
-    html = render("newsroom.html", slug=slug, canonical=f"{base}/newsroom")
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    html = render("newsroom.html", slug=slug, canonical=f"{base}/newsroom",
+                  stream_kinds=STREAM_KINDS, **_CONSOLE)
+    return HTMLResponse(html, headers=_CONSOLE_HEADERS)
 
 
 async def replay_page(request: Request) -> Response:
     slug = slug_from(request)
     base = request.state.config.public_url
-    html = render("replay.html", slug=slug, canonical=f"{base}/blogs/{slug}/replay")
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    html = render("replay.html", slug=slug, canonical=f"{base}/blogs/{slug}/replay",
+                  **_CONSOLE)
+    return HTMLResponse(html, headers=_CONSOLE_HEADERS)
 
 
 async def replay_frame(request: Request) -> Response:
