@@ -112,7 +112,8 @@ AUDIT = r"""
   const doc = document;
   const URLISH = /^(href|src|action|formaction|xlink:href|data|background|poster|srcset|ping)$/;
   const HOSTILE = /^(javascript|vbscript|livescript):/;
-  const OURS = new Set(["signin", "create-blog", "compose", "fact-form", "blog-form"]);
+  const OURS = new Set(["signin", "create-blog", "compose", "fact-form", "blog-form",
+                        "webhook-form"]);
   const FOREIGN = "iframe, frame, frameset, object, embed, applet, base, meta[http-equiv], "
     + "template, link:not([rel=canonical]):not([rel=icon])";
   doc.querySelectorAll("*").forEach((el) => {
