@@ -42,7 +42,7 @@ def install_lighthouse() -> None:
 def main() -> None:
     install_lighthouse()
     report = HERE / "report.json"
-    with story_server() as (server, api, tokens, ids):
+    with story_server() as (server, api, tokens, ids, _redis_url):
         for n in range(100 - len(ids)):
             api("POST", f"/api/blogs/{SLUG}/entries", tokens.reporter, json={
                 "body": f"Update {n + 1}: rescue teams are still working at the scene; "

@@ -74,6 +74,12 @@ class Presence:
         self.lock_ttl_ms = round(lock_ttl * 1000)
         self.clock = clock
 
+    @property
+    def beat_seconds(self) -> float:
+        """How often the console beats (the page is told, newsroom.html): three beats to
+        the shorter time to live, so a lost beat or two lets go of nothing."""
+        return min(self.presence_ttl_ms, self.lock_ttl_ms) / 3000
+
     async def beat(self, slug: str, actor: Actor, editing: str | None) -> PresenceView:
         """Mark `actor` present on the blog with `editing` open, and lock that entry to
         them unless someone else holds it. An entry they may not edit is refused with the

@@ -13,10 +13,11 @@ const root = document.getElementById("newsroom");
 const slug = root.dataset.slug;
 const blogPath = "/api/blogs/" + encodeURIComponent(slug);
 const $ = (id) => document.getElementById(id);
-let me = null;        // {name, role, display_name?}
+let me = null;        // {name, role, id, display_name?}: the session
 let can = null;       // what the server can do (features())
 let blog = null;      // the blog as last read
-let locks = {};       // entry id -> who holds its edit lock (presence)
+let locks = {};       // entry id -> the byline of whoever else holds its edit lock (presence)
+let present = [];     // who is on the blog, as the last beat said
 let editing = null;   // the id of the entry whose edit form is open here
 
 function el(tag, className, text) {
@@ -32,8 +33,13 @@ function button(text, onclick, className) {
   return b;
 }
 const isEditor = () => me.role === "editor";
-const mine = (e) => e.author === me.name || (me.id !== undefined && e.author_id === me.id);
+// Identities, not token names: a revoked token's name may be someone else's now. Entries as
+// readers see them carry no identity; only for those is the name all there is to go by
+// (the server, which knows the identity, refuses an edit that is not theirs).
+const mine = (e) => (e.author_id !== undefined ? Boolean(me.id) && e.author_id === me.id
+  : e.author === me.name);
 const byline = (e) => e.author_name || e.author;
+const nameOf = (person) => person.display_name || person.name;
 // An image URL a thumbnail may load: http(s), or a path on this site (as the server checks).
 const showable = (url) => /^https?:\/\//i.test(url || "") || /^\/(?![/\\])/.test(url || "");
 
@@ -48,13 +54,19 @@ signIn($("signin"), async (who) => {
   const needs = {
     publish: () => can.takes("POST", "/api/blogs/{slug}/entries").includes("publish"),
     people: () => can.has("GET", "/api/people") && isEditor(),
+    webhooks: () => can.has("GET", "/api/webhooks") && isEditor(),
   };
   // Hidden from those who may not use them (a folded tool panel stays folded for editors).
   if (!isEditor()) document.querySelectorAll(".editor-only").forEach((node) => { node.hidden = true; });
   document.querySelectorAll("[data-needs]").forEach((node) => {
     node.hidden = !needs[node.dataset.needs]();
   });
-  if (slug) openBlog(); else listBlogs();
+  copying();
+  if (slug) openBlog();
+  else {
+    listBlogs();
+    if (!$("webhooks").hidden) webhooks().show();
+  }
 });
 $("signout").addEventListener("click", signOut);
 
@@ -83,9 +95,12 @@ if (create) create.addEventListener("submit", async (event) => {
 // -- one blog ---------------------------------------------------------------------------------
 function openBlog() {
   refresh();
-  // Every change the stream tells of, whatever its kind (the server lists them), re-reads.
+  // Every change the stream tells of, whatever its kind (the server lists them), re-reads
+  // the timeline and the queue (whose bylines change with the timeline's).
   const source = new EventSource("/blogs/" + encodeURIComponent(slug) + "/stream");
-  for (const kind of root.dataset.streamKinds.split(" ")) source.addEventListener(kind, refresh);
+  for (const kind of root.dataset.streamKinds.split(" ")) source.addEventListener(kind, changed);
+  // A new byline may be this console's own, or someone's who is here.
+  source.addEventListener("byline-changed", () => { whoAmI(); beat(); });
   audience();
   setInterval(audience, 5000);
   if (can.has("GET", "/api/blogs/{slug}/queue")) {
@@ -110,6 +125,15 @@ function refresh() {
   return reading;
 }
 function changed() { refresh(); if (!$("queue-panel").hidden) refreshQueue(); }
+
+// The name in the bar, as the session says it now (after a change of byline).
+function whoAmI() {
+  api("GET", "/api/session").then((who) => {
+    if (!who.signed_in) return;
+    me = who;
+    $("me-name").textContent = nameOf(who);
+  }, () => {});
+}
 
 function show(b) {
   blog = b;
@@ -278,9 +302,9 @@ async function save(form, e, revision, override) {
     await api("PATCH", blogPath + "/entries/" + e.id, data, headers);
   } catch (error) {
     if (error.status === 409 && error.code === "entry-locked") {
-      const holder = (error.problem.holder && error.problem.holder.name) || locks[e.id] || "Someone";
+      const holder = await holderOf(e.id, error.problem.holder);
       if (confirm(holder + " is editing this update — save anyway?")) save(form, e, revision, true);
-      else showError(form, error);
+      else showError(form, new Error("Not saved: " + holder + " is editing this update."));
       return;
     }
     if (error.status === 412) { conflict(form, e, data); return; }
@@ -309,29 +333,53 @@ async function conflict(form, e, data) {
 }
 
 // -- presence: who is on the blog, who is editing what (never written to the log) -----------------
+// The server says how often to beat (a third of its presence and lock times to live).
+const beatEvery = (Number(root.dataset.presenceBeat) || 10) * 1000;
 function startPresence() {
   $("presence").hidden = false;
   beat();
-  setInterval(beat, 10000);
-  addEventListener("pagehide", () => {
-    farewell("DELETE", blogPath + "/presence");
-  });
+  setInterval(beat, beatEvery);
+  // Leaving lets go at once, rather than when the lock lapses; back from the history
+  // cache, it is taken again.
+  addEventListener("pagehide", () => farewell("DELETE", blogPath + "/presence"));
+  addEventListener("pageshow", (event) => { if (event.persisted) beat(); });
 }
 function beat() {
-  if (!can || !can.has("POST", "/api/blogs/{slug}/presence")) return;
-  api("POST", blogPath + "/presence", { editing }).then((p) => {
-    const list = $("presence-list");
-    list.textContent = "";
-    for (const person of p.people || []) {
-      const name = person.display_name || person.name;
-      list.append(el("span", "presence-person", name + (person.editing ? " ✎" : "")));
-    }
-    locks = {};
-    for (const lock of p.locks || []) {
-      if (lock.holder && lock.holder.name !== me.name) locks[lock.entry_id] = lock.holder.display_name || lock.holder.name;
-    }
-    markLocks();
-  }, () => {});
+  if (!can || !can.has("POST", "/api/blogs/{slug}/presence")) return Promise.resolve();
+  return api("POST", blogPath + "/presence", { editing }).then(showPresence, (error) => {
+    // The open entry cannot be held (retracted meanwhile, say): be here without it.
+    if (editing && [403, 404, 410].includes(error.status)) { editing = null; beat(); }
+  });
+}
+function showPresence(p) {
+  present = p.people || [];
+  const byId = {};
+  for (const person of present) byId[person.id] = person;
+  const list = $("presence-list");
+  list.textContent = "";
+  const others = present.filter((person) => person.id !== me.id);
+  for (const person of others) {
+    const chip = el("span", "presence-person", nameOf(person));
+    chip.dataset.id = person.id;
+    if (person.editing) chip.append(el("span", "presence-editing", " · editing"));
+    list.append(chip);
+  }
+  if (!others.length) list.append(el("span", "", "only you"));
+  // A lock names its holder's identity: their byline is in the people beside it.
+  locks = {};
+  for (const lock of p.locks || []) {
+    if (lock.holder.id === me.id) continue;
+    const holder = byId[lock.holder.id];
+    locks[lock.entry_id] = holder ? nameOf(holder) : lock.holder.name;
+  }
+  markLocks();
+}
+// Whoever holds an entry's lock, by byline: a 409 names only their token's name.
+async function holderOf(entryId, name) {
+  try { showPresence(await api("GET", blogPath + "/presence")); } catch (_) { /* as it was */ }
+  if (locks[entryId]) return locks[entryId];
+  const person = present.find((p) => p.name === name);
+  return person ? nameOf(person) : name || "Someone";
 }
 function markLocks() {
   document.querySelectorAll(".desk-entry").forEach((li) => {
@@ -365,6 +413,8 @@ function tools() {
         if (!frame.src) frame.src = frame.dataset.src; // a reader's stream only when looked at
       }
       if (open && panel.id === "people") people();
+      if (open && panel.id === "share-panel") embedCode();
+      if (panel.id === "webhooks") { if (open) webhooks().show(); else webhooks().hide(); }
       if (open) (panel.querySelector("input") || panel).focus();
     });
   });
@@ -429,18 +479,205 @@ async function people() {
     const save = el("button", "", "Save");
     save.type = "submit";
     const out = el("p", "error");
+    out.setAttribute("role", "alert");
+    const saved = el("span", "meta saved", "Saved.");
+    input.addEventListener("input", () => saved.remove());
     form.append(label, save, out);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
-        await api("PATCH", "/api/people/" + encodeURIComponent(person.id), { display_name: input.value.trim() });
+        const renamed = await api("PATCH", "/api/people/" + encodeURIComponent(person.id),
+                                  { display_name: input.value.trim() });
         showError(form, null);
+        out.textContent = "";
+        form.append(saved);
+        if (person.id === me.id) whoAmI();
+        beat(); // their name here, at once
         refresh();
+        input.value = (renamed && renamed.display_name) || input.value.trim();
       } catch (error) { showError(form, error); }
     });
     li.append(form);
     list.append(li);
   }
+}
+
+// -- embed and feeds --------------------------------------------------------------------------
+// The line another site pastes to show the blog, live (static/embed.js), as the server says.
+async function embedCode() {
+  const out = $("embed-origins");
+  try {
+    const code = await api("GET", blogPath + "/embed");
+    $("embed-snippet").value = code.snippet;
+    out.textContent = code.origins.includes("*") ? "Any site may show it."
+      : "Only these sites may show it: " + code.origins.join(", ") + ".";
+  } catch (error) { out.textContent = error.message; }
+}
+
+// "Copy" next to a field (data-copy: its id); what happened is said beside it.
+function copying() {
+  root.addEventListener("click", async (event) => {
+    const button = event.target.closest("button.copy");
+    if (!button) return;
+    const field = $(button.dataset.copy);
+    const said = button.parentNode.querySelector(".copied");
+    let done = false;
+    try { await navigator.clipboard.writeText(field.value); done = true; } catch (_) {
+      field.select(); // no clipboard API (http, say): the old way, from the selection
+      try { done = document.execCommand("copy"); } catch (_) { done = false; }
+    }
+    if (said) said.textContent = done ? "Copied." : "Selected: press Ctrl+C (Cmd+C) to copy.";
+  });
+}
+
+// -- webhooks (editors): endpoints, registering one, and each one's recent deliveries ----------
+let hooks = null;
+function webhooks() {
+  hooks = hooks || webhookPanel();
+  return hooks;
+}
+function webhookPanel() {
+  const form = $("webhook-form");
+  const kinds = root.dataset.webhookKinds.split(" ").filter(Boolean);
+  const choices = $("webhook-kinds");
+  for (const kind of kinds) {
+    const label = el("label", "inline");
+    const box = el("input");
+    box.type = "checkbox"; box.value = kind; box.checked = true; box.dataset.local = "";
+    label.append(box, " " + kind);
+    choices.append(label);
+  }
+  const secret = $("webhook-secret");
+  const opened = new Set();  // endpoints whose deliveries are shown
+  let timer = null;
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = [...choices.querySelectorAll("input:checked")].map((box) => box.value);
+    if (!chosen.length) { showError(form, new Error("Choose at least one change to send.")); return; }
+    const data = { url: form.querySelector('[name="url"]').value.trim() };
+    if (chosen.length < kinds.length) data.events = chosen; // left out: every kind, later ones too
+    const blogs = form.querySelector('[name="blogs"]').value.split(/[\s,]+/).filter(Boolean);
+    if (blogs.length) data.blogs = blogs;
+    let created;
+    try { created = await api("POST", "/api/webhooks", data); } catch (error) { showError(form, error); return; }
+    showError(form, null);
+    form.reset();
+    choices.querySelectorAll("input").forEach((box) => { box.checked = true; });
+    $("webhook-secret-url").textContent = created.url;
+    $("webhook-secret-value").value = created.secret;
+    secret.querySelector(".copied").textContent = "";
+    secret.hidden = false;
+    $("webhook-secret-value").select();
+    list();
+  });
+  // Once seen and copied it goes from the page too.
+  $("webhook-secret-done").addEventListener("click", () => {
+    $("webhook-secret-value").value = "";
+    secret.hidden = true;
+  });
+
+  async function list() {
+    let data;
+    try { data = await api("GET", "/api/webhooks"); } catch (error) { showError(form, error); return; }
+    const ul = $("webhook-list");
+    ul.textContent = "";
+    for (const hook of data.webhooks) ul.append(endpoint(hook));
+    $("webhooks-empty").hidden = data.webhooks.length > 0;
+    for (const id of [...opened]) {
+      if (data.webhooks.some((hook) => hook.id === id)) deliveries(id); else opened.delete(id);
+    }
+  }
+
+  function endpoint(hook) {
+    const li = el("li", "webhook");
+    li.id = "webhook-" + hook.id;
+    const head = el("p", "webhook-head");
+    head.append(el("code", "webhook-url", hook.url), " ");
+    head.append(hook.disabled
+      ? el("span", "badge state-rejected", "disabled" + (hook.disabled_at ? " " + localTime(hook.disabled_at) : ""))
+      : el("span", "badge state-scheduled", "active"));
+    li.append(head);
+    const every = hook.events.length >= kinds.length && kinds.every((k) => hook.events.includes(k));
+    li.append(el("p", "meta webhook-filters",
+      "Sends: " + (every ? "every change" : hook.events.join(", ")) +
+      " · Blogs: " + (hook.blogs ? hook.blogs.join(", ") : "every blog") +
+      " · Waiting: " + hook.pending));
+    const actions = el("div", "actions");
+    const show = button("Deliveries", () => {
+      const open = show.getAttribute("aria-expanded") !== "true";
+      show.setAttribute("aria-expanded", String(open));
+      if (open) { opened.add(hook.id); deliveries(hook.id); } else {
+        opened.delete(hook.id);
+        li.querySelector(".deliveries").hidden = true;
+      }
+    });
+    show.setAttribute("aria-expanded", String(opened.has(hook.id)));
+    actions.append(show);
+    actions.append(button("Delete", async () => {
+      if (!confirm("Delete the endpoint " + hook.url + "? Nothing more is sent to it, and " +
+                   "what waits for it is dropped.")) return;
+      try { await api("DELETE", "/api/webhooks/" + encodeURIComponent(hook.id)); } catch (error) {
+        showError(form, error); return;
+      }
+      opened.delete(hook.id);
+      list();
+    }));
+    li.append(actions);
+    const box = el("div", "deliveries");
+    box.hidden = true;
+    li.append(box);
+    return li;
+  }
+
+  async function deliveries(id) {
+    const li = $("webhook-" + id);
+    let data;
+    try { data = await api("GET", "/api/webhooks/" + encodeURIComponent(id) + "/deliveries"); } catch (error) {
+      if (li) li.querySelector(".deliveries").textContent = error.message;
+      return;
+    }
+    const box = $("webhook-" + id) && $("webhook-" + id).querySelector(".deliveries");
+    if (!box) return;
+    box.textContent = "";
+    box.hidden = false;
+    if (!data.deliveries.length) { box.append(el("p", "meta", "Nothing sent yet.")); return; }
+    const table = el("table");
+    table.append(el("caption", "sr-only", "Latest deliveries, the newest first"));
+    const head = el("tr");
+    for (const title of ["Time", "Change", "Status", "Error", "Next retry"]) head.append(el("th", "", title));
+    table.append(el("thead"));
+    table.tHead.append(head);
+    const body = el("tbody");
+    for (const d of data.deliveries) {
+      const row = el("tr", d.error ? "failed" : "delivered");
+      const when = el("time", "", localTime(d.at));
+      when.dateTime = d.at;
+      const cell = el("td");
+      cell.append(when);
+      row.append(cell);
+      row.append(el("td", "", d.event_id + " · " + d.type + " · " + d.blog +
+                    (d.attempt > 1 ? " · attempt " + d.attempt : "")));
+      row.append(el("td", "status", d.status_code === null ? "no answer" : String(d.status_code)));
+      row.append(el("td", "", d.error || ""));
+      row.append(el("td", "", d.next_retry_at ? localTime(d.next_retry_at) : ""));
+      body.append(row);
+    }
+    table.append(body);
+    const scroll = el("div", "table-scroll");
+    scroll.append(table);
+    box.append(scroll);
+  }
+
+  return {
+    // Read now, and again every few seconds while it is open and seen.
+    show() {
+      list();
+      clearInterval(timer);
+      timer = setInterval(() => { if (!document.hidden) list(); }, 5000);
+    },
+    hide() { clearInterval(timer); timer = null; },
+  };
 }
 
 // -- composing --------------------------------------------------------------------------------

@@ -33,8 +33,9 @@ def tell(api: Api, tokens: Tokens, slug: str = "tartus") -> list[str]:
 
 
 @contextlib.contextmanager
-def story_server() -> Iterator[tuple[UvicornThread, Api, Tokens, list[str]]]:
-    """A private redis-server and server with the demo blog told on it (for bench/)."""
+def story_server() -> Iterator[tuple[UvicornThread, Api, Tokens, list[str], str]]:
+    """A private redis-server and server with the demo blog told on it (for bench/); the
+    last is the Redis's URL (for tokens the four do not cover)."""
     redis = start_redis(Path(tempfile.mkdtemp()))
     tokens = create_tokens(redis.url)
     try:
@@ -42,7 +43,7 @@ def story_server() -> Iterator[tuple[UvicornThread, Api, Tokens, list[str]]]:
             api = Api(server.base_url)
             api("POST", "/api/blogs", tokens.editor,
                 json={"slug": SLUG, "title": TITLE, "description": DESCRIPTION})
-            yield server, api, tokens, tell(api, tokens, SLUG)
+            yield server, api, tokens, tell(api, tokens, SLUG), redis.url
             api.http.close()
     finally:
         stop_redis(redis)

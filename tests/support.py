@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import json
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -423,6 +425,70 @@ class OtherSite:
     def close(self) -> None:
         self.http.shutdown()
         self.http.server_close()
+
+# -- webhooks -------------------------------------------------------------------------------
+
+@dataclass
+class Received:
+    body: bytes
+    headers: dict[str, str]
+    # What the receiver answered (None while it has not yet).
+    status: int | None = None
+
+    @property
+    def json(self) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.body)  # type: ignore[no-any-return]
+
+
+class Receiver:
+    """A webhook endpoint (for test_webhooks and the console's test): records every
+    request, answers `answer(n)` to the n-th (from 0), and while `gate` is clear holds each
+    request unanswered."""
+
+    def __init__(self, answer: Callable[[int], int] = lambda n: 200) -> None:
+        self.answer = answer
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+        self.gate = threading.Event()
+        self.gate.set()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                got = Received(body, {k.lower(): v for k, v in self.headers.items()})
+                with receiver.lock:
+                    n = len(receiver.received)
+                    receiver.received.append(got)
+                receiver.gate.wait(60)
+                status = receiver.answer(n)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                got.status = status
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/hook"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def requests(self) -> list[Received]:
+        with self.lock:
+            return list(self.received)
+
+    def delivered(self) -> list[Received]:
+        """What it took (answered 2xx), in the order it was sent."""
+        return [r for r in self.requests() if r.status is not None and 200 <= r.status < 300]
+
+    def close(self) -> None:
+        self.gate.set()
+        self.http.shutdown()
+        self.http.server_close()
+
 
 # -- /metrics -----------------------------------------------------------------------------------
 

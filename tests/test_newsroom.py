@@ -90,9 +90,13 @@ def test_an_edit_that_meets_another_shows_both_versions(
     expect(desk.locator(f"#desk-{other['id']} button")).to_have_count(0)
     mine.get_by_role("button", name="Edit").click()
     mine.locator("textarea").fill("At least 100 dead")
-    # Meanwhile an editor corrects the same entry.
-    api("PATCH", f"/api/blogs/tartus/entries/{entry['id']}", tokens.editor,
-        json={"body": "At least 121 dead", "note": "SOHR figure"})
+    # Meanwhile an editor corrects the same entry, over the lock Rania's open form holds.
+    path = f"/api/blogs/tartus/entries/{entry['id']}"
+    changes = {"body": "At least 121 dead", "note": "SOHR figure"}
+    wait_until(lambda: api("PATCH", path, tokens.editor, json=changes).status_code == 409,
+               what="the open form's lock")
+    assert api("PATCH", path, tokens.editor, json=changes,
+               headers={"Liveblog-Override-Lock": "true"}).status_code == 200
     mine.get_by_role("button", name="Save").click()
     conflict = desk.locator(".conflict")
     expect(conflict).to_contain_text("Theirs (revision 2)")

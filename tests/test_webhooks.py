@@ -14,9 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -31,6 +29,8 @@ from tests.processes import Processes, Served
 from tests.sse import reading
 from tests.support import (
     Api,
+    Received,
+    Receiver,
     Tokens,
     UvicornThread,
     app_config,
@@ -42,67 +42,6 @@ from tests.support import (
 
 # Small enough for a test to see three retries in about a second.
 QUICK = Retry(base=0.2, cap=5.0, give_up_after=3600.0)
-
-
-@dataclass
-class Received:
-    body: bytes
-    headers: dict[str, str]
-    # What the receiver answered (None while it has not yet).
-    status: int | None = None
-
-    @property
-    def json(self) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.body)  # type: ignore[no-any-return]
-
-
-class Receiver:
-    """A webhook endpoint: records every request, answers `answer(n)` to the n-th (from
-    0), and while `gate` is clear holds each request unanswered."""
-
-    def __init__(self, answer: Callable[[int], int] = lambda n: 200) -> None:
-        self.answer = answer
-        self.received: list[Received] = []
-        self.lock = threading.Lock()
-        self.gate = threading.Event()
-        self.gate.set()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                got = Received(body, {k.lower(): v for k, v in self.headers.items()})
-                with receiver.lock:
-                    n = len(receiver.received)
-                    receiver.received.append(got)
-                receiver.gate.wait(60)
-                status = receiver.answer(n)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                got.status = status
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/hook"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def requests(self) -> list[Received]:
-        with self.lock:
-            return list(self.received)
-
-    def delivered(self) -> list[Received]:
-        """What it took (answered 2xx), in the order it was sent."""
-        return [r for r in self.requests() if r.status is not None and 200 <= r.status < 300]
-
-    def close(self) -> None:
-        self.gate.set()
-        self.http.shutdown()
-        self.http.server_close()
 
 
 @pytest.fixture

@@ -113,11 +113,10 @@ AUDIT = r"""
   const doc = document;
   const URLISH = /^(href|src|action|formaction|xlink:href|data|background|poster|srcset|ping)$/;
   const HOSTILE = /^(javascript|vbscript|livescript):/;
-  const OURS = new Set(["signin", "create-blog", "compose", "fact-form", "blog-form"]);
-  // Links in the head with rel=alternate are the page's own feeds and oEmbed (templates/
-  // _alternates.html); content cannot put one there (the body is sanitized into <main>).
+  const OURS = new Set(["signin", "create-blog", "compose", "fact-form", "blog-form",
+                        "webhook-form"]);
   const FOREIGN = "iframe, frame, frameset, object, embed, applet, base, meta[http-equiv], "
-    + "template, link:not([rel=canonical]):not([rel=icon]):not(head > link[rel=alternate])";
+    + "template, link:not([rel=canonical]):not([rel=icon])";
   doc.querySelectorAll("*").forEach((el) => {
     for (const a of Array.from(el.attributes)) {
       const name = a.name.toLowerCase();
@@ -144,6 +143,7 @@ AUDIT = r"""
     if (!(el.tagName === "IFRAME" && (el.id === "reader" || el.id === "frame"))
         && !(el.tagName === "BASE" && el.parentNode === doc.head && el.attributes.length === 1
              && el.getAttribute("target") === "_top" && doc.body.className === "embed")
+        // The head's own feeds and oEmbed (templates/_alternates.html), and nothing else.
         && !(el.tagName === "LINK" && el.parentNode === doc.head && el.rel === "alternate"
              && /^https?:$/.test(new URL(el.href).protocol)
              && /^\/(blogs\/[a-z0-9-]+\/feed\.(atom|json)|oembed)$/

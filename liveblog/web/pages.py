@@ -28,6 +28,7 @@ from liveblog.domain.views import (
     public_blog,
     public_entry,
 )
+from liveblog.domain.webhooks import EVENT_KINDS
 from liveblog.errors import FieldError, InvalidInput, NotFound
 from liveblog.markup import iso, plain, render
 from liveblog.web.api import service_from
@@ -212,7 +213,8 @@ async def newsroom(request: Request) -> Response:
         slug_from(request)
     base = request.state.config.public_url
     html = render("newsroom.html", slug=slug, canonical=f"{base}/newsroom",
-                  stream_kinds=STREAM_KINDS, **_CONSOLE)
+                  stream_kinds=STREAM_KINDS, webhook_kinds=EVENT_KINDS, public_url=base,
+                  presence_beat=request.state.presence.beat_seconds, **_CONSOLE)
     return HTMLResponse(html, headers=_CONSOLE_HEADERS)
 
 

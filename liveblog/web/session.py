@@ -35,6 +35,9 @@ class Session(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     signed_in: bool
     name: str | None = None
     role: Role | None = None
+    # The identity behind the token (as GET /api/me): what owns entries, so the console
+    # tells its own by it, not by a token name a later token may reuse.
+    id: str | None = None
     # The byline their updates carry.
     display_name: str | None = None
 
@@ -65,7 +68,7 @@ async def read_session(request: Request) -> Response:
             raise  # a bad bearer token is the caller's error
         return _forget(request, _json(Session(signed_in=False)))  # revoked since
     return _json(Session(signed_in=True, name=actor.name, role=actor.role,
-                         display_name=actor.byline))
+                         id=actor.id or None, display_name=actor.byline))
 
 
 async def delete_session(request: Request) -> Response:
