@@ -337,7 +337,7 @@ def test_a_test_that_fails_half_way_leaves_no_process_behind(tmp_path: Path) -> 
     inner.write_text(f'''
 from pathlib import Path
 
-from tests.support import processes  # noqa: F401 - the fixture under test
+from tests.conftest import processes  # noqa: F401 - the fixture under test
 from tests.processes import Served, group_members
 
 

@@ -75,9 +75,10 @@ STATE_OR_SIZE = {401, 403, 404, 409, 410, 412, 413}
 def beyond_the_schema(error: dict[str, str]) -> bool:
     """A 422 for what a JSON Schema cannot state: text that is only spaces (as Python's
     str.strip() sees them), and links a browser could not follow (a host and port that
-    parse: the domain checks them with a URL parser), nor a webhook be posted to."""
+    parse: the domain checks them with a URL parser), nor a webhook be posted to, and a
+    time to publish at that is not a date (month 13) or not in the future."""
     return error["message"] == "must not be blank" or error["field"] == "url" \
-        or error["field"].endswith(".url")
+        or error["field"].endswith(".url") or error["field"] in ("publish", "publish_at")
 
 
 @schemathesis.check

@@ -178,13 +178,14 @@ class BlogChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 # When an entry is to reach readers: "now", "draft" (not until someone publishes it), or an
 # ISO 8601 time with its zone (scheduled). A pattern here, the rest in post_entry: msgspec
 # cannot take a union of a string and a time.
-PUBLISH_PATTERN = r"^(?:now|draft|\d{4}-\d{2}-\d{2}T\S+)" + END
+ISO_TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})"
+PUBLISH_PATTERN = r"^(?:now|draft|" + ISO_TIME + ")" + END
 Publish = Annotated[str, Meta(
     pattern=PUBLISH_PATTERN, max_length=64,
     description='"now" (the default), "draft", or an ISO 8601 time with its time zone, '
                 'in the future (scheduled)')]
 PublishAt = Annotated[str, Meta(
-    pattern=r"^\d{4}-\d{2}-\d{2}T\S+" + END, max_length=64,
+    pattern=r"^" + ISO_TIME + END, max_length=64,
     description="An ISO 8601 time with its time zone, in the future")]
 
 

@@ -756,6 +756,9 @@ class Operation:
     body: type[Any] | None = None
     params: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()
+    # The body may be left out (DELETE's always may): e.g. publish, which without one
+    # publishes now.
+    body_optional: bool = False
 
 
 SLUG = Param("slug", "path", "The blog's slug.", required=True)
@@ -827,7 +830,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", "/api/blogs/{slug}/entries/{entry_id}/publish", publish_entry,
         "Publish an unpublished entry now, or schedule it ({publish_at}): editors any, "
         "reporters their own drafts", "reporter", EntryResult, body=Publishing,
-        params=(SLUG, ENTRY), errors=(*WRITE_ERRORS, 410),
+        body_optional=True, params=(SLUG, ENTRY), errors=(*WRITE_ERRORS, 410),
     ),
     Operation(
         "POST", "/api/blogs/{slug}/entries/{entry_id}/reject", reject_entry,

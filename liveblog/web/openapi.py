@@ -98,7 +98,7 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         doc["security"] = [{"bearer": []}, {"session": []}]
     if op.body is not None:
         doc["requestBody"] = {
-            "required": op.method != "DELETE",
+            "required": op.method != "DELETE" and not op.body_optional,
             "content": {"application/json": {"schema": refs[op.body]}},
         }
     return doc
