@@ -360,9 +360,11 @@ def post_entry(api: Api, tokens: Tokens, body: str) -> tuple[str, str]:
 
 # -- pages in Chromium -------------------------------------------------------------------------
 
-def open_live(page: Page, server: UvicornThread) -> None:
-    page.goto(f"{server.base_url}/blogs/tartus")
-    # Wait until the stream is open: the server has registered this page as a reader.
+def open_live(page: Page, server: UvicornThread, path: str = "/blogs/tartus") -> None:
+    """A live page of the blog "tartus" (the reader page, or `path`), once its stream is
+    open: the server has registered this page as a reader."""
+    response = page.goto(server.base_url + path)
+    assert response is not None and response.status == 200
     tailer = None
     for _ in range(200):
         tailer = server.hub().tailers.get("tartus")

@@ -13,21 +13,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from liveblog.service import utcnow
-from tests.support import Api, Tokens, UvicornThread, open_store, run_async
+from tests.support import Api, Tokens, UvicornThread, open_live, open_store, run_async
 
 ZONE = "Asia/Damascus"
 SECOND = 1000  # ms
-
-
-def open_live(page: Page, server: UvicornThread) -> None:
-    """The reader page, once its stream is open (the server counts it as a reader)."""
-    page.goto(f"{server.base_url}/blogs/tartus")
-    for _ in range(200):
-        tailer = server.hub().tailers.get("tartus")
-        if tailer and tailer.subscribers:
-            return
-        page.wait_for_timeout(10)
-    raise AssertionError("the page did not open its stream")
 
 
 @pytest.fixture

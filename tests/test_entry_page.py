@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support import Api, Tokens, UvicornThread, app_config
+from tests.support import Api, Tokens, UvicornThread, app_config, open_live
 
 SECOND = 1000  # ms: "within a second"
 PUBLIC = "https://live.example.org"
@@ -23,34 +23,11 @@ def server(redis_url: str) -> Iterator[UvicornThread]:
         yield running
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []
-
-
 def post(api: Api, tokens: Tokens, **entry: object) -> str:
     response = api("POST", "/api/blogs/tartus/entries", tokens.reporter, json=entry)
     assert response.status_code == 201, response.text
     entry_id: str = response.json()["entry"]["id"]
     return entry_id
-
-
-def open_live(page: Page, server: UvicornThread, path: str) -> None:
-    response = page.goto(server.base_url + path)
-    assert response is not None and response.status == 200
-    # Wait until the stream is open: the server has registered this page as a reader.
-    for _ in range(200):
-        tailer = server.hub().tailers.get("tartus")
-        if tailer and tailer.subscribers:
-            return
-        page.wait_for_timeout(10)
-    raise AssertionError("the page did not open its stream")
 
 
 def test_the_page_of_one_update_has_its_own_card_canonical_and_json_ld(

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.sse import read_stream
 from tests.support import Api, Tokens, UvicornThread, open_live, run_async
@@ -38,17 +36,6 @@ OUTER = """(selector) => {
   copy.querySelectorAll("[data-rel]").forEach((e) => { e.textContent = ""; });
   return copy.outerHTML;
 }"""
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []
 
 
 def post(api: Api, token: str, **entry: object) -> str:

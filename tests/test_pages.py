@@ -8,12 +8,10 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from liveblog.cli.log import export_line
@@ -41,17 +39,6 @@ from tests.support import (
     post_entry,
     wait_until,
 )
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []
 
 
 def seed(api: Api, tokens: Tokens, entries: int = 3) -> list[str]:
