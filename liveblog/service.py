@@ -40,8 +40,7 @@ from liveblog.domain.events import (
     Recorded,
 )
 from liveblog.domain.imports import check_log
-from liveblog.domain.state import Blog, apply, fold
-from liveblog.domain.views import listing_change
+from liveblog.domain.state import Blog, apply, fold, listing_change
 from liveblog.errors import (
     Conflict,
     CorruptLog,

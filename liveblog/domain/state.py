@@ -31,6 +31,7 @@ from liveblog.domain.events import (
     EntryRejected,
     EntryRetracted,
     EntryScheduled,
+    Event,
     FactUpdated,
     Image,
     PinChanged,
@@ -221,6 +222,36 @@ class Blog(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         return entry.author
 
 
+class ListingChange(msgspec.Struct, frozen=True):
+    """What an event changes in the list of blogs: the number of updates readers see, and
+    whether readers see the event at all (the list's "last update" moves only then)."""
+
+    entries: int
+    public: bool
+
+
+def listing_change(before: Blog | None, event: Event) -> ListingChange:
+    """`event`'s change to the listing, decided on the state it is appended to: the one
+    rule of what readers see, for the fold's `updated_at` (apply) and for the store's list
+    of blogs, which counts with every append, side by side with others' posts (a post's
+    count does not depend on what landed beside it)."""
+    unpublished = before.unpublished if before is not None else None
+    match event:
+        case EntryPosted():
+            published = event.workflow is None
+            return ListingChange(1 if published else 0, published)
+        case EntryPublished():
+            return ListingChange(1, True)
+        case EntryRetracted():
+            shown = before is not None and event.entry_id in before.entries
+            return ListingChange(-1 if shown else 0, shown)
+        case EntryRejected() | EntryScheduled():
+            return ListingChange(0, False)
+        case EntryEdited():
+            return ListingChange(0, unpublished is None or event.entry_id not in unpublished)
+    return ListingChange(0, True)
+
+
 def apply(blog: Blog | None, rec: Recorded) -> Blog:
     """The state right after `rec`, given the state right before it."""
     expected = 1 if blog is None else blog.version + 1
@@ -248,7 +279,9 @@ def apply(blog: Blog | None, rec: Recorded) -> Blog:
             unpublished=immutables.Map(),
         )
 
-    def advance(*, public: bool = True, **changes: object) -> Blog:
+    public = listing_change(blog, event).public
+
+    def advance(**changes: object) -> Blog:
         # What readers cannot see does not change the time the blog says it was updated.
         return msgspec.structs.replace(
             blog, version=rec.version, last_event_id=rec.id,
@@ -277,8 +310,7 @@ def apply(blog: Blog | None, rec: Recorded) -> Blog:
                 raise CorruptLog(f"event {rec.id}: entry {event.entry_id} exists already")
             entry = posted_entry(rec)
             if entry.state != "published":
-                return advance(public=False,
-                               unpublished=blog.unpublished.set(entry.id, entry))
+                return advance(unpublished=blog.unpublished.set(entry.id, entry))
             return advance(entries=blog.entries.posted(entry))
         case EntryPublished():
             waiting = _unpublished_entry(blog, event.entry_id, rec)
@@ -292,18 +324,16 @@ def apply(blog: Blog | None, rec: Recorded) -> Blog:
             waiting = _unpublished_entry(blog, event.entry_id, rec)
             rejected = msgspec.structs.replace(waiting, state="rejected", reason=event.reason,
                                                publish_at=None, scheduled_by=None)
-            return advance(public=False,
-                           unpublished=blog.unpublished.set(event.entry_id, rejected))
+            return advance(unpublished=blog.unpublished.set(event.entry_id, rejected))
         case EntryScheduled():
             waiting = _unpublished_entry(blog, event.entry_id, rec)
             scheduled = msgspec.structs.replace(
                 waiting, state="scheduled", publish_at=event.publish_at, reason=None,
                 scheduled_by=Actor(rec.actor, rec.role, rec.actor_id or ""))
-            return advance(public=False,
-                           unpublished=blog.unpublished.set(event.entry_id, scheduled))
+            return advance(unpublished=blog.unpublished.set(event.entry_id, scheduled))
         case EntryEdited() if event.entry_id in blog.unpublished:
             old = blog.unpublished[event.entry_id]
-            return advance(public=False, unpublished=blog.unpublished.set(
+            return advance(unpublished=blog.unpublished.set(
                 event.entry_id, _edited(old, event, rec.at)))
         case EntryEdited():
             old = _live_entry(blog, event.entry_id, rec)

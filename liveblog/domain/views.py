@@ -23,7 +23,6 @@ from liveblog.domain.events import (
     EntryRejected,
     EntryRetracted,
     EntryScheduled,
-    Event,
     FactUpdated,
     Image,
     PinChanged,
@@ -321,35 +320,6 @@ def stream_kind(rec: Recorded) -> str:
     """The stream message's `event:` name: the event's kind, except that a published
     entry reaches readers as a new one ("entry-posted")."""
     return "entry-posted" if isinstance(rec.event, EntryPublished) else kind(rec.event)
-
-
-class ListingChange(msgspec.Struct, frozen=True):
-    """What an event changes in the list of blogs: the number of updates readers see, and
-    whether readers see the event at all (the list's "last update" moves only then)."""
-
-    entries: int
-    public: bool
-
-
-def listing_change(before: Blog | None, event: Event) -> ListingChange:
-    """`event`'s change to the listing, decided on the state it is appended to. Pure, so the
-    store can count with a blog's every append, side by side with others' posts: a post's
-    count does not depend on what landed beside it."""
-    unpublished = before.unpublished if before is not None else None
-    match event:
-        case EntryPosted():
-            published = event.workflow is None
-            return ListingChange(1 if published else 0, published)
-        case EntryPublished():
-            return ListingChange(1, True)
-        case EntryRetracted():
-            shown = before is not None and event.entry_id in before.entries
-            return ListingChange(-1 if shown else 0, shown)
-        case EntryRejected() | EntryScheduled():
-            return ListingChange(0, False)
-        case EntryEdited():
-            return ListingChange(0, unpublished is None or event.entry_id not in unpublished)
-    return ListingChange(0, True)
 
 
 def change_view(rec: Recorded, after: Blog) -> Change | None:
