@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -169,7 +168,10 @@ def test_an_edit_moves_updated_and_changes_the_content(api: Api, tokens: Tokens,
                                                        blog: str) -> None:
     entry_id = post(api, tokens, body="At least 40 dead, officials say.")
     before = atom(api).entries[0]
-    time.sleep(0.01)  # updated is to the millisecond: the edit must be a later one
+    # updated is to the millisecond: the edit must land in a later one than the post.
+    posted = _time(before.published)
+    wait_until(lambda: datetime.now(UTC) - posted > timedelta(milliseconds=1),
+               what="the clock to pass the post's millisecond")
     edited = api("PATCH", f"/api/blogs/tartus/entries/{entry_id}", tokens.reporter,
                  json={"body": "At least 80 dead, officials say.",
                        "correction": "An earlier version gave the toll as 40."})

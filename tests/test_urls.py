@@ -9,7 +9,6 @@ import dataclasses
 import json
 import random
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -168,17 +167,6 @@ def log_unchecked(redis_url: str, body: str, url: str) -> str:
 
     result: str = run_async(append())
     return result
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == []  # new URL() threw here before the fix
 
 
 def post(api: Api, tokens: Tokens, body: str) -> str:

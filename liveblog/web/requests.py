@@ -226,32 +226,27 @@ _WEBHOOK_ID = re.compile(ENDPOINT_ID_PATTERN)
 # .../facts/{key}, whose path names what the request creates: a malformed key there is
 # bad input (422) and the error says what a key must be.
 
+def _path_id(request: Request, param: str, pattern: re.Pattern[str], what: str) -> str:
+    value: str = request.path_params[param]
+    if not pattern.fullmatch(value):
+        raise NotFound(f"no {what} {value[:80]!r}")
+    return value
+
+
 def slug_from(request: Request) -> str:
-    slug: str = request.path_params["slug"]
-    if not _SLUG.fullmatch(slug):
-        raise NotFound(f"no blog {slug[:80]!r}")
-    return slug
+    return _path_id(request, "slug", _SLUG, "blog")
 
 
 def entry_id_from(request: Request) -> str:
-    entry_id: str = request.path_params["entry_id"]
-    if not _ENTRY_ID.fullmatch(entry_id):
-        raise NotFound(f"no entry {entry_id[:80]!r}")
-    return entry_id
+    return _path_id(request, "entry_id", _ENTRY_ID, "entry")
 
 
 def person_id_from(request: Request) -> str:
-    identity: str = request.path_params["person_id"]
-    if not _ACTOR_ID.fullmatch(identity):
-        raise NotFound(f"no identity {identity[:80]!r}")
-    return identity
+    return _path_id(request, "person_id", _ACTOR_ID, "identity")
 
 
 def webhook_id_from(request: Request) -> str:
-    endpoint_id: str = request.path_params["webhook_id"]
-    if not _WEBHOOK_ID.fullmatch(endpoint_id):
-        raise NotFound(f"no webhook {endpoint_id[:80]!r}")
-    return endpoint_id
+    return _path_id(request, "webhook_id", _WEBHOOK_ID, "webhook")
 
 
 def fact_key_from(request: Request, *, creating: bool = False) -> str:
